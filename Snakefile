@@ -1,0 +1,19 @@
+# gradual-transfer: layer-wise transferability between datasets and tasks by gradual transfer
+# learning (Fayek, Cavedon & Wu). Logic lives in the gradual_transfer library; rules only wire
+# files together. See README.md and docs/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

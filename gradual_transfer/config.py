@@ -1,0 +1,242 @@
+"""Configuration checks that run before Snakemake plans a single job.
+
+Three layers, each with messages that name the config key and the fix:
+
+1. the JSON schema (``workflow/schemas/config.schema.yaml``): types, ranges, enumerations and
+   unknown keys; a number that YAML read as a string (``1e-4``) gets its own explanation;
+2. cross-references the schema cannot express (a task naming an unknown architecture, an l_c
+   beyond the architecture's depth, SER folds outside the fold list);
+3. data roots of every dataset an enabled experiment uses, unless the demo generates it
+   (:mod:`gradual_transfer.data.layouts`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from gradual_transfer.data import layouts
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+# Which experiment uses which kind of dataset; tasks name their dataset.
+IMAGE_DATASETS = ("cifar10", "cifar100", "svhn")
+SPEECH_DATASETS = ("timit", "iemocap")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message lists every problem and its fix."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge as Snakemake applies ``--configfile`` over ``configfile:`` (mappings merge,
+    everything else is replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(*paths: str | Path) -> dict:
+    """The configuration Snakemake would see for ``--configfile`` paths given in this order."""
+    config: dict = {}
+    for path in paths:
+        config = merge(config, load_yaml(path))
+    return config
+
+
+def canonical(value: Any) -> Any:
+    """A hyper-parameter as plain builtins with sorted keys, so that Snakemake's ``repr``-based
+    params comparison sees a change only when a value changes (not key order, not numpy types)."""
+    if isinstance(value, dict):
+        return {str(k): canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()  # numpy scalar
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _key(path: Iterable[Any]) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+_NUMBER_STRING = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    """One schema violation as a sentence that says what to write instead."""
+    key = _key(error.absolute_path)
+    value = error.instance
+    if error.validator == "type" and isinstance(value, str) and _NUMBER_STRING.match(value.strip()):
+        mantissa, _, exponent = value.strip().lower().partition("e")
+        if "." not in mantissa:
+            mantissa += ".0"
+        fixed = f"{mantissa}e{exponent}" if exponent else mantissa
+        return (
+            f"{key}: '{value}' is a string, not a number (YAML reads exponent numbers without a "
+            f"decimal point as text). Write {fixed}."
+        )
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        hint = f" Allowed keys: {', '.join(allowed)}." if allowed else ""
+        return f"{key}: unknown key(s) {', '.join(map(repr, unknown))}.{hint}"
+    if error.validator == "required":
+        return f"{key}: {error.message}. Add it (see config.yaml for the paper's value)."
+    if error.validator == "enum":
+        choices = ", ".join(map(repr, error.validator_value))
+        return f"{key}: {value!r} is not allowed; choose one of {choices}."
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # Report the alternative that came closest (deepest error), not "not valid under any".
+        best = jsonschema.exceptions.best_match(error.context)
+        return _explain(best)
+    return f"{key}: {error.message}."
+
+
+def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
+    schema = load_yaml(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    return [_explain(e) for e in errors]
+
+
+def num_groups(arch: dict) -> int:
+    """L_H: the number of layer groups below the head."""
+    if arch["kind"] == "densenet":
+        return 7  # conv0, 3 dense blocks, 2 transitions, final BN-ReLU-pool
+    return len(arch["conv_groups"]) + len(arch["fc_units"])
+
+
+def semantic_errors(config: dict) -> list[str]:
+    problems = []
+    archs, tasks = config["architectures"], config["tasks"]
+    for name, arch in archs.items():
+        l_h = num_groups(arch)
+        bad = [lc for lc in arch["lc"] if lc > l_h]
+        if bad:
+            problems.append(
+                f"architectures.{name}.lc: {bad} exceed L_H = {l_h}, the number of layer groups "
+                f"of this architecture. Use values in 0..{l_h}."
+            )
+        if arch["kind"] == "densenet" and (arch["depth"] - 4) % 3:
+            problems.append(
+                f"architectures.{name}.depth: {arch['depth']} is not 3n + 4 (three dense blocks of "
+                f"n layers plus conv0, two transitions and the classifier). Use e.g. 40 or 10."
+            )
+    for name, task in tasks.items():
+        if task["dataset"] not in config["datasets"]:
+            problems.append(
+                f"tasks.{name}.dataset: {task['dataset']!r} has no entry under datasets. "
+                f"Add datasets.{task['dataset']}.root."
+            )
+        if task["dataset"] == "iemocap":
+            for key in ("validation_speakers", "folds", "silence_threshold_db"):
+                if key not in task:
+                    problems.append(f"tasks.{name}.{key}: required for an IEMOCAP task.")
+            folds = task.get("folds", [])
+            if folds and max(folds) > 10 - len(task.get("validation_speakers", [])):
+                problems.append(
+                    f"tasks.{name}.folds: IEMOCAP has 10 speakers; with "
+                    f"{len(task['validation_speakers'])} for validation there are "
+                    f"{10 - len(task['validation_speakers'])} folds, not {max(folds)}."
+                )
+        if task["dataset"] == "timit":
+            if "frame_targets" not in task:
+                problems.append(f"tasks.{name}.frame_targets: required for a TIMIT task (thirds or alignment).")
+            elif task["frame_targets"] == "alignment" and not task.get("alignment"):
+                problems.append(
+                    f"tasks.{name}.alignment: frame_targets is 'alignment', so give the path of a "
+                    f"Kaldi alignment archive (ali.ark or ali.scp, pdf ids)."
+                )
+    for exp_name, exp in config["experiments"].items():
+        for t in exp["tasks"]:
+            if t not in tasks:
+                problems.append(f"experiments.{exp_name}.tasks: unknown task {t!r}; defined: {sorted(tasks)}.")
+            elif (tasks[t]["dataset"] in IMAGE_DATASETS) != (exp_name == "images"):
+                problems.append(
+                    f"experiments.{exp_name}.tasks: task {t!r} reads {tasks[t]['dataset']}, which "
+                    f"belongs to the other experiment."
+                )
+        for a in exp["architectures"]:
+            if a not in archs:
+                problems.append(
+                    f"experiments.{exp_name}.architectures: unknown architecture {a!r}; defined: {sorted(archs)}."
+                )
+    speech = config["experiments"].get("speech")
+    if speech and not problems:
+        by_dataset = {tasks[t]["dataset"]: t for t in speech["tasks"]}
+        if set(by_dataset) != {"timit", "iemocap"}:
+            problems.append("experiments.speech.tasks: name one TIMIT task and one IEMOCAP task.")
+        else:
+            ser_folds = set(tasks[by_dataset["iemocap"]]["folds"])
+            extra = sorted(set(speech["ser_source_folds"]) - ser_folds)
+            if extra:
+                problems.append(
+                    f"experiments.speech.ser_source_folds: {extra} are not in "
+                    f"tasks.{by_dataset['iemocap']}.folds {sorted(ser_folds)}."
+                )
+    demo = config.get("demo", {})
+    for dataset in demo:
+        if dataset != "seed" and dataset not in config["datasets"]:
+            problems.append(f"demo.{dataset}: generates a dataset that has no datasets.{dataset} entry.")
+    return problems
+
+
+def used_datasets(config: dict) -> list[str]:
+    """Datasets read by the enabled experiments, in config order."""
+    used = []
+    for exp in config["experiments"].values():
+        if exp["enabled"]:
+            used += [config["tasks"][t]["dataset"] for t in exp["tasks"]]
+    return [d for d in config["datasets"] if d in used]
+
+
+def demo_datasets(config: dict) -> list[str]:
+    """Datasets whose root the demo rules generate."""
+    return [d for d in config.get("demo", {}) if d in config["datasets"]]
+
+
+def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
+    generated = set(demo_datasets(config))
+    problems = []
+    for dataset in used_datasets(config):
+        if dataset in generated:
+            continue
+        entry = config["datasets"][dataset]
+        if entry.get("download"):
+            continue  # torchvision fetches it into the root during preparation
+        problem = layouts.check_root(dataset, base / entry["root"], entry)
+        if problem:
+            problems.append(f"datasets.{dataset}.root: {problem}")
+    return problems
+
+
+def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SCHEMA_PATH,
+                    check_data: bool = True) -> dict:
+    """Raise :class:`ConfigError` listing every problem; return the config unchanged if none."""
+    problems = schema_errors(config, schema_path)
+    if not problems:
+        problems = semantic_errors(config)
+    if not problems and check_data:
+        problems = data_root_errors(config, base)
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")
+    return config

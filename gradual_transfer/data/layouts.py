@@ -1,0 +1,77 @@
+"""The on-disk layout each reader expects, and a cheap check of a data root against it.
+
+The check runs when the workflow is parsed, so a wrong path fails in a second with the layout
+spelt out, not an hour later inside a job. It looks only at names (no file is opened).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXPECTED = {
+    "cifar10": "<root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta} "
+               "(the python version of CIFAR-10, as torchvision stores it)",
+    "cifar100": "<root>/cifar-100-python/{train, test, meta} "
+                "(the python version of CIFAR-100, as torchvision stores it)",
+    "svhn": "<root>/{train_32x32.mat, test_32x32.mat, extra_32x32.mat} (SVHN format 2, cropped digits)",
+    "timit": "<root>/TRAIN/DR1..DR8/<speaker>/<utt>.WAV + .PHN and <root>/TEST/... "
+             "(LDC93S1; upper or lower case names)",
+    "iemocap": "<root>/Session1..Session5/sentences/wav/<dialog>/<utt>.wav and "
+               "<root>/Session1..Session5/dialog/EmoEvaluation/<dialog>.txt (IEMOCAP_full_release)",
+}
+
+_FIX = ("Set datasets.{dataset}.root in your config to your copy{download}, or run the demo on "
+        "generated data: make demo.")
+
+
+def _child(directory: Path, name: str) -> Path | None:
+    """`directory/name`, matching the name in either case (TIMIT ships both ways)."""
+    for candidate in (name, name.lower(), name.upper()):
+        if (directory / candidate).exists():
+            return directory / candidate
+    return None
+
+
+def missing_entries(dataset: str, root: Path, entry: dict | None = None) -> list[str]:
+    """Names the layout requires that are absent under `root` (empty when it looks right)."""
+    entry = entry or {}
+    if dataset == "cifar10":
+        base = root / "cifar-10-batches-py"
+        names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+        return [str(base / n) for n in names if not (base / n).is_file()]
+    if dataset == "cifar100":
+        base = root / "cifar-100-python"
+        return [str(base / n) for n in ("train", "test", "meta") if not (base / n).is_file()]
+    if dataset == "svhn":
+        names = ["train_32x32.mat", "test_32x32.mat"] + (["extra_32x32.mat"] if entry.get("use_extra") else [])
+        return [str(root / n) for n in names if not (root / n).is_file()]
+    if dataset == "timit":
+        missing = []
+        for part in ("TRAIN", "TEST"):
+            split = _child(root, part)
+            if split is None or not any(p.name.upper().startswith("DR") for p in split.iterdir()):
+                missing.append(str(root / part / "DR1..DR8"))
+        return missing
+    if dataset == "iemocap":
+        missing = []
+        for s in range(1, 6):
+            session = root / f"Session{s}"
+            for sub in ("sentences/wav", "dialog/EmoEvaluation"):
+                if not (session / sub).is_dir():
+                    missing.append(str(session / sub))
+        return missing
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def check_root(dataset: str, root: Path, entry: dict | None = None) -> str | None:
+    """None when `root` looks like `dataset`; otherwise a message with the layout and the fix."""
+    root = Path(root)
+    download = " (or set download: true on a machine with internet)" if dataset in ("cifar10", "cifar100", "svhn") else ""
+    fix = _FIX.format(dataset=dataset, download=download)
+    if not root.is_dir():
+        return f"{root} does not exist or is not a directory. Expected {EXPECTED[dataset]}. {fix}"
+    missing = missing_entries(dataset, root, entry)
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        return f"{root} is not laid out as expected: missing {shown}. Expected {EXPECTED[dataset]}. {fix}"
+    return None
