@@ -86,13 +86,14 @@ def _explain(error: jsonschema.ValidationError) -> str:
     value = error.instance
     if error.validator == "type" and isinstance(value, str) and _NUMBER_STRING.match(value.strip()):
         mantissa, _, exponent = value.strip().lower().partition("e")
-        if "." not in mantissa:
-            mantissa += ".0"
-        fixed = f"{mantissa}e{exponent}" if exponent else mantissa
-        return (
-            f"{key}: '{value}' is a string, not a number (YAML reads exponent numbers without a "
-            f"decimal point as text). Write {fixed}."
-        )
+        if exponent:
+            if "." not in mantissa:
+                mantissa += ".0"
+            return (
+                f"{key}: '{value}' is a string, not a number (YAML reads exponent numbers without "
+                f"a decimal point as text). Write {mantissa}e{exponent}."
+            )
+        return f"{key}: '{value}' is a string, not a number. Write {value.strip()} without quotes."
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
@@ -104,9 +105,14 @@ def _explain(error: jsonschema.ValidationError) -> str:
         choices = ", ".join(map(repr, error.validator_value))
         return f"{key}: {value!r} is not allowed; choose one of {choices}."
     if error.validator in ("oneOf", "anyOf") and error.context:
-        # Report the alternative that came closest (deepest error), not "not valid under any".
-        best = jsonschema.exceptions.best_match(error.context)
-        return _explain(best)
+        # Alternatives are told apart by a `kind` constant: report the problems of the one the
+        # user meant (its constant matched), not "is not valid under any of the given schemas".
+        by_alternative: dict[int, list] = {}
+        for sub in error.context:
+            by_alternative.setdefault(sub.relative_schema_path[0], []).append(sub)
+        meant = [errs for errs in by_alternative.values() if not any(e.validator == "const" for e in errs)]
+        chosen = min(meant or by_alternative.values(), key=len)
+        return "; ".join(_explain(e) for e in chosen)
     return f"{key}: {error.message}."
 
 

@@ -7,11 +7,17 @@ Those positions are where the synthesiser switched phoneme, so the labels are tr
 audio by construction.
 
 libespeak-ng keeps global state (one voice, one callback), so one synthesiser per process.
+That state also drifts from one synthesis to the next (event positions move by a few samples,
+noise sources advance), and ``espeak_Terminate`` does not reset it. For reproducible corpora
+every utterance is therefore synthesised in a forked child of a process that initialised the
+library but never synthesised: each utterance starts from the same state.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +114,34 @@ class Synthesizer:
         return 0  # continue synthesis
 
     def synthesize(self, text: str, voice: Voice) -> Utterance:
+        """Synthesise `text` with `voice` in a forked child (see the module docstring)."""
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: synthesise, send the pickled result, exit without cleanup
+            status = 1
+            try:
+                os.close(read_end)
+                try:
+                    payload = pickle.dumps(self._synthesize_here(text, voice))
+                except Exception as error:  # noqa: BLE001 - re-raised in the parent
+                    payload = pickle.dumps(error)
+                with os.fdopen(write_end, "wb") as pipe:
+                    pipe.write(payload)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or not payload:
+            raise RuntimeError(f"eSpeak synthesis process failed (status {status}) on {text!r}")
+        result = pickle.loads(payload)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _synthesize_here(self, text: str, voice: Voice) -> Utterance:
         name = f"{voice.language}+{voice.variant}".encode()
         if self._lib.espeak_SetVoiceByName(name) != 0:
             raise ValueError(f"eSpeak has no voice {name.decode()!r}")

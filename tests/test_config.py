@@ -1,0 +1,157 @@
+"""Configuration checks: schema rejections, cross-references and data roots, with messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gradual_transfer.config import (
+    ConfigError,
+    canonical,
+    load_config,
+    num_groups,
+    used_datasets,
+    validate_config,
+)
+from conftest import REPO, run_snakemake
+
+
+def problems_of(config: dict, **kwargs) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, **kwargs)
+    return str(info.value)
+
+
+def test_shipped_configs_are_valid(paper_config, demo_config):
+    validate_config(paper_config, check_data=False)
+    validate_config(demo_config, check_data=False)
+
+
+def test_load_config_merges_like_snakemake():
+    merged = load_config(REPO / "config.yaml", REPO / "config.demo.yaml")
+    assert merged["outdir"] == "results/demo"
+    assert merged["datasets"]["cifar10"]["verify_md5"] is False
+    assert merged["datasets"]["cifar10"]["root"] == "data/cifar"  # kept from config.yaml
+    assert merged["tasks"]["cifar10"]["training"]["epochs"] == 300
+
+
+def test_exponent_without_decimal_point_is_rejected_with_the_fix(paper_config):
+    paper_config["tasks"]["cifar10"]["training"]["optimizer"]["lr"] = "1e-4"  # what YAML gives for 1e-4
+    message = problems_of(paper_config, check_data=False)
+    assert "tasks.cifar10.training.optimizer.lr" in message
+    assert "'1e-4' is a string" in message
+    assert "Write 1.0e-4" in message
+
+
+def test_quoted_integer_is_rejected(paper_config):
+    paper_config["tasks"]["svhn"]["training"]["batch_size"] = "64"
+    message = problems_of(paper_config, check_data=False)
+    assert "tasks.svhn.training.batch_size: '64' is a string" in message
+    assert "Write 64 without quotes" in message
+
+
+def test_wrong_type_is_rejected(paper_config):
+    paper_config["features"]["num_mel_bins"] = [40]
+    assert "features.num_mel_bins" in problems_of(paper_config, check_data=False)
+
+
+def test_unknown_key_is_rejected_and_allowed_keys_listed(paper_config):
+    paper_config["tasks"]["asr"]["training"]["learning_rate"] = 0.1
+    message = problems_of(paper_config, check_data=False)
+    assert "tasks.asr.training: unknown key(s) 'learning_rate'" in message
+    assert "Allowed keys:" in message and "optimizer" in message
+
+
+def test_unknown_top_level_key_is_rejected(paper_config):
+    paper_config["epochs"] = 3
+    assert "(top level): unknown key(s) 'epochs'" in problems_of(paper_config, check_data=False)
+
+
+def test_enumeration_and_range_are_enforced(paper_config):
+    paper_config["tasks"]["ser"]["metric"] = "f1"
+    paper_config["tasks"]["ser"]["training"]["optimizer"]["momentum"] = 1.5
+    message = problems_of(paper_config, check_data=False)
+    assert "tasks.ser.metric: 'f1' is not allowed; choose one of 'accuracy', 'per', 'ue'" in message
+    assert "tasks.ser.training.optimizer.momentum" in message
+
+
+def test_schedule_alternatives_report_the_closest_problem(paper_config):
+    paper_config["tasks"]["cifar10"]["training"]["schedule"] = {"kind": "step", "milestones": [0.5], "gamma": "0.1"}
+    assert "tasks.cifar10.training.schedule.gamma: '0.1' is a string" in problems_of(paper_config, check_data=False)
+
+
+def test_all_problems_are_listed_at_once(paper_config):
+    paper_config["outdir"] = 3
+    paper_config["runtime"]["loader_workers"] = -1
+    message = problems_of(paper_config, check_data=False)
+    assert "2 problem(s)" in message and "outdir" in message and "runtime.loader_workers" in message
+
+
+def test_lc_beyond_the_architecture_depth_is_rejected(paper_config):
+    paper_config["architectures"]["model_a"]["lc"] = [0, 6]
+    message = problems_of(paper_config, check_data=False)
+    assert "architectures.model_a.lc: [6] exceed L_H = 5" in message
+
+
+def test_references_between_sections_are_checked(paper_config):
+    paper_config["experiments"]["images"]["architectures"] = ["densenet100"]
+    paper_config["experiments"]["speech"]["ser_source_folds"] = [1, 9]
+    message = problems_of(paper_config, check_data=False)
+    assert "unknown architecture 'densenet100'" in message
+
+
+def test_ser_source_folds_must_be_ser_folds(paper_config):
+    paper_config["tasks"]["ser"]["folds"] = [1, 2]
+    paper_config["experiments"]["speech"]["ser_source_folds"] = [1, 3]
+    assert "experiments.speech.ser_source_folds: [3] are not in tasks.ser.folds [1, 2]" in problems_of(
+        paper_config, check_data=False)
+
+
+def test_group_counts():
+    assert num_groups({"kind": "densenet"}) == 7
+    assert num_groups({"kind": "convnet", "conv_groups": [{}, {}], "fc_units": [1, 2, 3]}) == 5
+
+
+def test_missing_data_root_names_key_path_and_layout(paper_config, tmp_path):
+    paper_config["experiments"]["images"]["enabled"] = False
+    paper_config["datasets"]["timit"]["root"] = str(tmp_path / "nowhere")
+    paper_config["datasets"]["iemocap"]["root"] = str(tmp_path)
+    message = problems_of(paper_config)
+    assert f"datasets.timit.root: {tmp_path / 'nowhere'} does not exist" in message
+    assert "TRAIN/DR1..DR8/<speaker>/<utt>.WAV" in message
+    assert f"datasets.iemocap.root: {tmp_path} is not laid out as expected: missing {tmp_path}/Session1/sentences/wav" in message
+    assert "make demo" in message
+    assert "cifar" not in message  # disabled experiments need no data
+
+
+def test_data_roots_of_demo_generated_datasets_are_not_checked(demo_config):
+    validate_config(demo_config)  # nothing exists yet: the demo rules will make it
+
+
+def test_used_datasets_follow_enabled_experiments(paper_config):
+    assert used_datasets(paper_config) == ["cifar10", "cifar100", "svhn", "timit", "iemocap"]
+    paper_config["experiments"]["speech"]["enabled"] = False
+    assert used_datasets(paper_config) == ["cifar10", "cifar100", "svhn"]
+
+
+def test_canonical_params_sort_keys_and_strip_numpy():
+    import numpy as np
+
+    value = canonical({"b": np.float64(0.5), "a": [np.int64(3), {"z": 1, "y": Path("p")}]})
+    assert repr(value) == "{'a': [3, {'y': 'p', 'z': 1}], 'b': 0.5}"
+    assert type(value["b"]) is float
+
+
+def test_snakemake_refuses_to_plan_without_data(paper_config, tmp_path):
+    result = run_snakemake(tmp_path, "-n", config=paper_config)
+    assert result.returncode != 0
+    assert "datasets.timit.root: data/timit does not exist" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_snakemake_reports_schema_errors(paper_config, tmp_path):
+    paper_config["tasks"]["ser"]["finetune"]["optimizer"]["weight_decay"] = "5e-4"
+    result = run_snakemake(tmp_path, "-n", config=paper_config)
+    assert result.returncode != 0
+    assert "Write 5.0e-4" in result.stderr + result.stdout

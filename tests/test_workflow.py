@@ -1,0 +1,89 @@
+"""The workflow as users drive it: lint, formatting, dry runs and a run of the demo rules."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule → job count from the "Job stats" table that a dry run prints."""
+    table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    counts.pop("total", None)
+    return counts
+
+
+def test_lint_is_clean():
+    result = subprocess.run([str(SNAKEMAKE), "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_files_are_snakefmt_formatted():
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    result = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow/"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_demo_dry_run_plans_one_job_per_corpus(demo_config, tmp_path):
+    result = run_snakemake(tmp_path, "-n", config=demo_config)
+    assert result.returncode == 0, result.stderr
+    assert planned_jobs(result.stdout)["demo_corpus"] == 5
+
+
+@pytest.fixture(scope="module")
+def tiny_demo_run(tmp_path_factory):
+    """The demo rules run for real on tiny settings, once for the tests below."""
+    from conftest import load_yaml
+    from gradual_transfer.config import merge
+
+    config = merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config.demo.yaml"))
+    config["demo"] = TINY_DEMO
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = run_snakemake(workdir, "--cores", "2", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
+
+
+def test_demo_run_writes_every_corpus_and_log(tiny_demo_run):
+    workdir, _ = tiny_demo_run
+    corpora = workdir / "results" / "demo" / "corpora"
+    assert sorted(p.name for p in corpora.iterdir()) == ["cifar10", "cifar100", "iemocap", "svhn", "timit"]
+    assert (corpora / "timit" / "TRAIN").is_dir() and (corpora / "svhn" / "test_32x32.mat").is_file()
+    log = (workdir / "results" / "demo" / "logs" / "demo_corpus" / "timit.log").read_text()
+    assert "wrote 20 items of demo timit" in log
+    assert not list(corpora.glob("*.partial"))
+
+
+def test_second_run_plans_nothing(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    result = run_snakemake(workdir, "-n", config=config)
+    assert result.returncode == 0
+    assert planned_jobs(result.stdout) == {}
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_one_demo_setting_replans_only_that_corpus(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    changed = {**config, "demo": {**config["demo"], "svhn": {**config["demo"]["svhn"], "test": 25}}}
+    result = run_snakemake(workdir, "-n", config=changed)
+    assert planned_jobs(result.stdout) == {"demo_corpus": 1, "all": 1}
+    assert "results/demo/corpora/svhn" in result.stdout
+    # re-ordering keys changes nothing
+    reordered = {**config, "demo": {k: dict(reversed(list(v.items()))) if isinstance(v, dict) else v
+                                    for k, v in reversed(list(config["demo"].items()))}}
+    result = run_snakemake(workdir, "-n", config=reordered)
+    assert "Nothing to be done" in result.stdout + result.stderr
+    run_snakemake(workdir, "-n", config=config)  # leave the config as the fixture wrote it
