@@ -1,0 +1,308 @@
+"""The training loop: SGD, a step or plateau schedule, head warm-up, early stopping,
+best-on-validation selection, and a checkpoint every epoch to resume from.
+
+Short and explicit on purpose (no framework): one function, :func:`fit`, that a reader can
+follow top to bottom. Reproducibility rules:
+
+- the batch order of epoch e depends only on (seed, e), not on how many epochs ran before;
+- the global torch RNG (dropout) is saved in every checkpoint and restored on resume;
+- the learning-rate schedule is a few plain numbers, saved with the checkpoint;
+so on CPU an interrupted run that resumes ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import shutil
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from gradual_transfer.checkpoints import load_file
+from gradual_transfer.io import atomic_path
+from gradual_transfer.logs import progress
+from gradual_transfer.models import GroupedNet
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "gradual-transfer/training-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One task's `training` or `finetune` entry of the config."""
+
+    batch_size: int
+    epochs: int
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    schedule: dict
+    early_stopping_patience: int
+    seed: int
+    head_warmup_iterations: int = 0
+
+    @classmethod
+    def from_config(cls, entry: dict) -> "Recipe":
+        optimizer = entry["optimizer"]
+        return cls(batch_size=entry["batch_size"], epochs=entry["epochs"], lr=optimizer["lr"],
+                   momentum=optimizer["momentum"], nesterov=optimizer["nesterov"],
+                   weight_decay=optimizer["weight_decay"], schedule=dict(entry["schedule"]),
+                   early_stopping_patience=entry["early_stopping_patience"], seed=entry["seed"],
+                   head_warmup_iterations=entry.get("head_warmup_iterations", 0))
+
+    def optimizer(self, parameters) -> torch.optim.SGD:
+        return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                               weight_decay=self.weight_decay)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Knobs that change speed, never results (on CPU): not part of any fingerprint."""
+
+    amp_bf16: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True
+    progress_interval_s: float = 30.0
+
+
+class BatchSource(Protocol):
+    """Training or evaluation examples, served in batches of (inputs, integer targets)."""
+
+    def __len__(self) -> int: ...
+
+    def batches(self, batch_size: int, generator: torch.Generator | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """All examples once; shuffled with `generator`, in order when it is None."""
+        ...
+
+
+class TensorSource:
+    """Examples held in memory as tensors; `prepare` turns a gathered batch into model input
+    (e.g. uint8 pixels to normalised floats) so only batches are ever converted."""
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        self.inputs, self.targets, self.prepare = inputs, targets.long(), prepare
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batches(self, batch_size, generator):
+        order = torch.randperm(len(self), generator=generator) if generator is not None else torch.arange(len(self))
+        for start in range(0, len(self), batch_size):
+            index = order[start:start + batch_size]
+            x = self.inputs[index]
+            yield (self.prepare(x) if self.prepare else x), self.targets[index]
+
+
+class LearningRate:
+    """The learning rate of each epoch: steps at fractions of training, or a factor on plateau."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.plateau_lr = recipe.lr
+        self.plateau_best = -math.inf
+        self.plateau_bad_epochs = 0
+
+    def for_epoch(self, epoch: int) -> float:
+        schedule = self.recipe.schedule
+        if schedule["kind"] == "step":
+            passed = sum(epoch > round(m * self.recipe.epochs) for m in schedule["milestones"])
+            return self.recipe.lr * schedule["gamma"] ** passed
+        return self.plateau_lr
+
+    def observe(self, score: float) -> None:
+        """Validation score (higher is better) after an epoch; only the plateau schedule listens."""
+        if self.recipe.schedule["kind"] != "plateau":
+            return
+        if score > self.plateau_best:
+            self.plateau_best, self.plateau_bad_epochs = score, 0
+        else:
+            self.plateau_bad_epochs += 1
+            if self.plateau_bad_epochs > self.recipe.schedule["patience"]:
+                self.plateau_lr *= self.recipe.schedule["factor"]
+                self.plateau_bad_epochs = 0
+                log.info("validation stopped improving: learning rate → %.3g", self.plateau_lr)
+
+    def state_dict(self) -> dict:
+        return {"lr": self.plateau_lr, "best": self.plateau_best, "bad_epochs": self.plateau_bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.plateau_lr, self.plateau_best, self.plateau_bad_epochs = state["lr"], state["best"], state["bad_epochs"]
+
+
+@dataclass
+class FitResult:
+    best_state: dict
+    best_epoch: int
+    best_score: float
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def select_device() -> torch.device:
+    """CUDA when available (after the GPU lease picked the device), else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast(device: torch.device, options: RuntimeOptions):
+    if device.type == "cuda" and options.amp_bf16:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _to_device(x: torch.Tensor, device: torch.device, options: RuntimeOptions) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if options.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def _train_steps(model: GroupedNet, batches, optimizer, device, options, desc: str = "", total: int | None = None) -> float:
+    """One SGD step per batch; returns the mean training loss."""
+    model.train()
+    total_loss, count = 0.0, 0
+    for x, y in progress(batches, desc=desc, interval=options.progress_interval_s, total=total):
+        x, y = _to_device(x, device, options), y.to(device, non_blocking=True)
+        with _autocast(device, options):
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss, count = total_loss + loss.item() * len(y), count + len(y)
+    return total_loss / max(count, 1)
+
+
+@torch.no_grad()
+def predict(model: GroupedNet, source: BatchSource, batch_size: int, device: torch.device,
+            options: RuntimeOptions = RuntimeOptions()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-posteriors (float32, CPU) and targets of every example of `source`, in order."""
+    model.eval()
+    outputs, targets = [], []
+    for x, y in source.batches(batch_size, None):
+        with _autocast(device, options):
+            logits = model(_to_device(x, device, options))
+        outputs.append(F.log_softmax(logits.float(), dim=1).cpu())
+        targets.append(y)
+    return torch.cat(outputs), torch.cat(targets)
+
+
+def accuracy(log_posteriors: torch.Tensor, targets: torch.Tensor) -> float:
+    return (log_posteriors.argmax(dim=1) == targets).double().mean().item()
+
+
+def _cycle(source: BatchSource, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless shuffled batches (for warm-up iterations that may span epochs)."""
+    round_ = 0
+    while True:
+        yield from source.batches(batch_size, _epoch_generator(seed, -1 - round_))
+        round_ += 1
+
+
+def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], dict], recipe: Recipe, *,
+        checkpoint_dir: str | Path, fingerprint: dict, device: torch.device | None = None,
+        options: RuntimeOptions = RuntimeOptions(), stop_after_epoch: int | None = None) -> FitResult:
+    """Train `model` (its frozen groups already set) by `recipe`, selecting the best epoch on
+    validation. `evaluate(model)` returns a dict with ``score`` (higher is better).
+
+    A checkpoint is written to `checkpoint_dir` after the head warm-up and after every epoch;
+    a later call with the same `fingerprint` resumes from it. `stop_after_epoch` ends the call
+    early (as an interruption would) and exists for tests.
+    """
+    device = device or select_device()
+    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_path = checkpoint_dir / "last.pt"
+    model.to(device)
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)
+    lc = model.frozen_groups
+    warmup = recipe.head_warmup_iterations if lc < model.num_groups else 0
+
+    state = None
+    if checkpoint_path.exists():
+        state = load_file(checkpoint_path, what="training checkpoint", format=CHECKPOINT_FORMAT)
+        if state["fingerprint"] != fingerprint:
+            log.info("checkpoint %s is from other settings; starting afresh", checkpoint_path)
+            state = None
+    schedule = LearningRate(recipe)
+    if state is None:
+        torch.manual_seed(recipe.seed)
+        result = FitResult(best_state=copy.deepcopy(model.state_dict()), best_epoch=0, best_score=-math.inf)
+        start_epoch = 1
+        if warmup:
+            log.info("head warm-up: %d iterations with groups 1..%d held", warmup, model.num_groups)
+            model.freeze(model.num_groups)
+            head_optimizer = recipe.optimizer(model.trainable_parameters())
+            batches = _cycle(train, recipe.batch_size, recipe.seed)
+            limited = (next(batches) for _ in range(warmup))
+            loss = _train_steps(model, limited, head_optimizer, device, options, desc="warm-up", total=warmup)
+            model.freeze(lc)
+            result.history.append({"epoch": 0, "phase": "head warm-up", "train_loss": loss})
+        optimizer = recipe.optimizer(model.trainable_parameters())
+        _save_checkpoint(checkpoint_path, fingerprint, model, optimizer, schedule, result, epoch=0)
+    else:
+        model.load_state_dict(state["model"])
+        optimizer = recipe.optimizer(model.trainable_parameters())
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["torch_rng"])
+        result = FitResult(best_state=state["best_state"], best_epoch=state["best_epoch"],
+                           best_score=state["best_score"], history=state["history"])
+        start_epoch = state["epoch"] + 1
+        log.info("resuming from %s after epoch %d", checkpoint_path, state["epoch"])
+
+    for epoch in range(start_epoch, recipe.epochs + 1):
+        if stop_after_epoch is not None and epoch > stop_after_epoch:
+            return result
+        if recipe.early_stopping_patience and epoch - result.best_epoch > recipe.early_stopping_patience:
+            result.stopped_early = True
+            break
+        lr = schedule.for_epoch(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = _train_steps(model, train.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
+                            optimizer, device, options, desc=f"epoch {epoch}/{recipe.epochs}",
+                            total=math.ceil(len(train) / recipe.batch_size))
+        model.eval()
+        with torch.no_grad():
+            metrics = evaluate(model)
+        schedule.observe(metrics["score"])
+        if metrics["score"] > result.best_score:
+            result.best_score, result.best_epoch = metrics["score"], epoch
+            result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        result.history.append({"epoch": epoch, "lr": lr, "train_loss": loss, **metrics})
+        log.info("epoch %d/%d lr %.3g train loss %.4f validation %s%s", epoch, recipe.epochs, lr, loss,
+                 {k: round(v, 5) for k, v in metrics.items()}, " (best)" if result.best_epoch == epoch else "")
+        _save_checkpoint(checkpoint_path, fingerprint, model, optimizer, schedule, result, epoch)
+    if result.stopped_early:
+        log.info("early stop: no better validation score for %d epochs", recipe.early_stopping_patience)
+    log.info("best epoch %d, validation score %.5f", result.best_epoch, result.best_score)
+    return result
+
+
+def _save_checkpoint(path: Path, fingerprint: dict, model: GroupedNet, optimizer, schedule: LearningRate,
+                     result: FitResult, epoch: int) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({
+            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "torch_rng": torch.get_rng_state(), "best_state": result.best_state, "best_epoch": result.best_epoch,
+            "best_score": result.best_score, "history": result.history,
+        }, tmp)
+
+
+def clear_checkpoints(checkpoint_dir: str | Path) -> None:
+    """Remove the resume state once the final outputs are written (it can be hundreds of MB)."""
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
