@@ -26,6 +26,8 @@ DEMO_DATASETS = demo_datasets(config)
 
 wildcard_constraints:
     dataset="|".join(["cifar10", "cifar100", "svhn", "timit", "iemocap"]),
+    split="train|dev|test",
+    fold=r"\d+",
 
 
 def dataset_root(dataset):
@@ -40,5 +42,46 @@ def demo_params(wildcards):
     return canonical(config["demo"][wildcards.dataset])
 
 
+def speech_task(dataset):
+    """The config entry of the task that reads a speech dataset (asr: timit, ser: iemocap)."""
+    experiment = config["experiments"]["speech"]
+    for name in experiment["tasks"]:
+        if config["tasks"][name]["dataset"] == dataset:
+            return config["tasks"][name]
+    raise WorkflowError(f"experiments.speech.tasks has no task reading {dataset}")
+
+
+def extraction_params():
+    """Feature settings that change the extracted features. The context window is a model
+    input setting, so changing it reruns training, not extraction."""
+    return canonical({k: v for k, v in config["features"].items() if k != "context"})
+
+
+def timit_alignment(wildcards):
+    task = speech_task("timit")
+    return [task["alignment"]] if task["frame_targets"] == "alignment" else []
+
+
+def ser_fold_speakers(fold):
+    """Training speakers of an IEMOCAP fold (1-based), from the fold layout in the library."""
+    from gradual_transfer.data.iemocap import folds
+
+    return folds(speech_task("iemocap")["validation_speakers"])[int(fold)]["train"]
+
+
+def speech_targets():
+    if not config["experiments"].get("speech", {}).get("enabled"):
+        return []
+    ser_folds = speech_task("iemocap")["folds"]
+    return [
+        *expand(
+            f"{OUT}/features/timit/{{split}}.arrow", split=["train", "dev", "test"]
+        ),
+        f"{OUT}/features/timit/stats/train.json",
+        f"{OUT}/features/iemocap/all.arrow",
+        *expand(f"{OUT}/features/iemocap/stats/fold{{fold}}.json", fold=ser_folds),
+    ]
+
+
 def all_targets():
-    return [dataset_root(d) for d in DEMO_DATASETS]
+    return [dataset_root(d) for d in DEMO_DATASETS] + speech_targets()

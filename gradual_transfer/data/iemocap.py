@@ -1,0 +1,105 @@
+"""IEMOCAP (IEMOCAP_full_release) for 4-class speech emotion recognition.
+
+- Labels: ``Session*/dialog/EmoEvaluation/<dialog>.txt``; each utterance block starts with
+  ``[<start> - <end>]<TAB><utt><TAB><emo><TAB>[<v>, <a>, <d>]``, followed by annotator lines
+  (``C-…`` categorical, ``A-…`` attributes); the first line is a header.
+- Audio: ``Session*/sentences/wav/<dialog>/<utt>.wav``.
+- Classes: ang, hap (with exc merged into it), sad, neu — 5,531 utterances in the release; the
+  rest (fru, sur, fea, dis, oth, xxx) are dropped. A fifth frame class marks silence.
+- Speaker: session + the gender letter of the utterance's *last* field
+  (``Ses01F_impro01_M003`` → ``Ses01M``; the letter after ``SesNN`` is the dialog's set-up).
+- Folds: 2 fixed validation speakers; each of the 8 others is the test speaker of one fold,
+  whose training speakers are the remaining 7.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradual_transfer.data.errors import DataError
+
+EMOTIONS = ("ang", "hap", "sad", "neu")  # class indices 0..3
+SILENCE = len(EMOTIONS)  # class index 4
+MERGE = {"ang": "ang", "hap": "hap", "exc": "hap", "sad": "sad", "neu": "neu"}
+ALL_CODES = {"neu", "hap", "sad", "ang", "exc", "fru", "sur", "fea", "dis", "oth", "xxx"}
+SPEAKERS = tuple(f"Ses0{s}{g}" for s in range(1, 6) for g in "FM")
+
+_UTTERANCE = re.compile(
+    r"^\[(?P<start>\d+(?:\.\d+)?) - (?P<end>\d+(?:\.\d+)?)\]\t(?P<utt>Ses0[1-5][FM]_\S+_[FM]\d+)\t"
+    r"(?P<emo>\w+)\t\[(?P<vad>[^\]]*)\]\s*$"
+)
+_ANNOTATOR = re.compile(r"^[CA]-\w+:\t")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    utt_id: str
+    speaker: str
+    session: int
+    emotion: str  # after merging exc into hap
+    wav: Path
+    start: float
+    end: float
+
+
+def speaker_of(utt_id: str) -> str:
+    """``Ses01F_impro01_M003`` → ``Ses01M``."""
+    return utt_id[:5] + utt_id.rsplit("_", 1)[1][0]
+
+
+def parse_emo_evaluation(path: Path) -> list[tuple[str, str, float, float]]:
+    """(utt, emotion code, start, end) of every utterance line, checking every line's form."""
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip() or line.startswith("%") or _ANNOTATOR.match(line):
+            continue
+        match = _UTTERANCE.match(line)
+        if not match:
+            raise DataError(f"{path} line {number}: malformed line {line[:80]!r}; expected "
+                            f"'[start - end]<TAB>utterance<TAB>emotion<TAB>[v, a, d]' or an annotator line.")
+        emo = match.group("emo")
+        if emo not in ALL_CODES:
+            raise DataError(f"{path} line {number}: unknown emotion code {emo!r} (known: {sorted(ALL_CODES)}).")
+        start, end = float(match.group("start")), float(match.group("end"))
+        if end <= start:
+            raise DataError(f"{path} line {number}: utterance ends ({end}) before it starts ({start}).")
+        rows.append((match.group("utt"), emo, start, end))
+    return rows
+
+
+def list_utterances(root: str | Path) -> tuple[list[Utterance], list[str]]:
+    """The labelled 4-class utterances of all five sessions (sorted by id), and one problem
+    line per labelled utterance whose audio is missing (the caller decides: fail or skip)."""
+    root = Path(root)
+    utterances, problems = [], []
+    for session in range(1, 6):
+        evaluation_dir = root / f"Session{session}" / "dialog" / "EmoEvaluation"
+        if not evaluation_dir.is_dir():
+            raise DataError(f"{evaluation_dir}: missing. Expected IEMOCAP_full_release/Session1..5/dialog/"
+                            f"EmoEvaluation/<dialog>.txt; check datasets.iemocap.root.")
+        for path in sorted(evaluation_dir.glob("*.txt")):
+            dialog = path.stem
+            for utt, emo, start, end in parse_emo_evaluation(path):
+                if emo not in MERGE:
+                    continue
+                wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt}.wav"
+                if not wav.is_file():
+                    problems.append(f"{path}: utterance {utt} is labelled {emo} but its audio {wav} is missing")
+                    continue
+                utterances.append(Utterance(utt, speaker_of(utt), session, MERGE[emo], wav, start, end))
+    if not utterances and not problems:
+        raise DataError(f"{root}: no utterance labelled {'/'.join(sorted(MERGE))} in any EmoEvaluation file.")
+    return sorted(utterances, key=lambda u: u.utt_id), problems
+
+
+def folds(validation_speakers: list[str]) -> dict[int, dict[str, list[str]]]:
+    """Fold k (1-based) → its train, validation and test speakers (leave one speaker out over
+    the 8 speakers that are not validation speakers, in session order)."""
+    unknown = sorted(set(validation_speakers) - set(SPEAKERS))
+    if unknown:
+        raise DataError(f"tasks.ser.validation_speakers: {unknown} are not IEMOCAP speakers ({', '.join(SPEAKERS)}).")
+    others = [s for s in SPEAKERS if s not in validation_speakers]
+    return {k: {"train": [s for s in others if s != test], "validation": list(validation_speakers), "test": [test]}
+            for k, test in enumerate(others, start=1)}

@@ -1,0 +1,196 @@
+"""TIMIT (LDC93S1) as the Kaldi recipe (egs/timit/s5) reads it.
+
+- Layout ``TRAIN|TEST/DR1..8/<speaker>/<utt>.WAV|.PHN`` in upper or lower case; WAV files are
+  NIST SPHERE (libsndfile reads them).
+- Train: every TRAIN utterance but the dialect sentences SA1/SA2 (3,696). Dev: the 50 speakers of
+  ``dev_speakers.txt`` (400 utterances); test: the 24-speaker core test set (192), both from TEST
+  and without SA sentences. Utterance ids are ``<speaker>_<utt>`` in lower case, as in Kaldi.
+- Phones: 61 TIMIT labels → 48 (training and decoding) → 39 (scoring); ``q`` has no mapping
+  and is deleted from transcriptions; its frames go to the phone before it.
+- Frame targets: 48 phones × 3 HMM states = 144 classes. Each phone segment is split into three
+  equal parts and a frame takes the state of the part its centre falls in (``thirds``), or
+  targets come from a Kaldi alignment of pdf ids (``alignment``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gradual_transfer import resources
+from gradual_transfer.data.errors import DataError
+
+SPLITS = ("train", "dev", "test")
+STATES_PER_PHONE = 3
+
+
+@dataclass(frozen=True)
+class PhoneMap:
+    """TIMIT's 61 labels, the 48-phone set (indices = order of first appearance in the map
+    file's second column) and the 39-phone scoring set."""
+
+    to48: dict[str, str | None]
+    to39: dict[str, str]  # 48-set label → 39-set label
+    phones48: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: Path = resources.TIMIT_PHONE_MAP) -> "PhoneMap":
+        to48, to39, phones48 = {}, {}, []
+        for line in Path(path).read_text().splitlines():
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) == 1:  # q: no mapping, deleted
+                to48[fields[0]] = None
+                continue
+            label61, label48, label39 = fields
+            to48[label61] = label48
+            to39[label48] = label39
+            if label48 not in phones48:
+                phones48.append(label48)
+        return cls(to48, to39, tuple(sorted(phones48)))
+
+    def index48(self, label48: str) -> int:
+        return self.phones48.index(label48)
+
+    @property
+    def num_states(self) -> int:
+        return len(self.phones48) * STATES_PER_PHONE
+
+
+@dataclass(frozen=True)
+class Utterance:
+    utt_id: str  # <speaker>_<utt>, lower case
+    speaker: str
+    split: str
+    wav: Path
+    phn: Path
+
+
+def _child(directory: Path, name: str) -> Path | None:
+    for candidate in (name, name.upper(), name.lower()):
+        if (directory / candidate).is_dir():
+            return directory / candidate
+    return None
+
+
+def list_utterances(root: str | Path, split: str) -> list[Utterance]:
+    """The utterances of `split` (train, dev or test) in a sorted, reproducible order."""
+    if split not in SPLITS:
+        raise ValueError(f"TIMIT split must be one of {SPLITS}, not {split!r}")
+    root = Path(root)
+    part = _child(root, "TRAIN" if split == "train" else "TEST")
+    if part is None:
+        raise DataError(f"{root}: no {'TRAIN' if split == 'train' else 'TEST'} folder (either case). "
+                        f"Expected <root>/TRAIN/DR1..DR8/<speaker>/<utt>.WAV; check datasets.timit.root.")
+    wanted = None
+    if split != "train":
+        listed = resources.timit_speakers("dev" if split == "dev" else "core_test")
+        wanted = set(listed)
+    utterances = []
+    found_speakers = set()
+    for region in sorted(p for p in part.iterdir() if p.is_dir() and p.name.upper().startswith("DR")):
+        for speaker_dir in sorted(p for p in region.iterdir() if p.is_dir()):
+            speaker = speaker_dir.name.lower()
+            if wanted is not None and speaker not in wanted:
+                continue
+            found_speakers.add(speaker)
+            for wav in sorted(speaker_dir.iterdir()):
+                if wav.suffix.upper() != ".WAV" or wav.stem.upper().startswith("SA"):
+                    continue
+                phn = next((wav.with_suffix(s) for s in (".PHN", ".phn") if wav.with_suffix(s).exists()), wav.with_suffix(".PHN"))
+                utterances.append(Utterance(f"{speaker}_{wav.stem.lower()}", speaker, split, wav, phn))
+    if wanted is not None and not found_speakers:
+        raise DataError(f"{part}: none of the {len(wanted)} {split} speakers of "
+                        f"{'dev_speakers.txt' if split == 'dev' else 'core_test_speakers.txt'} is there "
+                        f"(e.g. {sorted(wanted)[0]}). Is datasets.timit.root the TIMIT root?")
+    if not utterances:
+        raise DataError(f"{part}: no {split} utterances (<DR>/<speaker>/<utt>.WAV without SA1/SA2) found.")
+    return sorted(utterances, key=lambda u: u.utt_id)
+
+
+_PHN_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s*$")
+
+
+def read_phn(path: Path, num_samples: int, phone_map: PhoneMap) -> list[tuple[int, int, str]]:
+    """(begin, end, 61-label) segments of a ``.PHN`` file, checked against the audio length."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing phone transcription (.PHN) for {path.with_suffix('.WAV').name}.")
+    segments: list[tuple[int, int, str]] = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _PHN_LINE.match(line)
+        if not match:
+            raise DataError(f"{path} line {number}: expected '<begin> <end> <label>', got {line!r}.")
+        begin, end, label = int(match.group(1)), int(match.group(2)), match.group(3)
+        if label not in phone_map.to48:
+            raise DataError(f"{path} line {number}: unknown TIMIT phone label {label!r}.")
+        if end <= begin:
+            raise DataError(f"{path} line {number}: segment ends ({end}) before it begins ({begin}).")
+        if segments and begin < segments[-1][1]:
+            raise DataError(f"{path} line {number}: segment begins at sample {begin}, before the previous "
+                            f"one ends ({segments[-1][1]}): lines out of order or overlapping.")
+        if end > num_samples:
+            raise DataError(f"{path} line {number}: segment ends at sample {end}, past the end of the audio "
+                            f"({num_samples} samples).")
+        segments.append((begin, end, label))
+    if not segments:
+        raise DataError(f"{path}: empty phone transcription.")
+    return segments
+
+
+def map_segments(segments: list[tuple[int, int, str]], phone_map: PhoneMap) -> list[tuple[int, int, str]]:
+    """61-label segments → 48-label segments with ``q`` deleted (its time joins the previous
+    phone, or the next one when it comes first)."""
+    mapped: list[tuple[int, int, str]] = []
+    pending_start = None
+    for begin, end, label in segments:
+        label48 = phone_map.to48[label]
+        if label48 is None:
+            if mapped:
+                mapped[-1] = (mapped[-1][0], end, mapped[-1][2])
+            else:
+                pending_start = begin
+            continue
+        if pending_start is not None:
+            begin, pending_start = pending_start, None
+        mapped.append((begin, end, label48))
+    return mapped
+
+
+def frame_centres(num_frames: int, frame_length: int, frame_shift: int) -> np.ndarray:
+    """Sample index of each frame's centre (Kaldi framing with snip_edges: frame t covers
+    samples [t * shift, t * shift + length))."""
+    return np.arange(num_frames) * frame_shift + frame_length // 2
+
+
+def thirds_targets(segments48: list[tuple[int, int, str]], num_frames: int, frame_length: int,
+                   frame_shift: int, phone_map: PhoneMap) -> np.ndarray:
+    """Frame targets: 3 × phone index + the third of its segment the frame centre falls in.
+    A centre in a gap between segments (or past the last one) belongs to the segment before it."""
+    starts = np.array([s for s, _, _ in segments48])
+    ends = np.array([e for _, e, _ in segments48])
+    phones = np.array([phone_map.index48(p) for _, _, p in segments48])
+    centres = frame_centres(num_frames, frame_length, frame_shift)
+    segment = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(starts) - 1)
+    position = (np.minimum(centres, ends[segment] - 1) - starts[segment]) / (ends[segment] - starts[segment])
+    state = np.clip((np.clip(position, 0, None) * STATES_PER_PHONE).astype(np.int64), 0, STATES_PER_PHONE - 1)
+    return (phones[segment] * STATES_PER_PHONE + state).astype(np.int16)
+
+
+def read_alignment(path: str | Path) -> dict[str, np.ndarray]:
+    """Frame targets from a Kaldi alignment (pdf ids, e.g. ``ali-to-pdf`` output) via kaldiio."""
+    import kaldiio
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such alignment file (tasks.asr.alignment).")
+    try:
+        reader = kaldiio.load_scp(str(path)) if path.suffix == ".scp" else kaldiio.load_ark(str(path))
+        return {utt: np.asarray(ali, dtype=np.int64) for utt, ali in (reader.items() if hasattr(reader, "items") else reader)}
+    except Exception as error:  # noqa: BLE001 - kaldiio raises many kinds
+        raise DataError(f"{path}: not a readable Kaldi alignment archive ({error}).") from None

@@ -1,0 +1,259 @@
+"""Speech front end shared by both corpora: 40 log mel filter banks (MFSC) and frame targets.
+
+Features: 16 kHz audio, 25 ms Hamming frames every 10 ms, 40 log mel filter banks, computed by
+torchaudio's Kaldi-compatible ``compliance.kaldi.fbank`` on int16-scaled samples (as Kaldi's
+``compute-fbank-feats`` reads a WAV), otherwise Kaldi's defaults (pre-emphasis 0.97, DC offset
+removed, snip_edges). Dither is 0 by default, so features are deterministic. They are stored
+raw; per-coefficient mean/std normalisation is computed on training data only
+(:func:`normalisation_stats`) and applied when batches are gathered.
+
+Extraction is two passes: first every utterance's labels and audio header are checked (so a bad
+corpus fails in seconds, before any feature is computed), then features are computed and
+written; the Arrow file appears only when complete. With ``bad_utterances: skip`` the problems
+of the first pass are logged with their count and those utterances left out — never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import soundfile
+import torch
+
+from gradual_transfer.data import iemocap, timit
+from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
+from gradual_transfer.data.errors import DataError
+from gradual_transfer.io import write_json
+from gradual_transfer.logs import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    sample_rate: int = 16000
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    window: str = "hamming"
+    num_mel_bins: int = 40
+    dither: float = 0.0
+    context: int = 10
+
+    @classmethod
+    def from_config(cls, entry: dict) -> "FeatureSettings":
+        return cls(**entry)
+
+    @property
+    def frame_length(self) -> int:
+        return int(self.sample_rate * self.frame_length_ms / 1000)
+
+    @property
+    def frame_shift(self) -> int:
+        return int(self.sample_rate * self.frame_shift_ms / 1000)
+
+    def num_frames(self, num_samples: int) -> int:
+        if num_samples < self.frame_length:
+            return 0
+        return 1 + (num_samples - self.frame_length) // self.frame_shift
+
+
+def _declared_samples(path: Path) -> int | None:
+    """Sample count the file's header declares (SPHERE or RIFF), to detect truncation that
+    libsndfile would silently read past."""
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    size = path.stat().st_size
+    if head.startswith(b"NIST_1A"):
+        fields = dict(line.split(" ", 1) for line in head.decode("ascii", "replace").splitlines()[2:] if " " in line)
+        count = int(fields.get("sample_count", "-i 0").split()[-1])
+        width = int(fields.get("sample_n_bytes", "-i 2").split()[-1])
+        header = int(head[8:16])
+        return count if header + count * width <= size else -1
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        position, width = 12, 2
+        while position + 8 <= len(head):
+            chunk, length = head[position:position + 4], struct.unpack("<I", head[position + 4:position + 8])[0]
+            if chunk == b"fmt ":
+                width = struct.unpack("<H", head[position + 22:position + 24])[0] // 8 or 2
+            if chunk == b"data":
+                return length // width if position + 8 + length <= size else -1
+            position += 8 + length + (length & 1)
+    return None
+
+
+def check_audio(path: Path, sample_rate: int) -> int:
+    """Number of samples of a mono recording at `sample_rate`; DataError naming the file otherwise."""
+    try:
+        info = soundfile.info(str(path))
+    except Exception as error:  # noqa: BLE001 - libsndfile errors
+        raise DataError(f"{path}: unreadable audio ({error}).") from None
+    if info.samplerate != sample_rate:
+        raise DataError(f"{path}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz "
+                        f"(features.sample_rate); resample the corpus first.")
+    if info.channels != 1:
+        raise DataError(f"{path}: {info.channels} channels, expected mono.")
+    if _declared_samples(path) == -1:
+        raise DataError(f"{path}: truncated: the header declares more samples than the file holds.")
+    if info.frames == 0:
+        raise DataError(f"{path}: no audio samples.")
+    return info.frames
+
+
+def read_audio(path: Path) -> np.ndarray:
+    try:
+        samples, _ = soundfile.read(str(path), dtype="int16")
+    except Exception as error:  # noqa: BLE001
+        raise DataError(f"{path}: unreadable audio ({error}).") from None
+    return samples
+
+
+def fbank(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """(num_frames, num_mel_bins) float32 log mel filter-bank energies of int16 samples."""
+    from torchaudio.compliance import kaldi
+
+    waveform = torch.from_numpy(samples.astype(np.float32))[None]
+    feats = kaldi.fbank(waveform, sample_frequency=settings.sample_rate, frame_length=settings.frame_length_ms,
+                        frame_shift=settings.frame_shift_ms, num_mel_bins=settings.num_mel_bins,
+                        dither=settings.dither, window_type=settings.window, snip_edges=True)
+    return feats.numpy()
+
+
+def frame_energy_db(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """Log energy (dB) of each frame, framed exactly as :func:`fbank` frames."""
+    n = settings.num_frames(len(samples))
+    starts = np.arange(n) * settings.frame_shift
+    frames = samples.astype(np.float64)[starts[:, None] + np.arange(settings.frame_length)[None, :]]
+    frames -= frames.mean(axis=1, keepdims=True)
+    return 10 * np.log10((frames ** 2).sum(axis=1) + 1e-10)
+
+
+def silence_mask(samples: np.ndarray, settings: FeatureSettings, threshold_db: float) -> np.ndarray:
+    """Frames quieter than the utterance's loudest frame by more than |threshold_db|."""
+    energy = frame_energy_db(samples, settings)
+    return energy < energy.max() + threshold_db
+
+
+def _resolve(problems: list[str], policy: str, what: str) -> None:
+    if not problems:
+        return
+    if policy == "fail":
+        listing = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise DataError(f"{len(problems)} bad {what}(s); nothing was written:\n  {listing}\n"
+                        f"Fix or remove them, or set bad_utterances: skip for the dataset to leave them out.")
+    for problem in problems:
+        log.warning("skipping: %s", problem)
+    log.warning("skipped %d bad %s(s) (bad_utterances: skip)", len(problems), what)
+
+
+def extract_timit(root: str | Path, split: str, out: str | Path, settings: FeatureSettings,
+                  frame_targets: str = "thirds", alignment: str | Path | None = None,
+                  bad_utterances: str = "fail") -> int:
+    """Write ``out`` (Arrow) with the features, frame targets and 48-phone references of one
+    TIMIT split; return the number of utterances written."""
+    phone_map = timit.PhoneMap.load()
+    utterances = timit.list_utterances(root, split)
+    aligned = timit.read_alignment(alignment) if frame_targets == "alignment" else None
+    planned, problems = [], []
+    for utt in utterances:  # pass 1: labels and headers
+        try:
+            num_samples = check_audio(utt.wav, settings.sample_rate)
+            segments = timit.map_segments(timit.read_phn(utt.phn, num_samples, phone_map), phone_map)
+            num_frames = settings.num_frames(num_samples)
+            if aligned is not None:
+                if utt.utt_id not in aligned:
+                    raise DataError(f"{alignment}: no alignment for {utt.utt_id}")
+                if len(aligned[utt.utt_id]) != num_frames:
+                    raise DataError(f"{alignment}: alignment of {utt.utt_id} has {len(aligned[utt.utt_id])} "
+                                    f"frames, the features {num_frames} (frame settings differ from Kaldi's?)")
+            planned.append((utt, segments, num_frames))
+        except DataError as error:
+            problems.append(str(error))
+    _resolve(problems, bad_utterances, "utterance")
+    if not planned:
+        raise DataError(f"{root}: no usable {split} utterance.")
+    schema = speech_schema(settings.num_mel_bins, [pa.field("phones", pa.list_(pa.string()))])
+    with SpeechWriter(out, schema) as writer:  # pass 2: features
+        for utt, segments, num_frames in progress(planned, desc=f"timit {split}"):
+            feats = fbank(read_audio(utt.wav), settings)
+            assert len(feats) == num_frames
+            if aligned is not None:
+                targets = aligned[utt.utt_id].astype(np.int16)
+            else:
+                targets = timit.thirds_targets(segments, num_frames, settings.frame_length, settings.frame_shift, phone_map)
+            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": num_frames, "feats": feats,
+                        "targets": targets, "phones": [p for _, _, p in segments]})
+    log.info("timit %s: %d utterances, %d problems skipped → %s", split, writer.num_rows, len(problems), out)
+    return writer.num_rows
+
+
+def extract_iemocap(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
+                    bad_utterances: str = "fail") -> int:
+    """Write ``out`` (Arrow) with the features and frame labels (emotion, or silence) of every
+    4-class IEMOCAP utterance; folds select rows by speaker at training time."""
+    utterances, problems = iemocap.list_utterances(root)
+    planned = []
+    for utt in utterances:
+        try:
+            num_samples = check_audio(utt.wav, settings.sample_rate)
+            if settings.num_frames(num_samples) == 0:
+                raise DataError(f"{utt.wav}: shorter than one frame")
+            planned.append(utt)
+        except DataError as error:
+            problems.append(str(error))
+    _resolve(problems, bad_utterances, "utterance")
+    schema = speech_schema(settings.num_mel_bins, [pa.field("emotion", pa.string()), pa.field("session", pa.int8())])
+    with SpeechWriter(out, schema) as writer:
+        for utt in progress(planned, desc="iemocap"):
+            samples = read_audio(utt.wav)
+            feats = fbank(samples, settings)
+            targets = np.full(len(feats), iemocap.EMOTIONS.index(utt.emotion), dtype=np.int16)
+            targets[silence_mask(samples, settings, silence_threshold_db)] = iemocap.SILENCE
+            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
+                        "targets": targets, "emotion": utt.emotion, "session": utt.session})
+    log.info("iemocap: %d utterances, %d problems skipped → %s", writer.num_rows, len(problems), out)
+    return writer.num_rows
+
+
+def normalisation_stats(features: SpeechFeatures, speakers: list[str] | None = None) -> dict:
+    """Per-coefficient mean and standard deviation over the frames of `speakers` (all when
+    None), accumulated in float64 one utterance at a time."""
+    rows = [r for r in range(len(features)) if speakers is None or features.speakers[r] in speakers]
+    if not rows:
+        raise DataError(f"{features.path}: no utterance of speakers {speakers} to compute statistics on.")
+    total = np.zeros(features.num_bins)
+    squares = np.zeros(features.num_bins)
+    count = 0
+    for r in rows:
+        x = features.feats(r).astype(np.float64)
+        total += x.sum(axis=0)
+        squares += (x ** 2).sum(axis=0)
+        count += len(x)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean ** 2, 1e-10))
+    return {"mean": mean.tolist(), "std": std.tolist(), "frames": int(count), "utterances": len(rows),
+            "speakers": sorted(set(features.speakers[rows].tolist()))}
+
+
+def write_stats(features_path: str | Path, out: str | Path, speakers: list[str] | None = None) -> dict:
+    stats = normalisation_stats(SpeechFeatures(features_path), speakers)
+    write_json(out, stats)
+    return stats
+
+
+def export_kaldi(features_path: str | Path, out_dir: str | Path) -> int:
+    """Write ``feats.ark``/``feats.scp`` (and ``utt2spk``) for Kaldi tools, via kaldiio."""
+    import kaldiio
+
+    features = SpeechFeatures(features_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with kaldiio.WriteHelper(f"ark,scp:{out_dir / 'feats.ark'},{out_dir / 'feats.scp'}") as writer:
+        for row, utt in enumerate(features.utt_ids):
+            writer(utt, np.ascontiguousarray(features.feats(row)))
+    (out_dir / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in zip(features.utt_ids, features.speakers)))
+    return len(features)

@@ -1,0 +1,13 @@
+"""Snakemake adapter: IEMOCAP features and frame labels (rule iemocap_features)."""
+
+from gradual_transfer import jobs
+from gradual_transfer.features import FeatureSettings, extract_iemocap
+
+jobs.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
+extract_iemocap(
+    snakemake.input.root,  # noqa: F821
+    snakemake.output[0],  # noqa: F821
+    FeatureSettings.from_config(snakemake.params.features),  # noqa: F821
+    silence_threshold_db=snakemake.params.silence_threshold_db,  # noqa: F821
+    bad_utterances=snakemake.params.bad_utterances,  # noqa: F821
+)

@@ -1,0 +1,15 @@
+"""Snakemake adapter: TIMIT features and frame targets of one split (rule timit_features)."""
+
+from gradual_transfer import jobs
+from gradual_transfer.features import FeatureSettings, extract_timit
+
+jobs.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
+extract_timit(
+    snakemake.input.root,  # noqa: F821
+    snakemake.wildcards.split,  # noqa: F821
+    snakemake.output[0],  # noqa: F821
+    FeatureSettings.from_config(snakemake.params.features),  # noqa: F821
+    frame_targets=snakemake.params.frame_targets,  # noqa: F821
+    alignment=snakemake.input.alignment[0] if snakemake.input.alignment else None,  # noqa: F821
+    bad_utterances=snakemake.params.bad_utterances,  # noqa: F821
+)

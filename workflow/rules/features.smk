@@ -1,0 +1,93 @@
+# Speech front end: 40 log mel filter banks and frame targets for TIMIT and IEMOCAP, stored as
+# memory-mappable Arrow files; normalisation statistics from training data only.
+
+
+rule timit_features:
+    input:
+        root=dataset_root("timit"),
+        alignment=timit_alignment,
+    output:
+        f"{OUT}/features/timit/{{split}}.arrow",
+    log:
+        f"{OUT}/logs/features/timit_{{split}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/features/timit_{{split}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    params:
+        features=extraction_params(),
+        frame_targets=speech_task("timit")["frame_targets"],
+        bad_utterances=config["datasets"]["timit"]["bad_utterances"],
+    script:
+        "../../scripts/timit_features.py"
+
+
+rule iemocap_features:
+    input:
+        root=dataset_root("iemocap"),
+    output:
+        f"{OUT}/features/iemocap/all.arrow",
+    log:
+        f"{OUT}/logs/features/iemocap.log",
+    benchmark:
+        f"{OUT}/benchmarks/features/iemocap.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    params:
+        features=extraction_params(),
+        silence_threshold_db=speech_task("iemocap")["silence_threshold_db"],
+        bad_utterances=config["datasets"]["iemocap"]["bad_utterances"],
+    script:
+        "../../scripts/iemocap_features.py"
+
+
+rule timit_stats:
+    input:
+        f"{OUT}/features/timit/train.arrow",
+    output:
+        f"{OUT}/features/timit/stats/train.json",
+    log:
+        f"{OUT}/logs/features/timit_stats.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        speakers=None,
+    script:
+        "../../scripts/feature_stats.py"
+
+
+rule iemocap_stats:
+    input:
+        f"{OUT}/features/iemocap/all.arrow",
+    output:
+        f"{OUT}/features/iemocap/stats/fold{{fold}}.json",
+    log:
+        f"{OUT}/logs/features/iemocap_stats_fold{{fold}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        speakers=lambda w: ser_fold_speakers(w.fold),
+    script:
+        "../../scripts/feature_stats.py"
+
+
+rule kaldi_features:
+    """Not part of `all`: ask for results/features/<corpus>/kaldi/<split>/feats.scp to get
+    features Kaldi tools can read."""
+    input:
+        f"{OUT}/features/{{corpus}}/{{split}}.arrow",
+    output:
+        ark=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/feats.ark",
+        scp=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/feats.scp",
+        utt2spk=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/utt2spk",
+    log:
+        f"{OUT}/logs/features/kaldi_{{corpus}}_{{split}}.log",
+    wildcard_constraints:
+        corpus="timit|iemocap",
+        split="train|dev|test|all",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/kaldi_features.py"
