@@ -37,10 +37,12 @@ def test_rule_files_are_snakefmt_formatted():
     assert result.returncode == 0, result.stderr
 
 
-def test_demo_dry_run_plans_one_job_per_corpus(demo_config, tmp_path):
+def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
     result = run_snakemake(tmp_path, "-n", config=demo_config)
     assert result.returncode == 0, result.stderr
-    assert planned_jobs(result.stdout)["demo_corpus"] == 5
+    assert planned_jobs(result.stdout) == {
+        "demo_corpus": 5, "timit_features": 3, "timit_stats": 1, "iemocap_features": 1,
+        "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]), "all": 1}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,23 @@ def test_demo_run_writes_every_corpus_and_log(tiny_demo_run):
     log = (workdir / "results" / "demo" / "logs" / "demo_corpus" / "timit.log").read_text()
     assert "wrote 20 items of demo timit" in log
     assert not list(corpora.glob("*.partial"))
+    features = workdir / "results" / "demo" / "features"
+    assert sorted(p.name for p in (features / "timit").glob("*.arrow")) == ["dev.arrow", "test.arrow", "train.arrow"]
+    assert (features / "iemocap" / "all.arrow").is_file() and (features / "iemocap" / "stats" / "fold8.json").is_file()
+
+
+def test_features_of_the_demo_read_back(tiny_demo_run):
+    from gradual_transfer.data.arrow import SpeechFeatures
+    from gradual_transfer.io import read_json
+
+    workdir, _ = tiny_demo_run
+    features = workdir / "results" / "demo" / "features"
+    train = SpeechFeatures(features / "timit" / "train.arrow")
+    assert len(train) == 4 and train.num_bins == 40  # 2 speakers × (1 SI + 1 SX), SA left out
+    assert all(u.split("_")[1][:2] in ("si", "sx") for u in train.utt_ids)
+    assert len(SpeechFeatures(features / "timit" / "dev.arrow")) == 2
+    stats = read_json(features / "iemocap" / "stats" / "fold1.json")
+    assert len(stats["speakers"]) == 7 and "Ses05F" not in stats["speakers"] and len(stats["mean"]) == 40
 
 
 def test_second_run_plans_nothing(tiny_demo_run):
@@ -87,3 +106,32 @@ def test_changing_one_demo_setting_replans_only_that_corpus(tiny_demo_run):
     result = run_snakemake(workdir, "-n", config=reordered)
     assert "Nothing to be done" in result.stdout + result.stderr
     run_snakemake(workdir, "-n", config=config)  # leave the config as the fixture wrote it
+
+
+def _plan_with(workdir, config, change):
+    import copy
+
+    changed = copy.deepcopy(config)
+    change(changed)
+    result = run_snakemake(workdir, "-n", config=changed)
+    run_snakemake(workdir, "-n", config=config)
+    assert result.returncode == 0, result.stderr
+    return planned_jobs(result.stdout)
+
+
+def test_a_feature_setting_replans_features_but_not_corpora(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    planned = _plan_with(workdir, config, lambda c: c["features"].update(num_mel_bins=24))
+    assert planned == {"timit_features": 3, "timit_stats": 1, "iemocap_features": 1, "iemocap_stats": 8, "all": 1}
+
+
+def test_the_silence_threshold_replans_only_iemocap(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"].update(silence_threshold_db=-25.0))
+    assert planned == {"iemocap_features": 1, "iemocap_stats": 8, "all": 1}
+
+
+def test_the_context_window_reruns_no_extraction(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    planned = _plan_with(workdir, config, lambda c: c["features"].update(context=5))
+    assert not any(rule.endswith(("_features", "_stats", "_corpus")) for rule in planned)
