@@ -12,6 +12,8 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/images.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -2,6 +2,8 @@
 
     python -m gradual_transfer check-config --configfile config.yaml [--configfile config.demo.yaml]
     python -m gradual_transfer demo-corpus timit results/demo/corpora/timit --configfile ...
+    python -m gradual_transfer timit-features ROOT train train.arrow
+    python -m gradual_transfer export-kaldi train.arrow kaldi/train
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import logging
 import sys
 
 from gradual_transfer import logs
+from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.config import ConfigError, load_config, validate_config
+from gradual_transfer.data.errors import DataError
 
 
 def _configfiles(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +44,71 @@ def cmd_demo_corpus(args) -> int:
     return 0
 
 
+def cmd_timit_features(args) -> int:
+    from gradual_transfer.features import FeatureSettings, extract_timit
+
+    config = _load(args)
+    task = next(t for t in config["tasks"].values() if t["dataset"] == "timit")
+    extract_timit(args.root, args.split, args.out, FeatureSettings.from_config(config["features"]),
+                  frame_targets=task["frame_targets"], alignment=task.get("alignment"),
+                  bad_utterances=config["datasets"]["timit"]["bad_utterances"])
+    return 0
+
+
+def cmd_iemocap_features(args) -> int:
+    from gradual_transfer.features import FeatureSettings, extract_iemocap
+
+    config = _load(args)
+    task = next(t for t in config["tasks"].values() if t["dataset"] == "iemocap")
+    extract_iemocap(args.root, args.out, FeatureSettings.from_config(config["features"]),
+                    silence_threshold_db=task["silence_threshold_db"],
+                    bad_utterances=config["datasets"]["iemocap"]["bad_utterances"])
+    return 0
+
+
+def cmd_feature_stats(args) -> int:
+    from gradual_transfer.features import write_stats
+
+    write_stats(args.features, args.out, args.speakers or None)
+    return 0
+
+
+def cmd_export_kaldi(args) -> int:
+    from gradual_transfer.features import export_kaldi
+
+    print(f"wrote {export_kaldi(args.features, args.out_dir)} utterances to {args.out_dir}/feats.scp")
+    return 0
+
+
+def cmd_prepare_images(args) -> int:
+    from gradual_transfer.data.images import prepare_images
+
+    entry = _load(args)["datasets"][args.dataset]
+    prepare_images(args.dataset, args.root, args.out_dir, validation=entry["validation"],
+                   verify_md5=entry["verify_md5"], download=entry["download"],
+                   use_extra=entry.get("use_extra", False), train_limit=entry.get("train_limit"))
+    return 0
+
+
+def cmd_train_image(args) -> int:
+    from pathlib import Path
+
+    from gradual_transfer.experiment import run_image_job
+
+    config = validate_config(_load(args), check_data=False)
+    target = args.target or args.task
+    transfer = args.source_model is not None
+    out = Path(args.out_dir)
+    run_image_job(data_dir=args.data_dir, arch_name=args.arch, arch=config["architectures"][args.arch],
+                  num_classes=config["tasks"][target]["classes"],
+                  recipe_entry=config["tasks"][target]["finetune" if transfer else "training"],
+                  out_model=out / "model.pt", out_metrics=out / "metrics.json",
+                  fingerprint={"cli": vars(args)}, runtime=config["runtime"], source_model=args.source_model,
+                  lc=args.lc, meta={"experiment": "images", "arch": args.arch, "kind": "transfer" if transfer else "primary",
+                                    "source": args.task, "target": target, "fold": 0})
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gradual-transfer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,11 +126,53 @@ def main(argv: list[str] | None = None) -> int:
     _configfiles(p)
     p.set_defaults(run=cmd_demo_corpus)
 
+    p = commands.add_parser("timit-features", help="features and frame targets of one TIMIT split (Arrow)")
+    p.add_argument("root")
+    p.add_argument("split", choices=["train", "dev", "test"])
+    p.add_argument("out")
+    _configfiles(p)
+    p.set_defaults(run=cmd_timit_features)
+
+    p = commands.add_parser("iemocap-features", help="features and frame labels of IEMOCAP (Arrow)")
+    p.add_argument("root")
+    p.add_argument("out")
+    _configfiles(p)
+    p.set_defaults(run=cmd_iemocap_features)
+
+    p = commands.add_parser("feature-stats", help="per-coefficient mean/std of a feature file (JSON)")
+    p.add_argument("features")
+    p.add_argument("out")
+    p.add_argument("--speakers", nargs="*", help="only these speakers (e.g. a fold's training speakers)")
+    p.set_defaults(run=cmd_feature_stats)
+
+    p = commands.add_parser("export-kaldi", help="write feats.ark/feats.scp/utt2spk for Kaldi tools")
+    p.add_argument("features")
+    p.add_argument("out_dir")
+    p.set_defaults(run=cmd_export_kaldi)
+
+    p = commands.add_parser("prepare-images", help="official splits → train/validation/test Arrow files")
+    p.add_argument("dataset", choices=["cifar10", "cifar100", "svhn"])
+    p.add_argument("root")
+    p.add_argument("out_dir")
+    _configfiles(p)
+    p.set_defaults(run=cmd_prepare_images)
+
+    p = commands.add_parser("train-image", help="train a primary image model, or a transfer with --source-model")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--task", required=True, help="the task of the data (primary) or the source task (transfer)")
+    p.add_argument("--target", help="target task of a transfer")
+    p.add_argument("--data-dir", required=True, help="prepared splits of the target's dataset")
+    p.add_argument("--source-model", help="primary model file to transfer from")
+    p.add_argument("--lc", type=int, default=0, help="leading layer groups held constant")
+    p.add_argument("--out-dir", required=True)
+    _configfiles(p)
+    p.set_defaults(run=cmd_train_image)
+
     args = parser.parse_args(argv)
     logs.configure(args.log)
     try:
         return args.run(args)
-    except ConfigError as error:
+    except (ConfigError, DataError, CheckpointError) as error:
         logging.getLogger("gradual_transfer").error("%s", error)
         return 2
 

@@ -54,6 +54,8 @@ def load_config(*paths: str | Path) -> dict:
     """The configuration Snakemake would see for ``--configfile`` paths given in this order."""
     config: dict = {}
     for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: no such config file (run from the repository root, or pass --configfile).")
         config = merge(config, load_yaml(path))
     return config
 

@@ -26,6 +26,31 @@ TINY_DEMO = {
 }
 
 
+def tiny_config() -> dict:
+    """The demo config shrunk further: tiny corpora, 2 epochs, l_c ∈ {0, 3, 7}."""
+    from gradual_transfer.config import merge
+
+    config = merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config.demo.yaml"))
+    config["demo"] = copy.deepcopy(TINY_DEMO)
+    for dataset in ("cifar10", "cifar100", "svhn"):
+        config["datasets"][dataset]["validation"] = 10
+    config["architectures"]["densenet_demo"].update(depth=7, growth_rate=4, init_features=8, lc=[0, 3, 7])
+    for task in ("cifar10", "cifar100", "svhn"):
+        config["tasks"][task]["training"].update(epochs=2, batch_size=16)
+        config["tasks"][task]["finetune"].update(epochs=1, batch_size=16, head_warmup_iterations=3)
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow on the tiny config, run once for every test that reads its results."""
+    config = tiny_config()
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = run_snakemake(workdir, "--cores", "2", "--max-threads", "1", config=config, timeout=1800)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir, config
+
+
 def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 

@@ -42,21 +42,14 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
     assert result.returncode == 0, result.stderr
     assert planned_jobs(result.stdout) == {
         "demo_corpus": 5, "timit_features": 3, "timit_stats": 1, "iemocap_features": 1,
-        "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]), "all": 1}
+        "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]),
+        "prepare_images": 3, "image_primary": 3, "image_transfer": 30, "aggregate_results": 1,
+        "figure_images": 1, "all": 1}
 
 
-@pytest.fixture(scope="module")
-def tiny_demo_run(tmp_path_factory):
-    """The demo rules run for real on tiny settings, once for the tests below."""
-    from conftest import load_yaml
-    from gradual_transfer.config import merge
-
-    config = merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config.demo.yaml"))
-    config["demo"] = TINY_DEMO
-    workdir = tmp_path_factory.mktemp("workflow")
-    result = run_snakemake(workdir, "--cores", "2", config=config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, config
+@pytest.fixture
+def tiny_demo_run(tiny_run):
+    return tiny_run
 
 
 def test_demo_run_writes_every_corpus_and_log(tiny_demo_run):
@@ -98,7 +91,9 @@ def test_changing_one_demo_setting_replans_only_that_corpus(tiny_demo_run):
     workdir, config = tiny_demo_run
     changed = {**config, "demo": {**config["demo"], "svhn": {**config["demo"]["svhn"], "test": 25}}}
     result = run_snakemake(workdir, "-n", config=changed)
-    assert planned_jobs(result.stdout) == {"demo_corpus": 1, "all": 1}
+    assert planned_jobs(result.stdout) == {
+        "demo_corpus": 1, "prepare_images": 1, "image_primary": 1, "image_transfer": 12,
+        "aggregate_results": 1, "figure_images": 1, "all": 1}
     assert "results/demo/corpora/svhn" in result.stdout
     # re-ordering keys changes nothing
     reordered = {**config, "demo": {k: dict(reversed(list(v.items()))) if isinstance(v, dict) else v

@@ -53,3 +53,113 @@ def read_split(dataset: str, root: str | Path, split: str, verify_md5: bool = Tr
         raise ValueError(f"{dataset} has splits train and test, not {split!r}")
     ds = reader(str(root), train=split == "train", download=download)
     return ds.data, np.asarray(ds.targets, dtype=np.int64)
+
+
+# --- preparation: official splits → train / validation / test Arrow files -------------------
+
+IMAGE_SHAPE = (32, 32, 3)
+SPLIT_SEED = 0  # the validation images are a fixed random subset of the training images
+
+
+def image_schema() -> "pa.Schema":
+    import pyarrow as pa
+
+    return pa.schema([pa.field("image", pa.list_(pa.uint8(), int(np.prod(IMAGE_SHAPE)))),
+                      pa.field("label", pa.int16())])
+
+
+def write_images(path: str | Path, images: np.ndarray, labels: np.ndarray, rows_per_batch: int = 8192) -> None:
+    """(N, 32, 32, 3) uint8 + labels → an uncompressed Arrow IPC file, written batch by batch."""
+    import pyarrow as pa
+
+    from gradual_transfer.io import atomic_path
+
+    schema = image_schema()
+    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for start in range(0, max(len(images), 1), rows_per_batch):
+            chunk = np.ascontiguousarray(images[start:start + rows_per_batch]).reshape(-1)
+            rows = pa.FixedSizeListArray.from_arrays(pa.array(chunk, pa.uint8()), int(np.prod(IMAGE_SHAPE)))
+            writer.write_batch(pa.record_batch([rows, pa.array(labels[start:start + rows_per_batch], pa.int16())],
+                                               schema=schema))
+
+
+class ImageArrays:
+    """A memory-mapped image file: ``images`` (N, 32, 32, 3) uint8 and ``labels`` (N,) views.
+    Written as one record batch per 8,192 images; read as one contiguous view when it is a
+    single batch, else concatenated once (the demo and test files are single batches)."""
+
+    def __init__(self, path: str | Path) -> None:
+        import pyarrow as pa
+
+        self.path = Path(path)
+        reader = pa.ipc.open_file(pa.memory_map(str(self.path), "r"))
+        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        images = [b.column("image").values.to_numpy(zero_copy_only=True) for b in batches]
+        labels = [b.column("label").to_numpy(zero_copy_only=True) for b in batches]
+        flat = images[0] if len(images) == 1 else np.concatenate(images)
+        self.images = flat.reshape(-1, *IMAGE_SHAPE)
+        self.labels = (labels[0] if len(labels) == 1 else np.concatenate(labels)).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def prepare_images(dataset: str, root: str | Path, out_dir: str | Path, validation: int, verify_md5: bool = True,
+                   download: bool = False, use_extra: bool = False, train_limit: int | None = None) -> dict:
+    """Write ``train.arrow``, ``validation.arrow``, ``test.arrow`` and ``stats.json`` (per-channel
+    mean/std of the training images in [0, 1]; SVHN is only scaled by 1/255, so 0 and 1)."""
+    from gradual_transfer.io import write_json
+
+    out_dir = Path(out_dir)
+    images, labels = read_split(dataset, root, "train", verify_md5, download)
+    if dataset == "svhn" and use_extra:
+        extra_images, extra_labels = read_split(dataset, root, "extra", verify_md5, download)
+        images, labels = np.concatenate([images, extra_images]), np.concatenate([labels, extra_labels])
+    if validation >= len(images):
+        from gradual_transfer.data.errors import DataError
+
+        raise DataError(f"datasets.{dataset}.validation = {validation} leaves no training images "
+                        f"({len(images)} in {root}).")
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
+    held, kept = np.sort(order[:validation]), np.sort(order[validation:])
+    if train_limit:
+        kept = kept[:train_limit]
+    test_images, test_labels = read_split(dataset, root, "test", verify_md5, download)
+    write_images(out_dir / "train.arrow", images[kept], labels[kept])
+    write_images(out_dir / "validation.arrow", images[held], labels[held])
+    write_images(out_dir / "test.arrow", test_images, test_labels)
+    if dataset == "svhn":
+        mean, std = [0.0] * 3, [1.0] * 3
+    else:
+        pixels = images[kept].reshape(-1, 3).astype(np.float64) / 255.0
+        mean, std = pixels.mean(axis=0).tolist(), pixels.std(axis=0).tolist()
+    stats = {"mean": mean, "std": std, "train": int(len(kept)), "validation": int(len(held)),
+             "test": int(len(test_labels)), "classes": int(max(labels.max(), test_labels.max()) + 1)}
+    write_json(out_dir / "stats.json", stats)
+    return stats
+
+
+class ImageSource:
+    """Batches of normalised float images (N, 3, 32, 32) from uint8 arrays; only the gathered
+    batch is ever converted."""
+
+    def __init__(self, arrays: ImageArrays, mean: list[float], std: list[float]) -> None:
+        import torch
+
+        self.arrays = arrays
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def batches(self, batch_size, generator):
+        import torch
+
+        n = len(self)
+        order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
+        for start in range(0, n, batch_size):
+            index = np.sort(order[start:start + batch_size]) if generator is None else order[start:start + batch_size]
+            x = torch.from_numpy(self.arrays.images[index]).permute(0, 3, 1, 2).float()
+            y = torch.from_numpy(self.arrays.labels[index])
+            yield (x - self.mean) / self.std, y

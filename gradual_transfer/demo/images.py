@@ -97,16 +97,18 @@ def render_digit(digits: np.ndarray, index: int, rng: np.random.Generator) -> np
         return np.clip(zoom(digits[i].reshape(28, 28) / 255.0, scale, order=1), 0, 1)
 
     fg_hue = rng.uniform()
-    canvas = np.ones((SIZE, SIZE, 3)) * _colour(fg_hue + 0.5, rng, light=(0.15, 0.85))
-    fg = _colour(fg_hue, rng, light=(0.05, 0.95))
+    dark, light = (0.08, 0.35), (0.6, 0.9)  # house numbers contrast with their plate
+    fg_light, bg_light = (dark, light) if rng.random() < 0.5 else (light, dark)
+    canvas = np.ones((SIZE, SIZE, 3)) * _colour(fg_hue + rng.uniform(0.2, 0.8), rng, light=bg_light)
+    fg = _colour(fg_hue, rng, light=fg_light)
     scale = rng.uniform(0.9, 1.15)
     centre = glyph(index, scale)
     top = (SIZE - centre.shape[0]) // 2 + int(rng.integers(-2, 3))
     left = (SIZE - centre.shape[1]) // 2 + int(rng.integers(-1, 2))
     for side in (-1, 1):  # neighbouring digits of the house number, partly cut off
-        if rng.random() < 0.7:
+        if rng.random() < 0.4:
             neighbour = glyph(int(rng.integers(len(digits))), scale)
-            _place_digit(canvas, neighbour, left + side * int(centre.shape[1] * rng.uniform(0.75, 0.95)), top, fg)
+            _place_digit(canvas, neighbour, left + side * int(centre.shape[1] * rng.uniform(0.9, 1.05)), top, fg)
     _place_digit(canvas, centre, left, top, fg)
     canvas += rng.normal(0, rng.uniform(3, 12), canvas.shape)
     return np.clip(np.round(canvas), 0, 255).astype(np.uint8)

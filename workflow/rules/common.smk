@@ -37,6 +37,83 @@ def dataset_root(dataset):
     return config["datasets"][dataset]["root"]
 
 
+def dataset_input(dataset):
+    """The data root as a job input (none when torchvision downloads it into the root)."""
+    if config["datasets"][dataset].get("download") and dataset not in DEMO_DATASETS:
+        return []
+    return dataset_root(dataset)
+
+
+def choice(names):
+    """A wildcard constraint matching exactly these names."""
+    return "|".join(sorted(names)) if names else "(?!)"
+
+
+IMAGE = config["experiments"].get(
+    "images", {"enabled": False, "tasks": [], "architectures": []}
+)
+IMAGE_TASKS = IMAGE["tasks"] if IMAGE["enabled"] else []
+IMAGE_ARCHS = IMAGE["architectures"] if IMAGE["enabled"] else []
+
+
+def task_dataset(task):
+    return config["tasks"][task]["dataset"]
+
+
+def image_data(task):
+    """Prepared splits and statistics of an image task's dataset."""
+    dataset = task_dataset(task)
+    return {
+        "train": f"{OUT}/data/{dataset}/train.arrow",
+        "validation": f"{OUT}/data/{dataset}/validation.arrow",
+        "test": f"{OUT}/data/{dataset}/test.arrow",
+        "stats": f"{OUT}/data/{dataset}/stats.json",
+    }
+
+
+def image_preparation_params(wildcards):
+    """What the prepared splits depend on (not the root, md5 check or download switch)."""
+    entry = config["datasets"][wildcards.dataset]
+    return canonical(
+        {k: entry[k] for k in ("validation", "use_extra", "train_limit") if k in entry}
+    )
+
+
+def architecture(wildcards):
+    return canonical(config["architectures"][wildcards.arch])
+
+
+def image_metrics():
+    """metrics.json of every image model: primaries, then transfers for every ordered pair."""
+    primaries = expand(
+        f"{OUT}/models/{{arch}}/primary/{{task}}/fold0/metrics.json",
+        arch=IMAGE_ARCHS,
+        task=IMAGE_TASKS,
+    )
+    transfers = [
+        f"{OUT}/models/{arch}/transfer/{source}-to-{target}/fold0/lc{lc}/metrics.json"
+        for arch in IMAGE_ARCHS
+        for source in IMAGE_TASKS
+        for target in IMAGE_TASKS
+        if source != target
+        for lc in config["architectures"][arch]["lc"]
+    ]
+    return primaries + transfers
+
+
+def all_metrics():
+    return image_metrics()
+
+
+def lc_sets():
+    return {name: list(arch["lc"]) for name, arch in config["architectures"].items()}
+
+
+def figure_title(experiment):
+    title = {"images": "Figure 1: gradual transfer between image datasets"}[experiment]
+    return title + (" (DEMO DATA)" if DEMO_DATASETS else "")
+
+
 def demo_params(wildcards):
     """Exactly what a demo corpus depends on, as plain sorted builtins."""
     return canonical(config["demo"][wildcards.dataset])
@@ -84,4 +161,10 @@ def speech_targets():
 
 
 def all_targets():
-    return [dataset_root(d) for d in DEMO_DATASETS] + speech_targets()
+    targets = [dataset_root(d) for d in DEMO_DATASETS] + speech_targets()
+    if IMAGE_TASKS:
+        targets += [
+            f"{OUT}/tables/results.parquet",
+            f"{OUT}/figures/figure1_images.png",
+        ]
+    return targets

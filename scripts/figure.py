@@ -1,0 +1,16 @@
+"""Snakemake adapter: a transfer figure from the results table (rules figure_*)."""
+
+import pandas as pd
+
+from gradual_transfer import jobs
+from gradual_transfer.analysis import figure_transfer
+
+jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+figure_transfer(
+    pd.read_parquet(snakemake.input[0]),  # noqa: F821
+    snakemake.params.experiment,  # noqa: F821
+    snakemake.params.lc,  # noqa: F821
+    snakemake.params.title,  # noqa: F821
+    snakemake.output.png,  # noqa: F821
+    snakemake.output.pdf,  # noqa: F821
+)

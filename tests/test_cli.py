@@ -1,0 +1,52 @@
+"""Every step as a command: the CLI runs outside Snakemake and reports bad input cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+from gradual_transfer.data.arrow import SpeechFeatures
+from conftest import REPO, tiny_config
+
+
+def cli(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gradual_transfer", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_speech_steps_from_the_command_line(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config()))
+    assert cli("demo-corpus", "timit", str(tmp_path / "timit"), "--configfile", str(config)).returncode == 0
+    result = cli("timit-features", str(tmp_path / "timit"), "dev", str(tmp_path / "dev.arrow"), "--configfile", str(config))
+    assert result.returncode == 0, result.stderr
+    assert len(SpeechFeatures(tmp_path / "dev.arrow")) == 2
+    result = cli("export-kaldi", str(tmp_path / "dev.arrow"), str(tmp_path / "kaldi"))
+    assert result.returncode == 0 and (tmp_path / "kaldi" / "feats.scp").read_text().count("\n") == 2
+
+
+def test_image_steps_from_the_command_line(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config()))
+    c = ["--configfile", str(config)]
+    assert cli("demo-corpus", "cifar10", str(tmp_path / "c10"), *c).returncode == 0
+    assert cli("prepare-images", "cifar10", str(tmp_path / "c10"), str(tmp_path / "data"), *c).returncode == 0
+    result = cli("train-image", "--arch", "densenet_demo", "--task", "cifar10", "--data-dir", str(tmp_path / "data"),
+                 "--out-dir", str(tmp_path / "primary"), *c)
+    assert result.returncode == 0, result.stderr
+    result = cli("train-image", "--arch", "densenet_demo", "--task", "cifar10", "--target", "cifar10",
+                 "--data-dir", str(tmp_path / "data"), "--source-model", str(tmp_path / "primary" / "model.pt"),
+                 "--lc", "3", "--out-dir", str(tmp_path / "transfer"), *c)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "transfer" / "metrics.json").is_file()
+
+
+def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
+    result = cli("timit-features", str(tmp_path / "missing"), "train", str(tmp_path / "x.arrow"))
+    assert result.returncode == 2
+    assert "no TRAIN folder" in result.stderr and "Traceback" not in result.stderr
+    result = cli("check-config", cwd=tmp_path)
+    assert result.returncode == 2 and "config.yaml: no such config file" in result.stderr
+    assert "Traceback" not in result.stderr

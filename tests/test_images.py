@@ -1,0 +1,156 @@
+"""The image experiment: preparation, the results table, Figure 1, and the end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gradual_transfer.analysis import lc_labels, results_table
+from gradual_transfer.checkpoints import load_model_file, model_from_file
+from gradual_transfer.data.images import ImageArrays, prepare_images
+from gradual_transfer.demo import generate_corpus
+from gradual_transfer.experiment import image_evaluator, image_sources
+from gradual_transfer.train import RuntimeOptions
+from conftest import TINY_DEMO, run_snakemake
+from test_workflow import planned_jobs
+
+
+def test_lc_labels_are_the_papers_axis():
+    assert lc_labels([0, 1, 3, 5, 7]) == ["0", "Block 1", "Blocks 2&3", "Blocks 4&5", "Blocks 6&7"]
+    assert lc_labels([0, 1, 2]) == ["0", "Block 1", "Block 2"]
+    assert lc_labels([0, 4]) == ["0", "Blocks 1–4"]
+
+
+def test_prepare_images_splits_and_statistics(tmp_path):
+    generate_corpus("cifar10", tmp_path / "c10", TINY_DEMO["cifar10"], 0)
+    stats = prepare_images("cifar10", tmp_path / "c10", tmp_path / "out", validation=10, verify_md5=False)
+    train, val, test = (ImageArrays(tmp_path / "out" / f"{s}.arrow") for s in ("train", "validation", "test"))
+    assert (len(train), len(val), len(test)) == (40, 10, 20) and stats["classes"] == 10
+    rows = {bytes(x) for x in np.concatenate([train.images, val.images]).reshape(50, -1)}
+    assert len(rows) == 50  # validation images are held out of training, none duplicated
+    pixels = train.images.reshape(-1, 3) / 255.0
+    assert np.allclose(stats["mean"], pixels.mean(0)) and np.allclose(stats["std"], pixels.std(0))
+    assert not train.images.flags.owndata  # memory-mapped
+
+
+def test_svhn_preparation_adds_extra_and_keeps_unit_scale(tmp_path):
+    generate_corpus("svhn", tmp_path / "svhn", TINY_DEMO["svhn"], 0)
+    stats = prepare_images("svhn", tmp_path / "svhn", tmp_path / "out", validation=5, verify_md5=False, use_extra=True)
+    assert stats["train"] == 30 + 10 - 5 and stats["mean"] == [0.0] * 3 and stats["std"] == [1.0] * 3
+    assert set(ImageArrays(tmp_path / "out" / "train.arrow").labels) <= set(range(10))
+
+
+def write_metrics(path: Path, **fields) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(fields))
+    return path
+
+
+def test_results_table_joins_the_primary_baseline(tmp_path):
+    common = {"experiment": "images", "arch": "d", "fold": 0}
+    files = [
+        write_metrics(tmp_path / "p.json", **common, kind="primary", source="svhn", target="svhn", lc=0,
+                      validation={"accuracy": 90.0}, test={"accuracy": 89.0}),
+        write_metrics(tmp_path / "t.json", **common, kind="transfer", source="cifar10", target="svhn", lc=3,
+                      validation={"accuracy": 80.0}, test={"accuracy": 79.0}),
+    ]
+    table = results_table(files)
+    assert list(table.columns) == ["experiment", "arch", "kind", "source", "target", "fold", "lc", "split",
+                                   "metric", "value", "primary_value"]
+    transfer_test = table[(table["kind"] == "transfer") & (table["split"] == "test")].iloc[0]
+    assert transfer_test["value"] == 79.0 and transfer_test["primary_value"] == 89.0 and transfer_test["lc"] == 3
+    assert pd.isna(table[table["kind"] == "primary"]["lc"]).all()
+
+
+def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):
+    """3 primaries and 6 pairs × 5 l_c = 30 transfers, planned in seconds."""
+    data = tmp_path / "data"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (data / "cifar" / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
+        (data / "cifar" / "cifar-10-batches-py" / name).touch()
+    for name in ("train", "test", "meta"):
+        (data / "cifar" / "cifar-100-python").mkdir(parents=True, exist_ok=True)
+        (data / "cifar" / "cifar-100-python" / name).touch()
+    (data / "svhn").mkdir()
+    for name in ("train", "test", "extra"):
+        (data / "svhn" / f"{name}_32x32.mat").touch()
+    for part in ("TRAIN", "TEST"):
+        (data / "timit" / part / "DR1").mkdir(parents=True)
+    for s in range(1, 6):
+        for sub in ("sentences/wav", "dialog/EmoEvaluation"):
+            (data / "IEMOCAP_full_release" / f"Session{s}" / sub).mkdir(parents=True)
+    result = run_snakemake(tmp_path, "-n", config=paper_config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    planned = planned_jobs(result.stdout)
+    assert planned["image_primary"] == 3 and planned["image_transfer"] == 30 and planned["prepare_images"] == 3
+
+
+# --- end to end (the tiny demo run shared with the workflow tests) ---------------------------
+
+@pytest.fixture(scope="module")
+def image_results(tiny_run):
+    workdir, config = tiny_run
+    out = workdir / config["outdir"]
+    return out, config, pd.read_parquet(out / "tables" / "results.parquet")
+
+
+def test_table_has_primary_and_every_transfer_row(image_results):
+    _, config, table = image_results
+    images = table[table["experiment"] == "images"]
+    lcs = config["architectures"]["densenet_demo"]["lc"]
+    for target in ("cifar10", "cifar100", "svhn"):
+        rows = images[images["target"] == target]
+        primary = rows[rows["kind"] == "primary"]
+        assert len(primary) == 2 and set(primary["split"]) == {"validation", "test"}
+        transfers = rows[rows["kind"] == "transfer"]
+        assert sorted(set(zip(transfers["source"], transfers["lc"]))) == sorted(
+            (s, lc) for s in ("cifar10", "cifar100", "svhn") if s != target for lc in lcs)
+        assert (transfers["primary_value"] == transfers["split"].map(dict(zip(primary["split"], primary["value"])))).all()
+    assert images["value"].between(0, 100).all()
+
+
+def test_a_table_row_equals_re_evaluating_its_checkpoint(image_results):
+    out, _, table = image_results
+    row = table[(table["kind"] == "transfer") & (table["source"] == "svhn") & (table["target"] == "cifar10")
+                & (table["lc"] == 3) & (table["split"] == "test")].iloc[0]
+    model = model_from_file(load_model_file(out / "models/densenet_demo/transfer/svhn-to-cifar10/fold0/lc3/model.pt"))
+    sources = image_sources(out / "data" / "cifar10")
+    score = image_evaluator(64, RuntimeOptions(channels_last=False))(model, sources["test"])
+    assert score["accuracy"] == pytest.approx(row["value"])
+
+
+def test_frozen_groups_of_every_transfer_equal_the_source_primary(image_results):
+    out, config, _ = image_results
+    models = sorted((out / "models" / "densenet_demo" / "transfer").glob("*-to-*/fold0/lc*/model.pt"))
+    assert len(models) == 6 * len(config["architectures"]["densenet_demo"]["lc"])
+    for path in models:
+        source = path.parts[-4].split("-to-")[0]
+        lc = int(path.parts[-2][2:])
+        primary = load_model_file(out / "models" / "densenet_demo" / "primary" / source / "fold0" / "model.pt")
+        transferred = load_model_file(path)
+        assert transferred["frozen_groups"] == lc
+        groups = model_from_file(primary).group_names
+        for index, group in enumerate(groups):
+            keys = [k for k in primary["state_dict"] if k.startswith(f"body.{group}.")]
+            identical = all(torch.equal(primary["state_dict"][k], transferred["state_dict"][k]) for k in keys)
+            assert identical == (index < lc), (path, group)
+
+
+def test_figure1_is_written(image_results):
+    out, _, _ = image_results
+    png = out / "figures" / "figure1_images.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert (out / "figures" / "figure1_images.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_metrics_record_history_and_the_selected_epoch(image_results):
+    out, _, _ = image_results
+    metrics = json.loads((out / "models/densenet_demo/transfer/cifar10-to-svhn/fold0/lc3/metrics.json").read_text())
+    assert metrics["lc"] == 3 and metrics["num_groups"] == 7 and metrics["best_epoch"] == 1
+    assert metrics["history"][0]["phase"] == "head warm-up"
+    assert not (out / "models/densenet_demo/transfer/cifar10-to-svhn/fold0/lc3/resume").exists()

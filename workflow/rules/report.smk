@@ -1,0 +1,41 @@
+# Aggregation of every model's metrics into the long-form results table, and the figures.
+
+
+rule aggregate_results:
+    input:
+        all_metrics(),
+    output:
+        parquet=report(
+            f"{OUT}/tables/results.parquet",
+            caption="../report/results_table.rst",
+            category="Tables",
+        ),
+        tsv=f"{OUT}/tables/results.tsv",
+    log:
+        f"{OUT}/logs/tables/results.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../../scripts/aggregate_results.py"
+
+
+rule figure_images:
+    input:
+        f"{OUT}/tables/results.parquet",
+    output:
+        png=report(
+            f"{OUT}/figures/figure1_images.png",
+            caption="../report/figure1_images.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/figure1_images.pdf",
+    log:
+        f"{OUT}/logs/figures/figure1_images.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        experiment="images",
+        title=figure_title("images"),
+        lc=lc_sets(),
+    script:
+        "../../scripts/figure.py"
