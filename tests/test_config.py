@@ -33,7 +33,8 @@ def test_load_config_merges_like_snakemake():
     assert merged["outdir"] == "results/demo"
     assert merged["datasets"]["cifar10"]["verify_md5"] is False
     assert merged["datasets"]["cifar10"]["root"] == "data/cifar"  # kept from config.yaml
-    assert merged["tasks"]["cifar10"]["training"]["epochs"] == 300
+    assert merged["tasks"]["cifar10"]["training"]["epochs"] == 8  # from config.demo.yaml
+    assert merged["tasks"]["cifar10"]["training"]["optimizer"]["lr"] == 0.1  # merged, kept from config.yaml
 
 
 def test_exponent_without_decimal_point_is_rejected_with_the_fix(paper_config):
