@@ -1,0 +1,196 @@
+"""Hybrid ConvNet-HMM phone decoding: a loop of 3-state left-to-right phone HMMs joined by a
+phone bigram, searched with a batched Viterbi.
+
+- **Scaled likelihoods**: the network gives state posteriors; ``log p(x|s) ∝ log P(s|x) − log P(s)``
+  with state priors P(s) counted on the training targets.
+- **Topology**: state k of phone p (index 3p + k) loops on itself or moves to k + 1; from the last
+  state the path leaves the phone and enters state 0 of the next phone through the bigram.
+  Transition probabilities are estimated from the training targets.
+- **Bigram LM** over the 48 phones with sentence start and end, estimated on the training
+  transcriptions with Witten-Bell interpolation towards an add-one unigram.
+- **Score** of a path: ``acoustic_scale · Σ scaled log-likelihoods + Σ log transitions +
+  Σ (log bigram + insertion_penalty) per phone``; acoustic scale and insertion penalty are tuned
+  on the dev set and applied unchanged to test.
+
+The decoder is vectorised over utterances and states: per frame one (batch × states) update and
+one (batch × phones × phones) maximum for the phone-to-phone step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STATES = 3
+NEG_INF = -1e30
+
+
+@dataclass
+class PhoneLoop:
+    """Log-probabilities of the phone-loop HMM (P phones, S = 3P states)."""
+
+    log_prior: np.ndarray  # (S,) state priors
+    log_self: np.ndarray  # (P, 3) stay in state k of phone p
+    log_next: np.ndarray  # (P, 3) leave state k (to k + 1, or out of the phone for k = 2)
+    log_bigram: np.ndarray  # (P, P) next phone q after p
+    log_initial: np.ndarray  # (P,) first phone
+    log_final: np.ndarray  # (P,) sentence end after phone p
+
+    @property
+    def num_phones(self) -> int:
+        return len(self.log_initial)
+
+    def without_bigram(self) -> "PhoneLoop":
+        """The same HMM with a uniform phone loop instead of the bigram (a baseline)."""
+        uniform = np.full_like(self.log_bigram, -np.log(self.num_phones))
+        return PhoneLoop(self.log_prior, self.log_self, self.log_next, uniform,
+                         np.full_like(self.log_initial, -np.log(self.num_phones)), np.zeros_like(self.log_final))
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PhoneLoop":
+        return cls(**{k: np.asarray(v, dtype=np.float64) for k, v in data.items()})
+
+
+def _witten_bell(counts: np.ndarray, unigram: np.ndarray) -> np.ndarray:
+    """Rows of bigram counts → probabilities interpolated with `unigram` (Witten-Bell)."""
+    totals = counts.sum(axis=1, keepdims=True)
+    types = (counts > 0).sum(axis=1, keepdims=True)
+    return np.where(totals > 0, (counts + types * unigram[None, :]) / np.maximum(totals + types, 1), unigram[None, :])
+
+
+def estimate(target_sequences: list[np.ndarray], phone_sequences: list[list[int]], num_phones: int) -> PhoneLoop:
+    """Priors and transitions from frame-target sequences (state ids 3p + k), bigram from phone
+    index sequences, all of the training set."""
+    num_states = num_phones * STATES
+    state_counts = np.ones(num_states)  # add-one: a state never seen still gets a prior
+    stay = np.zeros(num_states)
+    leave = np.zeros(num_states)
+    for targets in target_sequences:
+        targets = np.asarray(targets, dtype=np.int64)
+        state_counts += np.bincount(targets, minlength=num_states)
+        same = targets[1:] == targets[:-1]
+        np.add.at(stay, targets[:-1][same], 1)
+        np.add.at(leave, targets[:-1][~same], 1)
+    log_prior = np.log(state_counts / state_counts.sum())
+    p_stay = np.where(stay + leave > 0, (stay + 0.5) / (stay + leave + 1.0), 0.5).reshape(num_phones, STATES)
+    p_stay = np.clip(p_stay, 0.01, 0.99)
+
+    end = num_phones  # successor index of the sentence end
+    counts = np.zeros((num_phones + 1, num_phones + 1))  # row P: sentence start; column P: end
+    unigram_counts = np.ones(num_phones + 1)
+    for phones in phone_sequences:
+        sequence = [end] + list(phones) + [end]  # start context, phones, end token
+        for a, b in zip(sequence[:-1], sequence[1:]):
+            counts[a, b] += 1
+        np.add.at(unigram_counts, list(phones) + [end], 1)
+    unigram = unigram_counts / unigram_counts.sum()
+    probabilities = _witten_bell(counts, unigram)
+    start_row = probabilities[end, :num_phones] / probabilities[end, :num_phones].sum()  # no empty sentences
+    return PhoneLoop(
+        log_prior=log_prior, log_self=np.log(p_stay), log_next=np.log(1 - p_stay),
+        log_bigram=np.log(probabilities[:num_phones, :num_phones]), log_initial=np.log(start_row),
+        log_final=np.log(probabilities[:num_phones, end]),
+    )
+
+
+def decode(log_posteriors: list[np.ndarray], hmm: PhoneLoop, acoustic_scale: float,
+           insertion_penalty: float, batch_size: int = 64) -> list[list[int]]:
+    """Best phone-index sequence of each utterance (frames × states log posteriors)."""
+    results: list[list[int]] = [[] for _ in log_posteriors]
+    order = np.argsort([len(x) for x in log_posteriors])  # similar lengths share a batch
+    for start in range(0, len(order), batch_size):
+        chosen = order[start:start + batch_size]
+        for index, phones in zip(chosen, _decode_batch([log_posteriors[i] for i in chosen], hmm, acoustic_scale,
+                                                       insertion_penalty)):
+            results[index] = phones
+    return results
+
+
+def _decode_batch(log_posteriors: list[np.ndarray], hmm: PhoneLoop, acoustic_scale: float,
+                  insertion_penalty: float) -> list[list[int]]:
+    batch, P = len(log_posteriors), hmm.num_phones
+    S = P * STATES
+    lengths = np.array([len(x) for x in log_posteriors])
+    T = int(lengths.max())
+    emissions = np.zeros((batch, T, S))
+    for b, x in enumerate(log_posteriors):
+        emissions[b, :len(x)] = acoustic_scale * (np.asarray(x, dtype=np.float64) - hmm.log_prior[None, :])
+    self_loop = hmm.log_self.reshape(S)
+    forward = hmm.log_next[:, :2]  # (P, 2): k → k + 1
+    exit_to = (hmm.log_next[:, 2][:, None] + hmm.log_bigram + insertion_penalty)  # (P, P)
+
+    delta = np.full((batch, S), NEG_INF)
+    delta[:, 0::STATES] = hmm.log_initial[None, :] + insertion_penalty + emissions[:, 0, 0::STATES]
+    backpointer = np.zeros((batch, T, S), dtype=np.int32)
+    states = np.arange(S)
+    for t in range(1, T):
+        stay = delta + self_loop[None, :]
+        new = stay.copy()
+        bp = np.broadcast_to(states, (batch, S)).copy()
+        grid = delta.reshape(batch, P, STATES)
+        for k in (1, 2):  # advance within the phone
+            advance = grid[:, :, k - 1] + forward[None, :, k - 1]
+            target = states[k::STATES]
+            better = advance > new[:, target]
+            new[:, target] = np.where(better, advance, new[:, target])
+            bp[:, target] = np.where(better, target - 1, bp[:, target])
+        enter = grid[:, :, 2][:, :, None] + exit_to[None, :, :]  # (batch, from p, to q)
+        best_from = enter.argmax(axis=1)
+        best = np.take_along_axis(enter, best_from[:, None, :], axis=1)[:, 0, :]
+        first = states[0::STATES]
+        better = best > new[:, first]
+        new[:, first] = np.where(better, best, new[:, first])
+        bp[:, first] = np.where(better, best_from * STATES + 2, bp[:, first])
+        new += emissions[:, t]
+        active = (t < lengths)[:, None]
+        delta = np.where(active, new, delta)
+        backpointer[:, t] = np.where(active, bp, states[None, :])
+    final = np.full((batch, S), NEG_INF)
+    final[:, 2::STATES] = delta[:, 2::STATES] + hmm.log_final[None, :]
+    state = final.argmax(axis=1)
+    path = np.zeros((batch, T), dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        inside = t < lengths
+        path[:, t] = np.where(inside, state, 0)
+        if t > 0:
+            previous = backpointer[np.arange(batch), t, state]
+            state = np.where(inside, previous, state)
+    phones = []
+    for b in range(batch):
+        p = path[b, :lengths[b]]
+        entries = (p % STATES == 0) & np.concatenate([[True], p[1:] != p[:-1]])
+        phones.append((p[entries] // STATES).tolist())
+    return phones
+
+
+def path_score(states: list[int], log_posteriors: np.ndarray, hmm: PhoneLoop, acoustic_scale: float,
+               insertion_penalty: float) -> float:
+    """Score of one state path under the decoder's model (-inf when the topology forbids it);
+    the reference the Viterbi search is tested against."""
+    P = hmm.num_phones
+    score = 0.0
+    for t, s in enumerate(states):
+        p, k = divmod(s, STATES)
+        if t == 0:
+            if k != 0:
+                return -np.inf
+            score += hmm.log_initial[p] + insertion_penalty
+        else:
+            q, j = divmod(states[t - 1], STATES)
+            if s == states[t - 1]:
+                score += hmm.log_self[p, k]
+            elif q == p and k == j + 1:
+                score += hmm.log_next[p, j]
+            elif j == STATES - 1 and k == 0:
+                score += hmm.log_next[q, j] + hmm.log_bigram[q, p] + insertion_penalty
+            else:
+                return -np.inf
+        score += acoustic_scale * (log_posteriors[t, s] - hmm.log_prior[s])
+    last_p, last_k = divmod(states[-1], STATES)
+    if last_k != STATES - 1:
+        return -np.inf
+    return score + hmm.log_final[last_p]

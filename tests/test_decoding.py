@@ -1,0 +1,116 @@
+"""Hybrid decoding and scoring with known answers: Viterbi against brute force, PER by hand,
+UAR from a hand-made confusion, the LM and HMM estimates on a toy corpus."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from gradual_transfer import hmm
+from gradual_transfer.metrics import edit_counts, phone_error_rate, unweighted_average_recall, unweighted_error
+
+
+def random_loop(num_phones: int, rng: np.random.Generator) -> hmm.PhoneLoop:
+    def log_normalised(shape):
+        x = rng.uniform(0.1, 1.0, shape)
+        return np.log(x / x.sum(axis=-1, keepdims=True))
+
+    stay = rng.uniform(0.2, 0.8, (num_phones, 3))
+    bigram_and_end = log_normalised((num_phones, num_phones + 1))
+    return hmm.PhoneLoop(log_prior=log_normalised(num_phones * 3), log_self=np.log(stay), log_next=np.log(1 - stay),
+                         log_bigram=bigram_and_end[:, :num_phones], log_initial=log_normalised(num_phones),
+                         log_final=bigram_and_end[:, num_phones])
+
+
+def brute_force(log_posteriors, loop, scale, penalty):
+    S = loop.num_phones * 3
+    best, best_path = -np.inf, None
+    for path in itertools.product(range(S), repeat=len(log_posteriors)):
+        score = hmm.path_score(list(path), log_posteriors, loop, scale, penalty)
+        if score > best:
+            best, best_path = score, path
+    phones = [s // 3 for t, s in enumerate(best_path) if s % 3 == 0 and (t == 0 or best_path[t - 1] != s)]
+    return best, phones
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_viterbi_equals_brute_force_on_small_hmms(seed):
+    rng = np.random.default_rng(seed)
+    loop = random_loop(2, rng)
+    T = 6 if seed % 2 else 7
+    log_posteriors = np.log(rng.dirichlet(np.ones(6), size=T))
+    scale, penalty = [(1.0, 0.0), (0.3, -0.5), (0.7, 1.0)][seed % 3]
+    best, phones = brute_force(log_posteriors, loop, scale, penalty)
+    assert hmm.decode([log_posteriors], loop, scale, penalty) == [phones]
+    assert np.isfinite(best)
+
+
+def test_batched_decoding_equals_one_at_a_time():
+    rng = np.random.default_rng(1)
+    loop = random_loop(4, rng)
+    utterances = [np.log(rng.dirichlet(np.ones(12), size=n)) for n in (3, 17, 9, 30, 4)]
+    together = hmm.decode(utterances, loop, 0.5, -0.2, batch_size=8)
+    alone = [hmm.decode([u], loop, 0.5, -0.2)[0] for u in utterances]
+    assert together == alone
+
+
+def test_confident_posteriors_decode_to_their_phones():
+    loop = random_loop(3, np.random.default_rng(2))
+    states = [0, 0, 1, 2, 6, 7, 7, 8, 3, 4, 5, 5]  # phones 0, 2, 1
+    posteriors = np.full((len(states), 9), 1e-4)
+    posteriors[np.arange(len(states)), states] = 1.0
+    assert hmm.decode([np.log(posteriors / posteriors.sum(1, keepdims=True))], loop, 1.0, 0.0) == [[0, 2, 1]]
+
+
+def test_estimates_on_a_toy_corpus():
+    # two phones; utterance 1: phone 0 for 4 frames (states 0,0,1,2), then phone 1 (3,4,5,5)
+    targets = [np.array([0, 0, 1, 2, 3, 4, 5, 5]), np.array([3, 4, 5, 0, 1, 1, 2])]
+    loop = hmm.estimate(targets, [[0, 1], [1, 0]], num_phones=2)
+    counts = np.array([3, 3, 2, 2, 2, 3]) + 1  # frames per state, plus one
+    assert np.allclose(np.exp(loop.log_prior), counts / counts.sum())
+    # state 0: frames followed by another frame: 0→0 once, 0→1 twice → (1 + .5) / (3 + 1)
+    assert np.exp(loop.log_self[0, 0]) == pytest.approx(1.5 / 4)
+    assert np.allclose(np.exp(loop.log_self) + np.exp(loop.log_next), 1)
+    # bigram: every sentence has one 0→1 or 1→0; rows sum to one with the end token
+    rows = np.exp(loop.log_bigram).sum(axis=1) + np.exp(loop.log_final)
+    assert np.allclose(rows, 1)
+    assert np.exp(loop.log_initial).sum() == pytest.approx(1)
+    assert np.exp(loop.log_bigram[0, 1]) > np.exp(loop.log_bigram[0, 0])  # seen beats unseen
+    uniform = loop.without_bigram()
+    assert np.allclose(np.exp(uniform.log_bigram), 0.5)
+
+
+def test_edit_counts_by_hand():
+    assert edit_counts("a b c".split(), "a b c".split()) == edit_counts([], []).__class__(0, 0, 0, 3)
+    c = edit_counts("a b c d".split(), "a x c".split())  # b→x substituted, d deleted
+    assert (c.substitutions, c.deletions, c.insertions, c.reference_length) == (1, 1, 0, 4)
+    c = edit_counts("a b".split(), "a q b r".split())  # two insertions
+    assert (c.substitutions, c.deletions, c.insertions) == (0, 0, 2)
+    c = edit_counts([], "a".split())
+    assert (c.insertions, c.reference_length) == (1, 0)
+
+
+def test_phone_error_rate_folds_48_to_39_and_scores_sil():
+    fold = {"ao": "aa", "cl": "sil", "vcl": "sil", "zh": "sh"}
+    refs = {"u1": ["sil", "ao", "cl", "t", "sil"], "u2": ["sh", "iy"]}
+    hyps = {"u1": ["sil", "aa", "vcl", "t"], "u2": ["zh", "iy", "n"]}
+    per, counts = phone_error_rate(refs, hyps, fold)
+    # u1: ao≡aa, cl≡vcl (both sil), final sil deleted → 1 error; u2: zh≡sh, n inserted → 1 error
+    assert (counts.substitutions, counts.deletions, counts.insertions, counts.reference_length) == (0, 1, 1, 7)
+    assert per == pytest.approx(100 * 2 / 7)
+    _, unfolded = phone_error_rate(refs, hyps)
+    assert unfolded.substitutions == 3
+    with pytest.raises(ValueError, match="no hypothesis"):
+        phone_error_rate(refs, {"u1": []})
+
+
+def test_uar_from_a_hand_made_confusion():
+    # class 0: 3 of 4 right; class 1: 1 of 2; class 2: 2 of 2; class 3: 0 of 2
+    true = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3]
+    pred = [0, 0, 0, 1, 1, 0, 2, 2, 0, 1]
+    assert unweighted_average_recall(true, pred, range(4)) == pytest.approx((0.75 + 0.5 + 1 + 0) / 4)
+    assert unweighted_error(true, pred, range(4)) == pytest.approx(100 * (1 - 2.25 / 4))
+    # weighted accuracy would be 6/10; UAR ignores class sizes
+    assert unweighted_average_recall([0, 0, 0, 1], [0, 0, 0, 0], range(4)) == pytest.approx(0.5)
