@@ -34,6 +34,11 @@ def results_table(metrics_files: list[str | Path]) -> pd.DataFrame:
     keys = ["experiment", "arch", "target", "fold", "split", "metric"]
     primary = table[table["kind"] == "primary"][keys + ["value"]].rename(columns={"value": "primary_value"})
     table = table.merge(primary, on=keys, how="left")
+    # A target without folds (TIMIT, CIFAR, SVHN) has its primary at fold 0, whichever fold
+    # the source model came from (SER → ASR transfers carry the SER fold).
+    fold0 = primary[primary["fold"] == 0].drop(columns="fold").rename(columns={"primary_value": "fold0"})
+    table = table.merge(fold0, on=[k for k in keys if k != "fold"], how="left")
+    table["primary_value"] = table["primary_value"].fillna(table.pop("fold0"))
     order = {"primary": 0, "transfer": 1}
     table = table.sort_values(["experiment", "arch", "target", "fold", "kind", "source", "lc", "split", "metric"],
                               key=lambda c: c.map(order) if c.name == "kind" else c).reset_index(drop=True)
@@ -82,7 +87,7 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
 
     data = table[(table["experiment"] == experiment) & (table["kind"] == "transfer")]
     panels = data[["arch", "source", "target", "metric"]].drop_duplicates().sort_values(["arch", "source", "target"])
-    columns = min(3, max(len(panels), 1))
+    columns = 2 if len(panels) == 4 else min(3, max(len(panels), 1))
     rows = max(1, -(-len(panels) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
     colours = dict(zip(["validation", "test"], sns.color_palette(n_colors=2)))

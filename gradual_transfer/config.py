@@ -166,6 +166,8 @@ def semantic_errors(config: dict) -> list[str]:
                     f"{10 - len(task['validation_speakers'])} folds, not {max(folds)}."
                 )
         if task["dataset"] == "timit":
+            if "decode" not in task:
+                problems.append(f"tasks.{name}.decode: required for a TIMIT task (acoustic_scales, insertion_penalties).")
             if "frame_targets" not in task:
                 problems.append(f"tasks.{name}.frame_targets: required for a TIMIT task (thirds or alignment).")
             elif task["frame_targets"] == "alignment" and not task.get("alignment"):

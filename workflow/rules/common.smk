@@ -101,8 +101,94 @@ def image_metrics():
     return primaries + transfers
 
 
+SPEECH = config["experiments"]["speech"]
+SPEECH_ARCHS = SPEECH["architectures"] if SPEECH["enabled"] else []
+ASR = next(t for t in SPEECH["tasks"] if task_dataset(t) == "timit")
+SER = next(t for t in SPEECH["tasks"] if task_dataset(t) == "iemocap")
+
+
+def speech_params(task, recipe):
+    """What a speech model depends on besides its inputs: the model input window and recipe."""
+    entry = config["tasks"][task]
+    params = {
+        "classes": entry["classes"],
+        "context": config["features"]["context"],
+        "recipe": entry[recipe],
+    }
+    if task == SER:
+        params["validation_speakers"] = entry["validation_speakers"]
+    return canonical(params)
+
+
+def timit_inputs(wildcards=None):
+    return {
+        "train": f"{OUT}/features/timit/train.arrow",
+        "dev": f"{OUT}/features/timit/dev.arrow",
+        "test": f"{OUT}/features/timit/test.arrow",
+        "stats": f"{OUT}/features/timit/stats/train.json",
+    }
+
+
+def iemocap_inputs(wildcards):
+    return {
+        "features": f"{OUT}/features/iemocap/all.arrow",
+        "stats": f"{OUT}/features/iemocap/stats/fold{wildcards.fold}.json",
+    }
+
+
+def speech_metrics():
+    """Score files of every speech model: SER-target metrics, ASR-target decodes."""
+    if not SPEECH_ARCHS:
+        return []
+    models = f"{OUT}/models/{{arch}}"
+    ser_folds = config["tasks"][SER]["folds"]
+    files = expand(
+        f"{models}/primary/{ASR}/fold0/decode/metrics.json", arch=SPEECH_ARCHS
+    )
+    files += expand(
+        f"{models}/primary/{SER}/fold{{fold}}/metrics.json",
+        arch=SPEECH_ARCHS,
+        fold=ser_folds,
+    )
+    for arch in SPEECH_ARCHS:
+        lcs = config["architectures"][arch]["lc"]
+        files += expand(
+            f"{OUT}/models/{arch}/transfer/{ASR}-to-{SER}/fold{{fold}}/lc{{lc}}/metrics.json",
+            fold=ser_folds,
+            lc=lcs,
+        )
+        files += expand(
+            f"{OUT}/models/{arch}/transfer/{SER}-to-{ASR}/fold{{fold}}/lc{{lc}}/decode/metrics.json",
+            fold=SPEECH["ser_source_folds"],
+            lc=lcs,
+        )
+    return files
+
+
+def model_meta(model):
+    """Experiment, arch, kind, source, target, fold and l_c from a model folder under models/."""
+    parts = model.split("/")
+    arch, kind = parts[0], parts[1]
+    if kind == "primary":
+        source = target = parts[2]
+        fold, lc = int(parts[3][4:]), 0
+    else:
+        source, target = parts[2].split("-to-")
+        fold, lc = int(parts[3][4:]), int(parts[4][2:])
+    experiment = "speech" if target in (ASR, SER) else "images"
+    return dict(
+        experiment=experiment,
+        arch=arch,
+        kind=kind,
+        source=source,
+        target=target,
+        fold=fold,
+        lc=lc,
+    )
+
+
 def all_metrics():
-    return image_metrics()
+    return image_metrics() + speech_metrics()
 
 
 def lc_sets():
@@ -110,7 +196,10 @@ def lc_sets():
 
 
 def figure_title(experiment):
-    title = {"images": "Figure 1: gradual transfer between image datasets"}[experiment]
+    title = {
+        "images": "Figure 1: gradual transfer between image datasets",
+        "speech": "Figure 2: gradual transfer between speech tasks",
+    }[experiment]
     return title + (" (DEMO DATA)" if DEMO_DATASETS else "")
 
 
@@ -163,8 +252,9 @@ def speech_targets():
 def all_targets():
     targets = [dataset_root(d) for d in DEMO_DATASETS] + speech_targets()
     if IMAGE_TASKS:
-        targets += [
-            f"{OUT}/tables/results.parquet",
-            f"{OUT}/figures/figure1_images.png",
-        ]
+        targets.append(f"{OUT}/figures/figure1_images.png")
+    if SPEECH_ARCHS:
+        targets.append(f"{OUT}/figures/figure2_speech.png")
+    if IMAGE_TASKS or SPEECH_ARCHS:
+        targets.append(f"{OUT}/tables/results.parquet")
     return targets

@@ -39,3 +39,25 @@ rule figure_images:
         lc=lc_sets(),
     script:
         "../../scripts/figure.py"
+
+
+rule figure_speech:
+    input:
+        f"{OUT}/tables/results.parquet",
+    output:
+        png=report(
+            f"{OUT}/figures/figure2_speech.png",
+            caption="../report/figure2_speech.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/figure2_speech.pdf",
+    log:
+        f"{OUT}/logs/figures/figure2_speech.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        experiment="speech",
+        title=figure_title("speech"),
+        lc=lc_sets(),
+    script:
+        "../../scripts/figure.py"
