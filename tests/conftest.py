@@ -38,6 +38,13 @@ def tiny_config() -> dict:
     for task in ("cifar10", "cifar100", "svhn"):
         config["tasks"][task]["training"].update(epochs=2, batch_size=16)
         config["tasks"][task]["finetune"].update(epochs=1, batch_size=16, head_warmup_iterations=3)
+    config["features"]["context"] = 3
+    config["architectures"]["model_a_demo"]["lc"] = [0, 5]
+    config["architectures"]["model_b_demo"]["lc"] = [0, 6]
+    for task in ("asr", "ser"):
+        config["tasks"][task]["training"].update(epochs=2)
+        config["tasks"][task]["finetune"].update(epochs=1, head_warmup_iterations=5)
+    config["tasks"]["asr"]["decode"] = {"acoustic_scales": [0.3, 1.0], "insertion_penalties": [-1.0, 0.0]}
     return config
 
 

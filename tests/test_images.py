@@ -67,29 +67,6 @@ def test_results_table_joins_the_primary_baseline(tmp_path):
     assert pd.isna(table[table["kind"] == "primary"]["lc"]).all()
 
 
-def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):
-    """3 primaries and 6 pairs × 5 l_c = 30 transfers, planned in seconds."""
-    data = tmp_path / "data"
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
-        (data / "cifar" / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
-        (data / "cifar" / "cifar-10-batches-py" / name).touch()
-    for name in ("train", "test", "meta"):
-        (data / "cifar" / "cifar-100-python").mkdir(parents=True, exist_ok=True)
-        (data / "cifar" / "cifar-100-python" / name).touch()
-    (data / "svhn").mkdir()
-    for name in ("train", "test", "extra"):
-        (data / "svhn" / f"{name}_32x32.mat").touch()
-    for part in ("TRAIN", "TEST"):
-        (data / "timit" / part / "DR1").mkdir(parents=True)
-    for s in range(1, 6):
-        for sub in ("sentences/wav", "dialog/EmoEvaluation"):
-            (data / "IEMOCAP_full_release" / f"Session{s}" / sub).mkdir(parents=True)
-    result = run_snakemake(tmp_path, "-n", config=paper_config)
-    assert result.returncode == 0, result.stderr[-2000:]
-    planned = planned_jobs(result.stdout)
-    assert planned["image_primary"] == 3 and planned["image_transfer"] == 30 and planned["prepare_images"] == 3
-
-
 # --- end to end (the tiny demo run shared with the workflow tests) ---------------------------
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,8 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
         "demo_corpus": 5, "timit_features": 3, "timit_stats": 1, "iemocap_features": 1,
         "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]),
         "prepare_images": 3, "image_primary": 3, "image_transfer": 30, "aggregate_results": 1,
-        "figure_images": 1, "all": 1}
+        "figure_images": 1, "hmm_model": 1, "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 12,
+        "ser_to_asr": 6, "decode_asr": 8, "figure_speech": 1, "all": 1}
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_changing_one_demo_setting_replans_only_that_corpus(tiny_demo_run):
     result = run_snakemake(workdir, "-n", config=changed)
     assert planned_jobs(result.stdout) == {
         "demo_corpus": 1, "prepare_images": 1, "image_primary": 1, "image_transfer": 12,
-        "aggregate_results": 1, "figure_images": 1, "all": 1}
+        "aggregate_results": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
     assert "results/demo/corpora/svhn" in result.stdout
     # re-ordering keys changes nothing
     reordered = {**config, "demo": {k: dict(reversed(list(v.items()))) if isinstance(v, dict) else v
@@ -114,19 +115,72 @@ def _plan_with(workdir, config, change):
     return planned_jobs(result.stdout)
 
 
-def test_a_feature_setting_replans_features_but_not_corpora(tiny_demo_run):
+SPEECH_MODELS = {"asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8, "ser_to_asr": 4, "decode_asr": 6,
+                 "aggregate_results": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
+
+
+def test_a_feature_setting_replans_speech_but_no_image_job(tiny_demo_run):
     workdir, config = tiny_demo_run
     planned = _plan_with(workdir, config, lambda c: c["features"].update(num_mel_bins=24))
-    assert planned == {"timit_features": 3, "timit_stats": 1, "iemocap_features": 1, "iemocap_stats": 8, "all": 1}
+    assert planned == {"timit_features": 3, "timit_stats": 1, "iemocap_features": 1, "iemocap_stats": 2,
+                       "hmm_model": 1, **SPEECH_MODELS}
 
 
-def test_the_silence_threshold_replans_only_iemocap(tiny_demo_run):
+def test_the_silence_threshold_replans_only_iemocap_and_its_descendants(tiny_demo_run):
     workdir, config = tiny_demo_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"].update(silence_threshold_db=-25.0))
-    assert planned == {"iemocap_features": 1, "iemocap_stats": 8, "all": 1}
+    # SER models change, so do the SER → ASR transfers and their decodes; ASR primaries do not
+    assert planned == {"iemocap_features": 1, "iemocap_stats": 2, "ser_primary": 4, "asr_to_ser": 8,
+                       "ser_to_asr": 4, "decode_asr": 4, "aggregate_results": 1, "figure_images": 1,
+                       "figure_speech": 1, "all": 1}
 
 
-def test_the_context_window_reruns_no_extraction(tiny_demo_run):
+def test_the_context_window_reruns_speech_models_but_no_extraction(tiny_demo_run):
     workdir, config = tiny_demo_run
     planned = _plan_with(workdir, config, lambda c: c["features"].update(context=5))
-    assert not any(rule.endswith(("_features", "_stats", "_corpus")) for rule in planned)
+    assert planned == SPEECH_MODELS
+
+
+def test_an_asr_to_ser_finetuning_change_replans_only_those_transfers(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"]["finetune"]["optimizer"].update(lr=0.02))
+    assert planned == {"asr_to_ser": 8, "aggregate_results": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
+
+
+def test_a_densenet_primary_change_replans_no_speech_job(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["cifar10"]["training"]["optimizer"].update(lr=0.05))
+    assert planned == {"image_primary": 1, "image_transfer": 6, "aggregate_results": 1, "figure_images": 1,
+                       "figure_speech": 1, "all": 1}
+
+
+def test_a_hardware_knob_replans_nothing(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    assert _plan_with(workdir, config, lambda c: c["runtime"].update(loader_workers=7, channels_last=False)) == {}
+
+
+def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):
+    """Images: 3 primaries, 6 pairs × 5 l_c = 30 transfers. Speech: 2 ASR and 16 SER primaries,
+    2 directions × 8 folds × (6 + 7) l_c = 208 transfers, one decode per ASR-target model."""
+    data = tmp_path / "data"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (data / "cifar" / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
+        (data / "cifar" / "cifar-10-batches-py" / name).touch()
+    for name in ("train", "test", "meta"):
+        (data / "cifar" / "cifar-100-python").mkdir(parents=True, exist_ok=True)
+        (data / "cifar" / "cifar-100-python" / name).touch()
+    (data / "svhn").mkdir()
+    for name in ("train", "test", "extra"):
+        (data / "svhn" / f"{name}_32x32.mat").touch()
+    for part in ("TRAIN", "TEST"):
+        (data / "timit" / part / "DR1").mkdir(parents=True)
+    for s in range(1, 6):
+        for sub in ("sentences/wav", "dialog/EmoEvaluation"):
+            (data / "IEMOCAP_full_release" / f"Session{s}" / sub).mkdir(parents=True)
+    result = run_snakemake(tmp_path, "-n", config=paper_config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    planned = planned_jobs(result.stdout)
+    assert planned["image_primary"] == 3 and planned["image_transfer"] == 30 and planned["prepare_images"] == 3
+    assert planned["asr_primary"] == 2 and planned["ser_primary"] == 16
+    assert planned["asr_to_ser"] + planned["ser_to_asr"] == 208 and planned["asr_to_ser"] == 104
+    assert planned["decode_asr"] == 2 + 104
