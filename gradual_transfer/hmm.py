@@ -47,6 +47,19 @@ class PhoneLoop:
         return PhoneLoop(self.log_prior, self.log_self, self.log_next, uniform,
                          np.full_like(self.log_initial, -np.log(self.num_phones)), np.zeros_like(self.log_final))
 
+    @classmethod
+    def random(cls, num_phones: int, rng: np.random.Generator) -> "PhoneLoop":
+        """A normalised phone loop with random probabilities (for tests and benchmarks)."""
+        def log_normalised(shape):
+            x = rng.uniform(0.05, 1.0, shape)
+            return np.log(x / x.sum(axis=-1, keepdims=True))
+
+        stay = rng.uniform(0.2, 0.8, (num_phones, STATES))
+        bigram = log_normalised((num_phones, num_phones + 1))  # last column: sentence end
+        return cls(log_prior=log_normalised(num_phones * STATES), log_self=np.log(stay), log_next=np.log(1 - stay),
+                   log_bigram=bigram[:, :num_phones], log_initial=log_normalised(num_phones),
+                   log_final=bigram[:, num_phones])
+
     def to_dict(self) -> dict:
         return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
 
@@ -114,51 +127,55 @@ def _decode_batch(log_posteriors: list[np.ndarray], hmm: PhoneLoop, acoustic_sca
                   insertion_penalty: float) -> list[list[int]]:
     batch, P = len(log_posteriors), hmm.num_phones
     S = P * STATES
+    dtype = np.float32  # half the memory traffic of float64; scores stay far from its limits
     lengths = np.array([len(x) for x in log_posteriors])
     T = int(lengths.max())
-    emissions = np.zeros((batch, T, S))
+    emissions = np.zeros((T, batch, S), dtype=dtype)  # time-major: emissions[t] is contiguous
     for b, x in enumerate(log_posteriors):
-        emissions[b, :len(x)] = acoustic_scale * (np.asarray(x, dtype=np.float64) - hmm.log_prior[None, :])
-    self_loop = hmm.log_self.reshape(S)
-    forward = hmm.log_next[:, :2]  # (P, 2): k → k + 1
-    exit_to = (hmm.log_next[:, 2][:, None] + hmm.log_bigram + insertion_penalty)  # (P, P)
+        emissions[:len(x), b] = acoustic_scale * (np.asarray(x, dtype=np.float64) - hmm.log_prior[None, :])
+    self_loop = hmm.log_self.reshape(S).astype(dtype)
+    forward = hmm.log_next[:, :2].astype(dtype)  # (P, 2): k → k + 1
+    # (to q, from p): leave p's last state, bigram p → q, insertion penalty; reduced over p,
+    # the last (contiguous) axis
+    enter_from = (hmm.log_next[:, 2][:, None] + hmm.log_bigram + insertion_penalty).T.astype(dtype)
 
-    delta = np.full((batch, S), NEG_INF)
-    delta[:, 0::STATES] = hmm.log_initial[None, :] + insertion_penalty + emissions[:, 0, 0::STATES]
-    backpointer = np.zeros((batch, T, S), dtype=np.int32)
+    delta = np.full((batch, S), NEG_INF, dtype=dtype)
+    delta[:, 0::STATES] = hmm.log_initial[None, :] + insertion_penalty + emissions[0, :, 0::STATES]
+    backpointer = np.empty((T, batch, S), dtype=np.int16)
+    backpointer[0] = np.arange(S)
+    stay_pointer = np.broadcast_to(np.arange(S, dtype=np.int16), (batch, S))
     states = np.arange(S)
     for t in range(1, T):
-        stay = delta + self_loop[None, :]
-        new = stay.copy()
-        bp = np.broadcast_to(states, (batch, S)).copy()
         grid = delta.reshape(batch, P, STATES)
+        new = delta + self_loop[None, :]
+        bp = stay_pointer.copy()
         for k in (1, 2):  # advance within the phone
             advance = grid[:, :, k - 1] + forward[None, :, k - 1]
             target = states[k::STATES]
             better = advance > new[:, target]
-            new[:, target] = np.where(better, advance, new[:, target])
+            new[:, target] = np.maximum(advance, new[:, target])
             bp[:, target] = np.where(better, target - 1, bp[:, target])
-        enter = grid[:, :, 2][:, :, None] + exit_to[None, :, :]  # (batch, from p, to q)
-        best_from = enter.argmax(axis=1)
-        best = np.take_along_axis(enter, best_from[:, None, :], axis=1)[:, 0, :]
+        enter = grid[:, None, :, 2] + enter_from[None, :, :]  # (batch, to q, from p)
+        best_from = enter.argmax(axis=2)
+        best = np.take_along_axis(enter, best_from[:, :, None], axis=2)[:, :, 0]
         first = states[0::STATES]
         better = best > new[:, first]
-        new[:, first] = np.where(better, best, new[:, first])
+        new[:, first] = np.maximum(best, new[:, first])
         bp[:, first] = np.where(better, best_from * STATES + 2, bp[:, first])
-        new += emissions[:, t]
+        new += emissions[t]
         active = (t < lengths)[:, None]
         delta = np.where(active, new, delta)
-        backpointer[:, t] = np.where(active, bp, states[None, :])
-    final = np.full((batch, S), NEG_INF)
+        backpointer[t] = np.where(active, bp, stay_pointer)
+    final = np.full((batch, S), NEG_INF, dtype=dtype)
     final[:, 2::STATES] = delta[:, 2::STATES] + hmm.log_final[None, :]
     state = final.argmax(axis=1)
     path = np.zeros((batch, T), dtype=np.int64)
+    rows = np.arange(batch)
     for t in range(T - 1, -1, -1):
         inside = t < lengths
         path[:, t] = np.where(inside, state, 0)
         if t > 0:
-            previous = backpointer[np.arange(batch), t, state]
-            state = np.where(inside, previous, state)
+            state = np.where(inside, backpointer[t, rows, state], state)
     phones = []
     for b in range(batch):
         p = path[b, :lengths[b]]

@@ -12,18 +12,6 @@ from gradual_transfer import hmm
 from gradual_transfer.metrics import edit_counts, phone_error_rate, unweighted_average_recall, unweighted_error
 
 
-def random_loop(num_phones: int, rng: np.random.Generator) -> hmm.PhoneLoop:
-    def log_normalised(shape):
-        x = rng.uniform(0.1, 1.0, shape)
-        return np.log(x / x.sum(axis=-1, keepdims=True))
-
-    stay = rng.uniform(0.2, 0.8, (num_phones, 3))
-    bigram_and_end = log_normalised((num_phones, num_phones + 1))
-    return hmm.PhoneLoop(log_prior=log_normalised(num_phones * 3), log_self=np.log(stay), log_next=np.log(1 - stay),
-                         log_bigram=bigram_and_end[:, :num_phones], log_initial=log_normalised(num_phones),
-                         log_final=bigram_and_end[:, num_phones])
-
-
 def brute_force(log_posteriors, loop, scale, penalty):
     S = loop.num_phones * 3
     best, best_path = -np.inf, None
@@ -38,7 +26,7 @@ def brute_force(log_posteriors, loop, scale, penalty):
 @pytest.mark.parametrize("seed", range(6))
 def test_viterbi_equals_brute_force_on_small_hmms(seed):
     rng = np.random.default_rng(seed)
-    loop = random_loop(2, rng)
+    loop = hmm.PhoneLoop.random(2, rng)
     T = 6 if seed % 2 else 7
     log_posteriors = np.log(rng.dirichlet(np.ones(6), size=T))
     scale, penalty = [(1.0, 0.0), (0.3, -0.5), (0.7, 1.0)][seed % 3]
@@ -49,7 +37,7 @@ def test_viterbi_equals_brute_force_on_small_hmms(seed):
 
 def test_batched_decoding_equals_one_at_a_time():
     rng = np.random.default_rng(1)
-    loop = random_loop(4, rng)
+    loop = hmm.PhoneLoop.random(4, rng)
     utterances = [np.log(rng.dirichlet(np.ones(12), size=n)) for n in (3, 17, 9, 30, 4)]
     together = hmm.decode(utterances, loop, 0.5, -0.2, batch_size=8)
     alone = [hmm.decode([u], loop, 0.5, -0.2)[0] for u in utterances]
@@ -57,7 +45,7 @@ def test_batched_decoding_equals_one_at_a_time():
 
 
 def test_confident_posteriors_decode_to_their_phones():
-    loop = random_loop(3, np.random.default_rng(2))
+    loop = hmm.PhoneLoop.random(3, np.random.default_rng(2))
     states = [0, 0, 1, 2, 6, 7, 7, 8, 3, 4, 5, 5]  # phones 0, 2, 1
     posteriors = np.full((len(states), 9), 1e-4)
     posteriors[np.arange(len(states)), states] = 1.0
