@@ -4,6 +4,7 @@ working directory (so tests never touch the repository's results/)."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def tiny_config() -> dict:
     """The demo config shrunk further: tiny corpora, 2 epochs, l_c ∈ {0, 3, 7}."""
     from gradual_transfer.config import merge
 
-    config = merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config.demo.yaml"))
+    config = unshared(merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config.demo.yaml")))
     config["demo"] = copy.deepcopy(TINY_DEMO)
     for dataset in ("cifar10", "cifar100", "svhn"):
         config["datasets"][dataset]["validation"] = 10
@@ -58,13 +59,19 @@ def tiny_run(tmp_path_factory):
     return workdir, config
 
 
+def unshared(config: dict) -> dict:
+    """A copy without shared sub-objects. YAML anchors (`<<: *recipe`) make every task's
+    `optimizer` the same dict; editing one in Python would edit all (deepcopy keeps aliasing)."""
+    return json.loads(json.dumps(config))
+
+
 def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
 @pytest.fixture
 def paper_config() -> dict:
-    return copy.deepcopy(load_yaml(REPO / "config.yaml"))
+    return unshared(load_yaml(REPO / "config.yaml"))
 
 
 @pytest.fixture
