@@ -45,11 +45,24 @@ def results_table(metrics_files: list[str | Path]) -> pd.DataFrame:
     return table[COLUMNS]
 
 
-def write_table(table: pd.DataFrame, parquet: str | Path, tsv: str | Path) -> None:
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and count over folds of every (model setting, split, metric),
+    with the mean primary baseline; tasks without folds have a count of 1."""
+    keys = ["experiment", "arch", "kind", "source", "target", "lc", "split", "metric"]
+    grouped = table.groupby(keys, dropna=False, sort=True)
+    summary = grouped["value"].agg(mean="mean", std="std", folds="count").reset_index()
+    summary["primary_mean"] = grouped["primary_value"].mean().to_numpy()
+    return summary
+
+
+def write_table(table: pd.DataFrame, parquet: str | Path, tsv: str | Path, summary_tsv: str | Path | None = None) -> None:
     with atomic_path(parquet) as tmp:
         table.to_parquet(tmp, index=False)
     with atomic_path(tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
+    if summary_tsv is not None:
+        with atomic_path(summary_tsv) as tmp:
+            summary_table(table).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
 
 
 def lc_labels(lc_values: list[int]) -> list[str]:

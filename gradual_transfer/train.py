@@ -7,7 +7,8 @@ follow top to bottom. Reproducibility rules:
 - the batch order of epoch e depends only on (seed, e), not on how many epochs ran before;
 - the global torch RNG (dropout) is saved in every checkpoint and restored on resume;
 - the learning-rate schedule is a few plain numbers, saved with the checkpoint;
-so on CPU an interrupted run that resumes ends bit-identical to an uninterrupted one.
+so on CPU an interrupted run that resumes ends bit-identical to an uninterrupted one. (On CUDA
+the CUDA RNG is saved too, but cuDNN's autotuned kernels are not deterministic.)
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def _train_steps(model: GroupedNet, batches, optimizer, device, options, desc: s
 def predict(model: GroupedNet, source: BatchSource, batch_size: int, device: torch.device,
             options: RuntimeOptions = RuntimeOptions()) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-posteriors (float32, CPU) and targets of every example of `source`, in order."""
-    model.eval()
+    model.to(device).eval()
     outputs, targets = [], []
     for x, y in source.batches(batch_size, None):
         with _autocast(device, options):
@@ -222,6 +223,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
     early (as an interruption would) and exists for tests.
     """
     device = device or select_device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_path = checkpoint_dir / "last.pt"
     model.to(device)
@@ -258,6 +261,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         result = FitResult(best_state=state["best_state"], best_epoch=state["best_epoch"],
                            best_score=state["best_score"], history=state["history"])
         start_epoch = state["epoch"] + 1
@@ -298,7 +303,9 @@ def _save_checkpoint(path: Path, fingerprint: dict, model: GroupedNet, optimizer
         torch.save({
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "torch_rng": torch.get_rng_state(), "best_state": result.best_state, "best_epoch": result.best_epoch,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "best_state": result.best_state, "best_epoch": result.best_epoch,
             "best_score": result.best_score, "history": result.history,
         }, tmp)
 

@@ -4,4 +4,9 @@ from gradual_transfer import jobs
 from gradual_transfer.analysis import results_table, write_table
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-write_table(results_table(list(snakemake.input)), snakemake.output.parquet, snakemake.output.tsv)  # noqa: F821
+write_table(
+    results_table(list(snakemake.input)),  # noqa: F821
+    snakemake.output.parquet,  # noqa: F821
+    snakemake.output.tsv,  # noqa: F821
+    snakemake.output.summary,  # noqa: F821
+)

@@ -67,6 +67,19 @@ def test_results_table_joins_the_primary_baseline(tmp_path):
     assert pd.isna(table[table["kind"] == "primary"]["lc"]).all()
 
 
+def test_summary_averages_over_folds_and_keeps_the_spread(tmp_path):
+    from gradual_transfer.analysis import summary_table
+
+    common = {"experiment": "speech", "arch": "a", "source": "asr", "target": "ser"}
+    files = [write_metrics(tmp_path / f"{kind}{fold}.json", **common, kind=kind, fold=fold, lc=2,
+                           validation={"ue": value}, test={"ue": value + 1})
+             for kind, fold, value in [("primary", 1, 40.0), ("primary", 2, 50.0), ("transfer", 1, 30.0), ("transfer", 2, 34.0)]]
+    summary = summary_table(results_table(files))
+    row = summary[(summary["kind"] == "transfer") & (summary["split"] == "test")].iloc[0]
+    assert row["mean"] == 33.0 and row["folds"] == 2 and row["std"] == pytest.approx(np.std([31, 35], ddof=1))
+    assert row["primary_mean"] == 46.0
+
+
 # --- end to end (the tiny demo run shared with the workflow tests) ---------------------------
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,23 @@ def test_timit_extraction_writes_features_targets_and_references(tmp_path):
     assert np.array_equal(SpeechFeatures(again).feats(1), features.feats(1))  # dither 0: deterministic
 
 
+def test_frame_targets_from_a_kaldi_alignment(tmp_path):
+    import kaldiio
+
+    root = make_timit(tmp_path / "timit")
+    ids = ["fcjf0_si1027", "fcjf0_sx37", "mabc0_sx11"]
+    alignment = {u: (np.arange(48) % 144).astype(np.int32) + i for i, u in enumerate(ids)}
+    kaldiio.save_ark(str(tmp_path / "ali.ark"), alignment, scp=str(tmp_path / "ali.scp"))
+    out = tmp_path / "train.arrow"
+    extract_timit(root, "train", out, SETTINGS, frame_targets="alignment", alignment=tmp_path / "ali.scp")
+    features = SpeechFeatures(out)
+    assert np.array_equal(features.targets(2), alignment["mabc0_sx11"])
+    alignment["fcjf0_sx37"] = alignment["fcjf0_sx37"][:40]
+    kaldiio.save_ark(str(tmp_path / "short.ark"), alignment)
+    with pytest.raises(DataError, match=r"alignment of fcjf0_sx37 has 40 frames, the features 48"):
+        extract_timit(root, "train", tmp_path / "x.arrow", SETTINGS, frame_targets="alignment", alignment=tmp_path / "short.ark")
+
+
 # --- IEMOCAP ---------------------------------------------------------------------------------
 
 REAL_FORMAT = """% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]

@@ -11,6 +11,11 @@ rule aggregate_results:
             category="Tables",
         ),
         tsv=f"{OUT}/tables/results.tsv",
+        summary=report(
+            f"{OUT}/tables/summary.tsv",
+            caption="../report/summary_table.rst",
+            category="Tables",
+        ),
     log:
         f"{OUT}/logs/tables/results.log",
     conda:
