@@ -84,9 +84,9 @@ def test_schedule_alternatives_report_the_closest_problem(paper_config):
 
 def test_all_problems_are_listed_at_once(paper_config):
     paper_config["outdir"] = 3
-    paper_config["runtime"]["loader_workers"] = -1
+    paper_config["runtime"]["channels_last"] = "yes"
     message = problems_of(paper_config, check_data=False)
-    assert "2 problem(s)" in message and "outdir" in message and "runtime.loader_workers" in message
+    assert "2 problem(s)" in message and "outdir" in message and "runtime.channels_last" in message
 
 
 def test_lc_beyond_the_architecture_depth_is_rejected(paper_config):
