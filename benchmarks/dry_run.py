@@ -15,26 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from gradual_transfer.config import load_config
+from gradual_transfer.data.layouts import write_placeholders
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def fake_data_tree(data: Path) -> None:
-    """Empty files and folders with the names the data-root checks look for."""
-    batches = data / "cifar" / "cifar-10-batches-py"
-    batches.mkdir(parents=True)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
-        (batches / name).touch()
-    (data / "cifar" / "cifar-100-python").mkdir()
-    for name in ("train", "test", "meta"):
-        (data / "cifar" / "cifar-100-python" / name).touch()
-    (data / "svhn").mkdir()
-    for name in ("train", "test", "extra"):
-        (data / "svhn" / f"{name}_32x32.mat").touch()
-    for part in ("TRAIN", "TEST"):
-        (data / "timit" / part / "DR1").mkdir(parents=True)
-    for s in range(1, 6):
-        for sub in ("sentences/wav", "dialog/EmoEvaluation"):
-            (data / "IEMOCAP_full_release" / f"Session{s}" / sub).mkdir(parents=True)
+def fake_data_tree(config: dict, base: Path) -> None:
+    for dataset, entry in config["datasets"].items():
+        write_placeholders(dataset, base / entry["root"], entry)
 
 
 def main() -> None:
@@ -44,8 +33,8 @@ def main() -> None:
     snakemake = Path(sys.executable).with_name("snakemake")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        fake_data_tree(work / "data")
         shutil.copy(REPO / "config.yaml", work / "config.yaml")
+        fake_data_tree(load_config(work / "config.yaml"), work)
         times, jobs = [], None
         for _ in range(args.repeats):
             start = time.perf_counter()

@@ -156,3 +156,13 @@ def test_snakemake_reports_schema_errors(paper_config, tmp_path):
     result = run_snakemake(tmp_path, "-n", config=paper_config)
     assert result.returncode != 0
     assert "Write 5.0e-4" in result.stderr + result.stdout
+
+
+def test_placeholder_trees_pass_the_layout_check(tmp_path):
+    from gradual_transfer.data.layouts import check_root, write_placeholders
+
+    for dataset in ("cifar10", "cifar100", "svhn", "timit", "iemocap"):
+        root = tmp_path / dataset
+        assert check_root(dataset, root, {"use_extra": True}) is not None
+        write_placeholders(dataset, root, {"use_extra": True})
+        assert check_root(dataset, root, {"use_extra": True}) is None

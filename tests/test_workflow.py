@@ -162,21 +162,10 @@ def test_a_hardware_knob_replans_nothing(tiny_demo_run):
 def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):
     """Images: 3 primaries, 6 pairs × 5 l_c = 30 transfers. Speech: 2 ASR and 16 SER primaries,
     2 directions × 8 folds × (6 + 7) l_c = 208 transfers, one decode per ASR-target model."""
-    data = tmp_path / "data"
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
-        (data / "cifar" / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
-        (data / "cifar" / "cifar-10-batches-py" / name).touch()
-    for name in ("train", "test", "meta"):
-        (data / "cifar" / "cifar-100-python").mkdir(parents=True, exist_ok=True)
-        (data / "cifar" / "cifar-100-python" / name).touch()
-    (data / "svhn").mkdir()
-    for name in ("train", "test", "extra"):
-        (data / "svhn" / f"{name}_32x32.mat").touch()
-    for part in ("TRAIN", "TEST"):
-        (data / "timit" / part / "DR1").mkdir(parents=True)
-    for s in range(1, 6):
-        for sub in ("sentences/wav", "dialog/EmoEvaluation"):
-            (data / "IEMOCAP_full_release" / f"Session{s}" / sub).mkdir(parents=True)
+    from gradual_transfer.data.layouts import write_placeholders
+
+    for dataset, entry in paper_config["datasets"].items():
+        write_placeholders(dataset, tmp_path / entry["root"], entry)
     result = run_snakemake(tmp_path, "-n", config=paper_config)
     assert result.returncode == 0, result.stderr[-2000:]
     planned = planned_jobs(result.stdout)

@@ -63,6 +63,25 @@ def missing_entries(dataset: str, root: Path, entry: dict | None = None) -> list
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
+def write_placeholders(dataset: str, root: str | Path, entry: dict | None = None) -> None:
+    """Empty files and folders with exactly the names :func:`check_root` looks for: a fake data
+    tree on which Snakemake can plan the paper's grid (dry runs, tests, benchmarks)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if dataset == "timit":
+        for part in ("TRAIN", "TEST"):
+            (root / part / "DR1").mkdir(parents=True, exist_ok=True)
+        return
+    if dataset == "iemocap":
+        for s in range(1, 6):
+            for sub in ("sentences/wav", "dialog/EmoEvaluation"):
+                (root / f"Session{s}" / sub).mkdir(parents=True, exist_ok=True)
+        return
+    for name in missing_entries(dataset, root, {"use_extra": True, **(entry or {})}):
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).touch()
+
+
 def check_root(dataset: str, root: Path, entry: dict | None = None) -> str | None:
     """None when `root` looks like `dataset`; otherwise a message with the layout and the fix."""
     root = Path(root)
