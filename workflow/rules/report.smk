@@ -5,12 +5,12 @@ rule aggregate_results:
     input:
         all_metrics(),
     output:
-        parquet=report(
-            f"{OUT}/tables/results.parquet",
+        parquet=f"{OUT}/tables/results.parquet",
+        tsv=report(
+            f"{OUT}/tables/results.tsv",
             caption="../report/results_table.rst",
             category="Tables",
         ),
-        tsv=f"{OUT}/tables/results.tsv",
         summary=report(
             f"{OUT}/tables/summary.tsv",
             caption="../report/summary_table.rst",
