@@ -22,7 +22,7 @@ from gradual_transfer.transfer import transfer_model
 
 log = logging.getLogger(__name__)
 
-IMAGE_SHAPE = [3, 32, 32]
+IMAGE_INPUT_SHAPE = [3, 32, 32]  # channels, height, width: what the DenseNet sees
 
 
 def input_stamps(paths: list[str | Path]) -> dict:
@@ -102,11 +102,11 @@ def run_image_job(*, data_dir: str | Path, arch_name: str, arch: dict, num_class
     options = RuntimeOptions(amp_bf16=runtime["amp_bf16"], channels_last=runtime["channels_last"])
     sources = image_sources(data_dir)
     if source_model is None:
-        model = primary_model(arch, num_classes, IMAGE_SHAPE, recipe.seed)
+        model = primary_model(arch, num_classes, IMAGE_INPUT_SHAPE, recipe.seed)
     else:
         model = secondary_model(source_model, arch_name, arch, num_classes, lc, recipe.seed)
     return train_and_save(model, train=sources["train"], validation=sources["validation"], test=sources["test"],
                           evaluate=image_evaluator(max(recipe.batch_size, 256), options), recipe=recipe,
-                          arch_name=arch_name, arch=arch, num_classes=num_classes, input_shape=IMAGE_SHAPE,
+                          arch_name=arch_name, arch=arch, num_classes=num_classes, input_shape=IMAGE_INPUT_SHAPE,
                           out_model=out_model, out_metrics=out_metrics, fingerprint=fingerprint, options=options,
                           meta=meta or {})
