@@ -206,14 +206,15 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
         refs[split] = dict(zip(features.utt_ids, features.column("phones")))
         posts[split] = _read_posteriors(posteriors[split])
 
-    def run(split: str, model: "hmm.PhoneLoop", scale: float, penalty: float, uniform: bool = False) -> tuple[float, dict]:
+    def run(split: str, model: "hmm.PhoneLoop", scale: float, penalty: float, uniform: bool = False):
+        """PER, edit counts and hypotheses of one split decoded with one setting."""
         utts = sorted(refs[split])
         matrices = [posts[split][u] for u in utts]
         if uniform:
             matrices = [np.full_like(m, -np.log(m.shape[1])) for m in matrices]
         decoded = hmm.decode(matrices, model, scale, penalty)
         hyps = {u: [phones[i] for i in seq] for u, seq in zip(utts, decoded)}
-        return phone_error_rate(refs[split], hyps, fold)[0], hyps
+        return (*phone_error_rate(refs[split], hyps, fold), hyps)
 
     def tune(model: "hmm.PhoneLoop", uniform: bool = False) -> tuple[float, float, float]:
         grid = [(run("dev", model, a, p, uniform)[0], a, p) for a in acoustic_scales for p in insertion_penalties]
@@ -223,8 +224,7 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
     log.info("tuned on dev: acoustic scale %g, insertion penalty %g → dev PER %.2f", scale, penalty, dev_per)
     result = {**meta, "acoustic_scale": scale, "insertion_penalty": penalty, "validation": {}, "test": {}}
     for split, key in (("dev", "validation"), ("test", "test")):
-        per, hyps = run(split, loop, scale, penalty)
-        _, counts = phone_error_rate(refs[split], hyps, fold)
+        per, counts, hyps = run(split, loop, scale, penalty)
         split_dir = out_dir / split
         _write_text(split_dir / "hyp.txt", {u: [fold.get(p, p) for p in h] for u, h in hyps.items()})
         _write_text(split_dir / "ref.txt", {u: [fold.get(p, p) for p in r] for u, r in refs[split].items()})
@@ -232,9 +232,9 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
                   "insertions": counts.insertions, "reference_phones": counts.reference_length}
         write_json(split_dir / "per.json", {**scores, "acoustic_scale": scale, "insertion_penalty": penalty})
         result[key] = scores
-    no_bigram_dev, a0, p0 = tune(loop.without_bigram())
+    _, a0, p0 = tune(loop.without_bigram())
     result["test"]["per_without_bigram"] = run("test", loop.without_bigram(), a0, p0)[0]
-    chance_dev, a1, p1 = tune(loop, uniform=True)
+    _, a1, p1 = tune(loop, uniform=True)
     result["test"]["per_chance"] = run("test", loop, a1, p1, uniform=True)[0]
     log.info("test PER %.2f; without the bigram %.2f; chance (uniform posteriors) %.2f", result["test"]["per"],
              result["test"]["per_without_bigram"], result["test"]["per_chance"])

@@ -106,8 +106,7 @@ class SpeechFeatures:
         rows_per_batch = [len(b) for b in batches]
         self._batch_of_row = np.repeat(np.arange(len(batches)), rows_per_batch)
         self.frame_start = np.concatenate([[0], np.cumsum(self.num_frames)[:-1]]).astype(np.int64)
-        batch_first_frame = np.concatenate([[0], np.cumsum([len(f) for f in self._feats])[:-1]]).astype(np.int64)
-        self._batch_first_frame = batch_first_frame
+        self._batch_first_frame = np.concatenate([[0], np.cumsum([len(f) for f in self._feats])[:-1]]).astype(np.int64)
         self.total_frames = int(self.num_frames.sum())
 
     def __len__(self) -> int:
