@@ -202,6 +202,9 @@ def semantic_errors(config: dict) -> list[str]:
                     f"experiments.speech.ser_source_folds: {extra} are not in "
                     f"tasks.{by_dataset['iemocap']}.folds {sorted(ser_folds)}."
                 )
+    for arch in config["runtime"].get("cuda_by_architecture", {}):
+        if arch not in archs:
+            problems.append(f"runtime.cuda_by_architecture.{arch}: unknown architecture; defined: {sorted(archs)}.")
     demo = config.get("demo", {})
     for dataset in demo:
         if dataset != "seed" and dataset not in config["datasets"]:

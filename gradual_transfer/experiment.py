@@ -99,7 +99,7 @@ def run_image_job(*, data_dir: str | Path, arch_name: str, arch: dict, num_class
                   source_model: str | Path | None = None, lc: int = 0, meta: dict | None = None) -> dict:
     """A primary image model (no `source_model`) or a transfer from `source_model` at l_c = `lc`."""
     recipe = Recipe.from_config(recipe_entry)
-    options = RuntimeOptions(amp_bf16=runtime["amp_bf16"], channels_last=runtime["channels_last"])
+    options = RuntimeOptions.from_config(runtime, arch_name, select_device())
     sources = image_sources(data_dir)
     if source_model is None:
         model = primary_model(arch, num_classes, IMAGE_INPUT_SHAPE, recipe.seed)

@@ -141,7 +141,7 @@ def run_speech_job(*, role: str, features_dir: str | Path, fold: int, arch_name:
     """Train one speech model (primary, or a transfer from `source_model`), score it, and for
     ASR write dev/test posteriors (`posteriors`: split → (ark, scp))."""
     recipe = Recipe.from_config(recipe_entry)
-    options = RuntimeOptions(amp_bf16=runtime["amp_bf16"], channels_last=runtime["channels_last"])
+    options = RuntimeOptions.from_config(runtime, arch_name, select_device())
     sources = speech_sources(role, features_dir, fold, context, validation_speakers)
     shape = sources["train"].input_shape
     if source_model is None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import queue
 import shutil
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,11 +68,23 @@ class Recipe:
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """Knobs that change speed, never results (on CPU): not part of any fingerprint."""
+    """Knobs that change speed, not what is learnt: not part of any fingerprint. (bf16 autocast
+    changes the rounding on CUDA, as cuDNN's kernel choice does; it is a hardware setting.)"""
 
-    amp_bf16: bool = True  # bf16 autocast on CUDA
+    amp_bf16: bool = False  # bf16 autocast (CUDA only)
     channels_last: bool = True
+    prefetch: bool = False  # gather and pin batches on a background thread (CUDA only)
     progress_interval_s: float = 30.0
+
+    @classmethod
+    def from_config(cls, runtime: dict, arch_name: str, device: torch.device) -> "RuntimeOptions":
+        """The config's ``runtime`` knobs for `device`: ``cpu``, or ``cuda`` with the entry for
+        `arch_name` in ``cuda_by_architecture`` over it (the best settings differ by model:
+        benchmarks/README.md)."""
+        if device.type != "cuda":
+            return cls(channels_last=runtime["cpu"]["channels_last"])
+        knobs = {**runtime["cuda"], **runtime.get("cuda_by_architecture", {}).get(arch_name, {})}
+        return cls(amp_bf16=knobs["amp_bf16"], channels_last=knobs["channels_last"], prefetch=knobs["prefetch"])
 
 
 class BatchSource(Protocol):
@@ -161,10 +175,56 @@ def _autocast(device: torch.device, options: RuntimeOptions):
 
 
 def _to_device(x: torch.Tensor, device: torch.device, options: RuntimeOptions) -> torch.Tensor:
+    if device.type == "cuda":
+        # a copy from pageable memory blocks the host until the GPU has drained its queue;
+        # from pinned memory it is queued, so the next batch is gathered while this one trains
+        x = x.pin_memory()
     x = x.to(device, non_blocking=True)
     if options.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def prefetched(batches: Iterator[tuple[torch.Tensor, torch.Tensor]], depth: int = 4,
+               pin: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """`batches`, gathered (and pinned) on a background thread up to `depth` ahead of the caller.
+
+    On a GPU the training step is mostly kernel launches; gathering the next batch meanwhile
+    (NumPy indexing releases the GIL) keeps the device busy. Order and content are unchanged;
+    an error in the gatherer is raised here; leaving the loop early stops the thread.
+    """
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def gather() -> None:
+        try:
+            for x, y in batches:
+                if not hand_over((x.pin_memory(), y.pin_memory()) if pin else (x, y)):
+                    return
+            hand_over(end)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
+            hand_over(error)
+
+    worker = threading.Thread(target=gather, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -174,16 +234,20 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 def _train_steps(model: GroupedNet, batches, optimizer, device, options, desc: str = "", total: int | None = None) -> float:
     """One SGD step per batch; returns the mean training loss."""
     model.train()
-    total_loss, count = 0.0, 0
+    if options.prefetch and device.type == "cuda":
+        batches = prefetched(batches)
+    total_loss, count = torch.zeros((), device=device), 0
     for x, y in progress(batches, desc=desc, interval=options.progress_interval_s, total=total):
-        x, y = _to_device(x, device, options), y.to(device, non_blocking=True)
+        x, y = _to_device(x, device, options), _to_device(y, device, options)
         with _autocast(device, options):
             loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss, count = total_loss + loss.item() * len(y), count + len(y)
-    return total_loss / max(count, 1)
+        # summed on the device: a .item() per step would make the host wait for the GPU
+        total_loss += loss.detach() * len(y)
+        count += len(y)
+    return total_loss.item() / max(count, 1)
 
 
 @torch.no_grad()
@@ -195,9 +259,9 @@ def predict(model: GroupedNet, source: BatchSource, batch_size: int, device: tor
     for x, y in source.batches(batch_size, None):
         with _autocast(device, options):
             logits = model(_to_device(x, device, options))
-        outputs.append(F.log_softmax(logits.float(), dim=1).cpu())
+        outputs.append(F.log_softmax(logits.float(), dim=1))  # kept on the device: one copy back at the end
         targets.append(y)
-    return torch.cat(outputs), torch.cat(targets)
+    return torch.cat(outputs).cpu(), torch.cat(targets)
 
 
 def accuracy(log_posteriors: torch.Tensor, targets: torch.Tensor) -> float:

@@ -84,9 +84,9 @@ def test_schedule_alternatives_report_the_closest_problem(paper_config):
 
 def test_all_problems_are_listed_at_once(paper_config):
     paper_config["outdir"] = 3
-    paper_config["runtime"]["channels_last"] = "yes"
+    paper_config["runtime"]["cpu"]["channels_last"] = "yes"
     message = problems_of(paper_config, check_data=False)
-    assert "2 problem(s)" in message and "outdir" in message and "runtime.channels_last" in message
+    assert "2 problem(s)" in message and "outdir" in message and "runtime.cpu.channels_last" in message
 
 
 def test_lc_beyond_the_architecture_depth_is_rejected(paper_config):
@@ -166,3 +166,8 @@ def test_placeholder_trees_pass_the_layout_check(tmp_path):
         assert check_root(dataset, root, {"use_extra": True}) is not None
         write_placeholders(dataset, root, {"use_extra": True})
         assert check_root(dataset, root, {"use_extra": True}) is None
+
+
+def test_runtime_overrides_must_name_an_architecture(paper_config):
+    paper_config["runtime"]["cuda_by_architecture"] = {"model_c": {"prefetch": False}}
+    assert "runtime.cuda_by_architecture.model_c: unknown architecture" in problems_of(paper_config, check_data=False)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 
 import pytest
 import torch
 
 from gradual_transfer.checkpoints import CheckpointError, load_model_file, model_from_file, save_model
-from gradual_transfer.train import LearningRate, Recipe, RuntimeOptions, TensorSource, accuracy, fit, predict
+from gradual_transfer.train import (LearningRate, Recipe, RuntimeOptions, TensorSource, accuracy, fit, predict,
+                                    prefetched)
 from gradual_transfer.transfer import transfer_model
 
 ARCH = {"kind": "densenet", "depth": 7, "growth_rate": 4, "init_features": 8, "dropout": 0.2, "lc": [0, 1, 3, 7]}
@@ -225,3 +227,46 @@ def test_training_learns_the_toy_task(primary):
     log_posteriors, targets = predict(model, toy_data(4, 64, 2), 32, CPU, OPTIONS)
     assert accuracy(log_posteriors, targets) > 0.5  # chance is 0.25
     assert math.isclose(log_posteriors.exp().sum(1).mean().item(), 1.0, rel_tol=1e-5)
+
+
+def test_runtime_options_per_device_and_architecture(paper_config):
+    runtime = paper_config["runtime"]
+    cpu = RuntimeOptions.from_config(runtime, "model_b", CPU)
+    assert cpu.channels_last == runtime["cpu"]["channels_last"] and not cpu.amp_bf16 and not cpu.prefetch
+    cuda = torch.device("cuda")
+    model_a = RuntimeOptions.from_config(runtime, "model_a", cuda)  # no override: runtime.cuda as is
+    assert (model_a.amp_bf16, model_a.channels_last, model_a.prefetch) == (
+        runtime["cuda"]["amp_bf16"], runtime["cuda"]["channels_last"], runtime["cuda"]["prefetch"])
+    runtime["cuda_by_architecture"] = {"model_b": {"amp_bf16": not runtime["cuda"]["amp_bf16"]}}
+    model_b = RuntimeOptions.from_config(runtime, "model_b", cuda)
+    assert model_b.amp_bf16 != runtime["cuda"]["amp_bf16"] and model_b.prefetch == runtime["cuda"]["prefetch"]
+
+
+def test_prefetched_batches_keep_order_and_content():
+    source = toy_data(3, 50, seed=1)
+    direct = list(source.batches(8, torch.Generator().manual_seed(5)))
+    ahead = list(prefetched(source.batches(8, torch.Generator().manual_seed(5)), depth=2, pin=False))
+    assert len(ahead) == len(direct)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(ahead, direct))
+
+
+def test_prefetched_raises_the_gatherers_error_and_stops_when_left_early():
+    def failing():
+        yield torch.zeros(1), torch.zeros(1)
+        raise ValueError("bad batch in the gatherer")
+
+    with pytest.raises(ValueError, match="bad batch in the gatherer"):
+        list(prefetched(failing(), pin=False))
+
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(1)
+            yield torch.zeros(1), torch.zeros(1)
+
+    before = threading.active_count()
+    batches = prefetched(endless(), depth=2, pin=False)
+    next(batches)
+    batches.close()  # as a loop that breaks out does: the thread must stop, not block forever
+    assert threading.active_count() == before and len(produced) <= 4

@@ -156,7 +156,7 @@ def test_a_densenet_primary_change_replans_no_speech_job(tiny_demo_run):
 
 def test_a_hardware_knob_replans_nothing(tiny_demo_run):
     workdir, config = tiny_demo_run
-    assert _plan_with(workdir, config, lambda c: c["runtime"].update(amp_bf16=False, channels_last=False)) == {}
+    assert _plan_with(workdir, config, lambda c: c["runtime"]["cuda"].update(amp_bf16=True, channels_last=True)) == {}
 
 
 def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):

@@ -1,0 +1,241 @@
+"""The CUDA paths, checked on a GPU machine in one short run (no Snakemake needed there).
+
+1. Device lease: two jobs ask for the machine's GPU(s) at once; each must get a device of its
+   own, and when there are more jobs than devices the extra one waits until a device is freed.
+2. Training-step throughput of DenseNet-40 (batch 64, 32×32×3) and Model A / Model B (batch
+   256, 21×40 frames) with the data already on the GPU: fp32 / bf16 autocast × channels_last.
+3. Feeding: ``fit`` over the real batch sources (memory-mapped Arrow, gathered on the host),
+   with the config's ``runtime`` settings for the model, with and without the prefetch thread,
+   against the same steps on resident data. A ratio near 1 means the host keeps the GPU busy.
+4. Optional ``torch.compile`` of DenseNet-40 (compile time and steady throughput).
+
+    python benchmarks/gpu_check.py [--out gpu_check.json] [--compile]
+
+Prints one JSON document (and writes it to --out); benchmarks/README.md quotes the latest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema  # noqa: E402
+from gradual_transfer.data.images import ImageArrays, ImageSource, write_images  # noqa: E402
+from gradual_transfer.models import build_model  # noqa: E402
+from gradual_transfer.speech import FrameSource  # noqa: E402
+from gradual_transfer.train import Recipe, RuntimeOptions, fit  # noqa: E402
+
+LEASE_CHILD = """
+import json, os, sys, time
+sys.path.insert(0, {repo!r})
+from gradual_transfer.devices import lease_gpu
+asked = time.time()
+lease = lease_gpu(lock_dir={lock_dir!r}, poll_seconds=0.1)
+import torch
+print(json.dumps(dict(pid=os.getpid(), asked=asked, leased=time.time(), device=lease.device,
+                      cuda_visible=os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_available=torch.cuda.is_available(),
+                      device_count=torch.cuda.device_count())), flush=True)
+x = torch.ones(1024, device="cuda").sum().item()  # really use the device
+time.sleep({hold})
+"""
+
+
+def check_lease(hold: float = 3.0) -> dict:
+    proc = Path("/proc/driver/nvidia/gpus")
+    gpus = torch.cuda.device_count()  # the parent may initialise CUDA: the children lease on their own
+    if not proc.is_dir() or len(list(proc.iterdir())) != gpus:
+        return {"gpus": gpus, "error": f"{proc} does not list the {gpus} CUDA device(s): the lease would not see them"}
+    jobs = gpus + 1  # one more job than devices: it must wait for a release
+    with tempfile.TemporaryDirectory() as lock_dir:
+        env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+        code = LEASE_CHILD.format(repo=str(REPO), lock_dir=lock_dir, hold=hold)
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+                 for _ in range(jobs)]
+        reports = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    reports.sort(key=lambda r: r["leased"])
+    concurrent = reports[:gpus]
+    waiter = reports[-1]
+    return {
+        "gpus": gpus,
+        "jobs": reports,
+        "distinct_devices_for_concurrent_jobs": len({r["device"] for r in concurrent}) == gpus,
+        "each_job_sees_one_device": all(r["device_count"] == 1 and r["cuda_available"] for r in reports),
+        "extra_job_waited_s": round(waiter["leased"] - waiter["asked"], 2),
+        "extra_job_waited_for_a_release": waiter["leased"] - waiter["asked"] > hold * 0.8,
+    }
+
+
+CASES = {
+    "densenet40": dict(input_shape=(3, 32, 32), classes=10, batch=64),
+    "model_a": dict(input_shape=(1, 21, 40), classes=144, batch=256),
+    "model_b": dict(input_shape=(1, 21, 40), classes=144, batch=256),
+}
+
+
+def paper_config() -> dict:
+    with open(REPO / "config.yaml") as f:  # plain YAML: the check needs no jsonschema on the GPU machine
+        return yaml.safe_load(f)
+
+
+def architectures() -> dict:
+    return paper_config()["architectures"]
+
+
+def runtime_config() -> dict:
+    return paper_config()["runtime"]
+
+
+def fresh_model(name: str, channels_last: bool):
+    torch.manual_seed(0)
+    case = CASES[name]
+    model = build_model(architectures()[name], case["classes"], case["input_shape"]).cuda()
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def resident_steps_per_s(model, batch, classes, input_shape, bf16, channels_last, steps=60, warmup=15) -> float:
+    """Forward, loss, backward, SGD step on one batch already on the GPU."""
+    x = torch.randn(batch, *input_shape, device="cuda")
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, classes, (batch,), device="cuda")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    model.train()
+    for i in range(warmup + steps):
+        if i == warmup:
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    torch.cuda.synchronize()
+    return steps / (time.perf_counter() - start)
+
+
+def throughput() -> list[dict]:
+    torch.backends.cudnn.benchmark = True
+    rows = []
+    for name, case in CASES.items():
+        for bf16 in (False, True):
+            for channels_last in (False, True):
+                model = fresh_model(name, channels_last)
+                rate = resident_steps_per_s(model, case["batch"], case["classes"], case["input_shape"], bf16, channels_last)
+                rows.append(dict(model=name, bf16=bf16, channels_last=channels_last,
+                                 examples_per_s=round(rate * case["batch"])))
+    return rows
+
+
+def image_source(tmp: Path, n: int) -> ImageSource:
+    rng = np.random.default_rng(0)
+    write_images(tmp / "images.arrow", rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                 rng.integers(0, 10, n).astype(np.int16))
+    return ImageSource(ImageArrays(tmp / "images.arrow"), [0.49, 0.48, 0.45], [0.25, 0.24, 0.26])
+
+
+def frame_source(tmp: Path, utterances: int, frames: int) -> FrameSource:
+    rng = np.random.default_rng(0)
+    with SpeechWriter(tmp / "speech.arrow", speech_schema(40)) as writer:
+        for u in range(utterances):
+            writer.add(dict(utt_id=f"u{u:05d}", speaker=f"s{u % 50}", num_frames=frames,
+                            feats=rng.standard_normal((frames, 40), dtype=np.float32),
+                            targets=rng.integers(0, 144, frames).astype(np.int16)))
+    stats = {"mean": [0.0] * 40, "std": [1.0] * 40}
+    return FrameSource(SpeechFeatures(tmp / "speech.arrow"), np.arange(utterances), stats, context=10)
+
+
+def fit_rate(name: str, source, options: RuntimeOptions) -> float:
+    """Examples per second of the second epoch of ``fit`` (the first warms cuDNN up)."""
+    case = CASES[name]
+    recipe = Recipe(batch_size=case["batch"], epochs=2, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4,
+                    schedule={"kind": "step", "milestones": [], "gamma": 0.1}, early_stopping_patience=0, seed=0)
+    model = fresh_model(name, options.channels_last)
+    with tempfile.TemporaryDirectory() as checkpoints:
+        fit(model, source, lambda m: {"score": 0.0}, recipe, checkpoint_dir=checkpoints, fingerprint={},
+            device=torch.device("cuda"), options=options, stop_after_epoch=1)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fit(model, source, lambda m: {"score": 0.0}, recipe, checkpoint_dir=checkpoints, fingerprint={},
+            device=torch.device("cuda"), options=options)  # resumes: exactly epoch 2
+        torch.cuda.synchronize()
+        return len(source) / (time.perf_counter() - start)
+
+
+def feeding() -> list[dict]:
+    """One epoch of ``fit`` over host-gathered batches vs. the same number of resident steps."""
+    torch.backends.cudnn.benchmark = True
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        frames = frame_source(tmp, 400, 300)
+        sources = {"densenet40": image_source(tmp, 64 * 300), "model_a": frames, "model_b": frames}
+        for name, source in sources.items():
+            case = CASES[name]
+            # the host side alone: how fast batches are gathered, normalised and pinned
+            start = time.perf_counter()
+            gathered = sum(len(y) for x, y in source.batches(case["batch"], torch.Generator().manual_seed(0)))
+            gather_rate = gathered / (time.perf_counter() - start)
+            options = RuntimeOptions.from_config(runtime_config(), name, torch.device("cuda"))
+            plain = fit_rate(name, source, dataclasses.replace(options, prefetch=False))
+            prefetched = fit_rate(name, source, dataclasses.replace(options, prefetch=True))
+            resident = resident_steps_per_s(fresh_model(name, options.channels_last), case["batch"], case["classes"],
+                                            case["input_shape"], options.amp_bf16, options.channels_last) * case["batch"]
+            rows.append(dict(model=name, examples=len(source), amp_bf16=options.amp_bf16,
+                             channels_last=options.channels_last, configured_prefetch=options.prefetch,
+                             host_gather_per_s=round(gather_rate), fit_per_s=round(plain),
+                             fit_prefetched_per_s=round(prefetched), resident_per_s=round(resident),
+                             fit_over_resident=round(plain / resident, 3),
+                             prefetched_over_resident=round(prefetched / resident, 3)))
+    return rows
+
+
+def compiled() -> dict:
+    case = CASES["densenet40"]
+    eager = resident_steps_per_s(fresh_model("densenet40", True), case["batch"], case["classes"], case["input_shape"], True, True)
+    model = fresh_model("densenet40", True)
+    start = time.perf_counter()
+    compiled_model = torch.compile(model)
+    first = resident_steps_per_s(compiled_model, case["batch"], case["classes"], case["input_shape"], True, True,
+                                 steps=1, warmup=0)
+    compile_s = time.perf_counter() - start - 1 / first
+    rate = resident_steps_per_s(compiled_model, case["batch"], case["classes"], case["input_shape"], True, True)
+    return dict(model="densenet40", eager_examples_per_s=round(eager * case["batch"]),
+                compiled_examples_per_s=round(rate * case["batch"]), speed_up=round(rate / eager, 2),
+                compile_s=round(compile_s, 1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["lease", "throughput", "feeding"])
+    args = parser.parse_args()
+    report = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0)}
+    for part, measure in (("lease", check_lease), ("throughput", throughput), ("feeding", feeding)):
+        if part not in args.skip:
+            report[part] = measure()
+            print(json.dumps(report[part], indent=1), flush=True)
+    if args.compile:
+        report["compile"] = compiled()
+        print(json.dumps(report["compile"], indent=1), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
