@@ -17,6 +17,15 @@ include: "workflow/rules/speech.smk"
 include: "workflow/rules/report.smk"
 
 
+# Small steps (seconds, no GPU) run where Snakemake runs, never as cluster jobs.
+localrules:
+    all,
+    hmm_model,
+    aggregate_results,
+    figure_images,
+    figure_speech,
+
+
 rule all:
     default_target: True
     input:

@@ -69,7 +69,8 @@ def lease_gpu(lock_dir: str | Path | None = None, environ: os._Environ | dict = 
     ``--resources gpu=N`` exceeds the real number of devices.
     """
     if environ.get("SLURM_JOB_ID") and environ.get("CUDA_VISIBLE_DEVICES"):
-        return Lease(environ["CUDA_VISIBLE_DEVICES"], reason="allocated by SLURM")
+        return Lease(environ["CUDA_VISIBLE_DEVICES"],
+                     reason=f"GPU {environ['CUDA_VISIBLE_DEVICES']} allocated by SLURM (job {environ['SLURM_JOB_ID']})")
     devices = visible_devices(environ)
     if not devices:
         return Lease(None, reason="no GPU: running on the CPU")
