@@ -159,6 +159,33 @@ def test_a_hardware_knob_replans_nothing(tiny_demo_run):
     assert _plan_with(workdir, config, lambda c: c["runtime"]["cuda"].update(amp_bf16=True, channels_last=True)) == {}
 
 
+def _reordered(value):
+    """The same settings with every mapping's keys in reverse order."""
+    if isinstance(value, dict):
+        return {k: _reordered(v) for k, v in reversed(list(value.items()))}
+    return [_reordered(v) for v in value] if isinstance(value, list) else value
+
+
+def test_reordered_keys_and_an_unused_architecture_replan_nothing(tiny_demo_run):
+    workdir, config = tiny_demo_run
+
+    def change(c):
+        reordered = _reordered(c)  # dict.update would keep the old key order: rebuild instead
+        c.clear()
+        c.update(reordered)
+        c["architectures"]["densenet_wide"] = {**c["architectures"]["densenet_demo"], "growth_rate": 24}
+
+    assert _plan_with(workdir, config, change) == {}
+
+
+def test_profiles_plan_the_tiny_run_as_complete(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    for profile in ("local", "slurm"):  # both profiles parse, and neither changes what a job is
+        result = run_snakemake(workdir, "-n", "--profile", str(REPO / "profiles" / profile), config=config)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert planned_jobs(result.stdout) == {}, profile
+
+
 def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):
     """Images: 3 primaries, 6 pairs × 5 l_c = 30 transfers. Speech: 2 ASR and 16 SER primaries,
     2 directions × 8 folds × (6 + 7) l_c = 208 transfers, one decode per ASR-target model."""
@@ -173,3 +200,19 @@ def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):
     assert planned["asr_primary"] == 2 and planned["ser_primary"] == 16
     assert planned["asr_to_ser"] + planned["ser_to_asr"] == 208 and planned["asr_to_ser"] == 104
     assert planned["decode_asr"] == 2 + 104
+
+
+def test_report_is_one_self_contained_page_with_figures_tables_and_captions(tiny_demo_run):
+    workdir, config = tiny_demo_run
+    result = run_snakemake(workdir, "--report", "results/report.html", config=config)
+    assert result.returncode == 0, result.stderr
+    html = (workdir / "results" / "report.html").read_text()
+    results = html.split('<script id="results">', 1)[1].split("</script>", 1)[0]
+    for name in ("figure1_images.png", "figure2_speech.png", "results.tsv", "summary.tsv"):
+        assert f'"filename": "{name}"' in results, name
+    for caption in ("figure1_images", "figure2_speech", "results_table", "summary_table", "workflow"):
+        first_words = " ".join((REPO / "workflow" / "report" / f"{caption}.rst").read_text().split()[:6])
+        assert first_words.replace("&", "&amp;") in html, caption
+    # self-contained: the figures are embedded, nothing is fetched from elsewhere
+    assert html.count("data:image/png") >= 2
+    assert not re.search(r"<(script|img|link)[^>]+(src|href)=\"https?:", html)

@@ -191,8 +191,11 @@ def all_metrics():
     return image_metrics() + speech_metrics()
 
 
-def lc_sets():
-    return {name: list(arch["lc"]) for name, arch in config["architectures"].items()}
+def lc_sets(experiment):
+    """The l_c values of the experiment's architectures (only those: a figure does not depend
+    on architectures it does not draw)."""
+    archs = config["experiments"][experiment]["architectures"]
+    return canonical({name: config["architectures"][name]["lc"] for name in archs})
 
 
 def figure_title(experiment):

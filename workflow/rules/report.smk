@@ -41,7 +41,7 @@ rule figure_images:
     params:
         experiment="images",
         title=figure_title("images"),
-        lc=lc_sets(),
+        lc=lc_sets("images"),
     script:
         "../../scripts/figure.py"
 
@@ -63,6 +63,6 @@ rule figure_speech:
     params:
         experiment="speech",
         title=figure_title("speech"),
-        lc=lc_sets(),
+        lc=lc_sets("speech"),
     script:
         "../../scripts/figure.py"
