@@ -74,6 +74,7 @@ class RuntimeOptions:
     amp_bf16: bool = False  # bf16 autocast (CUDA only)
     channels_last: bool = True
     prefetch: bool = False  # gather and pin batches on a background thread (CUDA only)
+    frozen_cache_mb: int = 0  # cache the frozen groups' output of the training set up to this size
     progress_interval_s: float = 30.0
 
     @classmethod
@@ -82,9 +83,11 @@ class RuntimeOptions:
         `arch_name` in ``cuda_by_architecture`` over it (the best settings differ by model:
         benchmarks/README.md)."""
         if device.type != "cuda":
-            return cls(channels_last=runtime["cpu"]["channels_last"])
+            cpu = runtime["cpu"]
+            return cls(channels_last=cpu["channels_last"], frozen_cache_mb=cpu["frozen_cache_mb"])
         knobs = {**runtime["cuda"], **runtime.get("cuda_by_architecture", {}).get(arch_name, {})}
-        return cls(amp_bf16=knobs["amp_bf16"], channels_last=knobs["channels_last"], prefetch=knobs["prefetch"])
+        return cls(amp_bf16=knobs["amp_bf16"], channels_last=knobs["channels_last"], prefetch=knobs["prefetch"],
+                   frozen_cache_mb=knobs["frozen_cache_mb"])
 
 
 class BatchSource(Protocol):
@@ -175,7 +178,7 @@ def _autocast(device: torch.device, options: RuntimeOptions):
 
 
 def _to_device(x: torch.Tensor, device: torch.device, options: RuntimeOptions) -> torch.Tensor:
-    if device.type == "cuda":
+    if device.type == "cuda" and x.device.type == "cpu":
         # a copy from pageable memory blocks the host until the GPU has drained its queue;
         # from pinned memory it is queued, so the next batch is gathered while this one trains
         x = x.pin_memory()
@@ -183,6 +186,10 @@ def _to_device(x: torch.Tensor, device: torch.device, options: RuntimeOptions) -
     if options.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def _pinned(x: torch.Tensor) -> torch.Tensor:
+    return x.pin_memory() if x.device.type == "cpu" else x
 
 
 def prefetched(batches: Iterator[tuple[torch.Tensor, torch.Tensor]], depth: int = 4,
@@ -209,7 +216,7 @@ def prefetched(batches: Iterator[tuple[torch.Tensor, torch.Tensor]], depth: int 
     def gather() -> None:
         try:
             for x, y in batches:
-                if not hand_over((x.pin_memory(), y.pin_memory()) if pin else (x, y)):
+                if not hand_over((_pinned(x), _pinned(y)) if pin else (x, y)):
                     return
             hand_over(end)
         except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
@@ -227,20 +234,55 @@ def prefetched(batches: Iterator[tuple[torch.Tensor, torch.Tensor]], depth: int 
         worker.join()
 
 
+@torch.no_grad()
+def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, device: torch.device,
+                  options: RuntimeOptions) -> TensorSource | None:
+    """`source` as the output of the model's frozen groups, computed once (DESIGN §12).
+
+    Frozen groups are fixed functions of their input (eval mode, no augmentation), so every
+    epoch would compute the same values again; with them cached, fine-tuning at high l_c pays
+    only for the groups that train. Kept on `device`. None when nothing is frozen or the cache
+    would exceed ``options.frozen_cache_mb``. Its batches come in the same order as the
+    source's (both draw ``torch.randperm(len, generator)``), so training sees the same examples.
+    """
+    lc = model.frozen_groups
+    if lc == 0 or options.frozen_cache_mb <= 0:
+        return None
+    model.eval()
+    first, _ = next(iter(source.batches(1, None)))
+    with _autocast(device, options):
+        one = model.forward_groups(_to_device(first, device, options), 0, lc)
+    size_mb = one.numel() * one.element_size() * len(source) / 2**20
+    if size_mb > options.frozen_cache_mb:
+        log.info("frozen groups' output not cached: %.0f MB > runtime frozen_cache_mb = %d", size_mb,
+                 options.frozen_cache_mb)
+        return None
+    outputs, targets = [], []
+    for x, y in source.batches(batch_size, None):
+        with _autocast(device, options):
+            outputs.append(model.forward_groups(_to_device(x, device, options), 0, lc))
+        targets.append(y)
+    log.info("cached the output of the %d frozen groups for %d examples (%.0f MB on %s)", lc, len(source),
+             size_mb, device.type)
+    return TensorSource(torch.cat(outputs), torch.cat(targets))
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def _train_steps(model: GroupedNet, batches, optimizer, device, options, desc: str = "", total: int | None = None) -> float:
-    """One SGD step per batch; returns the mean training loss."""
+def _train_steps(model: GroupedNet, batches, optimizer, device, options, desc: str = "", total: int | None = None,
+                 start_group: int = 0) -> float:
+    """One SGD step per batch; returns the mean training loss. With `start_group` = k the
+    batches hold the (cached) output of group k, not model inputs."""
     model.train()
-    if options.prefetch and device.type == "cuda":
+    if options.prefetch and device.type == "cuda" and start_group == 0:
         batches = prefetched(batches)
     total_loss, count = torch.zeros((), device=device), 0
     for x, y in progress(batches, desc=desc, interval=options.progress_interval_s, total=total):
         x, y = _to_device(x, device, options), _to_device(y, device, options)
         with _autocast(device, options):
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x, start_group), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -332,6 +374,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         start_epoch = state["epoch"] + 1
         log.info("resuming from %s after epoch %d", checkpoint_path, state["epoch"])
 
+    cached = frozen_output(model, train, max(recipe.batch_size, 256), device, options)
+    source, start_group = (cached, lc) if cached is not None else (train, 0)
     for epoch in range(start_epoch, recipe.epochs + 1):
         if stop_after_epoch is not None and epoch > stop_after_epoch:
             return result
@@ -341,9 +385,9 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         lr = schedule.for_epoch(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = _train_steps(model, train.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
+        loss = _train_steps(model, source.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
                             optimizer, device, options, desc=f"epoch {epoch}/{recipe.epochs}",
-                            total=math.ceil(len(train) / recipe.batch_size))
+                            total=math.ceil(len(train) / recipe.batch_size), start_group=start_group)
         model.eval()
         with torch.no_grad():
             metrics = evaluate(model)

@@ -270,3 +270,50 @@ def test_prefetched_raises_the_gatherers_error_and_stops_when_left_early():
     next(batches)
     batches.close()  # as a loop that breaks out does: the thread must stop, not block forever
     assert threading.active_count() == before and len(produced) <= 4
+
+
+@pytest.mark.parametrize("arch,shape,lc", [(ARCH, (3, 8, 8), 3), (ARCH, (3, 8, 8), 7), (SPEECH_ARCH, (1, 5, 8), 2)])
+def test_cached_frozen_groups_train_as_the_uncached_path(tmp_path, caplog, arch, shape, lc):
+    from gradual_transfer.models import build_model
+
+    train, val = toy_data(3, 90, 31, shape), toy_data(3, 30, 32, shape)
+    settings = recipe(epochs=3, head_warmup_iterations=4)
+
+    def trained(cache_mb: int, where: str):
+        torch.manual_seed(1)
+        model = build_model(arch, 3, shape).freeze(lc)
+        result = fit(model, train, evaluator(val), settings, checkpoint_dir=tmp_path / where, fingerprint={},
+                     device=CPU, options=RuntimeOptions(channels_last=False, frozen_cache_mb=cache_mb))
+        return model, result
+
+    with caplog.at_level("INFO", logger="gradual_transfer.train"):
+        cached_model, cached = trained(64, "cached")
+    assert f"cached the output of the {lc} frozen groups for 90 examples" in caplog.text
+    plain_model, plain = trained(0, "plain")
+    # the same batches, the same dropout draws: equal up to float rounding of batched convolutions
+    assert [h["epoch"] for h in cached.history] == [h["epoch"] for h in plain.history]
+    for a, b in zip(cached.history, plain.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+    for (name, a), b in zip(tensors_of(cached_model).items(), tensors_of(plain_model).values()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
+
+
+def test_frozen_output_respects_its_memory_budget(caplog):
+    from gradual_transfer.models import build_model
+    from gradual_transfer.train import frozen_output
+
+    model = build_model(ARCH, 3, (3, 8, 8)).freeze(1)
+    source = toy_data(3, 1000, 5)
+    assert frozen_output(model, source, 64, CPU, RuntimeOptions(frozen_cache_mb=0)) is None
+    with caplog.at_level("INFO", logger="gradual_transfer.train"):
+        assert frozen_output(model, source, 64, CPU, RuntimeOptions(frozen_cache_mb=1)) is None  # ~2 MB needed
+    assert "not cached" in caplog.text
+    cached = frozen_output(model, source, 64, CPU, RuntimeOptions(frozen_cache_mb=8))
+    assert len(cached) == 1000
+    x, _ = next(source.batches(1000, None))
+    with torch.no_grad():
+        model.eval()
+        assert torch.allclose(cached.inputs, model.forward_groups(x, 0, 1), atol=1e-6)
+        assert torch.equal(model(cached.inputs[:5], 1), model.head(model.body[1:](cached.inputs[:5])))
+    nothing_frozen = build_model(ARCH, 3, (3, 8, 8))
+    assert frozen_output(nothing_frozen, source, 64, CPU, RuntimeOptions(frozen_cache_mb=8)) is None

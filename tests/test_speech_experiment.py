@@ -23,7 +23,8 @@ SMALL_A = {"kind": "convnet", "conv_groups": [{"channels": [16], "first_kernel":
            "fc_units": [128, 128, 128], "dropout": 0.2, "lc": [0, 5]}
 RECIPE = {"batch_size": 256, "epochs": 5, "optimizer": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
           "schedule": {"kind": "plateau", "factor": 0.5, "patience": 0}, "early_stopping_patience": 0, "seed": 0}
-RUNTIME = {"cpu": {"channels_last": False}, "cuda": {"amp_bf16": True, "channels_last": False, "prefetch": True}}
+RUNTIME = {"cpu": {"channels_last": False, "frozen_cache_mb": 64},
+           "cuda": {"amp_bf16": True, "channels_last": False, "prefetch": True, "frozen_cache_mb": 64}}
 
 
 def test_frame_source_normalises_windows_and_splits_by_utterance(tmp_path):

@@ -36,8 +36,10 @@ class GroupedNet(nn.Module):
         """L_H: the number of layer groups below the head."""
         return len(self.body)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+    def forward(self, x: torch.Tensor, start_group: int = 0) -> torch.Tensor:
+        """Logits; with `start_group` = k, `x` is the output of group k (the first k groups were
+        run before, e.g. their output cached while they are frozen)."""
+        return self.head(self.body[start_group:](x))
 
     def forward_groups(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Run groups ``start..stop-1`` only (e.g. the frozen prefix, whose output can be cached)."""
