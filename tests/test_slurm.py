@@ -59,12 +59,8 @@ def test_profile_asks_for_a_gpu_for_every_training_rule():
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm"
     assert sorted(profile["set-resources"]) == sorted(GPU_RULES)
-    for rule in GPU_RULES:
+    for rule in GPU_RULES:  # (the gpu=1 request lives in the rules: every job's log is checked below)
         assert profile["set-resources"][rule]["cpus_per_gpu"] == profile["set-threads"][rule]
-    rules = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
-    for rule in GPU_RULES:  # the gpu request itself lives in the rule, for local runs and SLURM alike
-        body = rules.split(f"rule {rule}:")[1].split("\nrule ")[0]
-        assert "gpu=1" in body or "**SPEECH_TRAINING" in body, rule
 
 
 def ci_profile(directory: Path) -> Path:

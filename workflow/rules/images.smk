@@ -1,6 +1,8 @@
 # Image experiment: prepare CIFAR-10, CIFAR-100 and SVHN splits as Arrow, train a DenseNet per
 # dataset, transfer it to every other dataset for every l_c.
 
+IMAGE_TRAINING = dict(gpu=1, mem_mb=8000, runtime=24 * 60)
+
 
 rule prepare_images:
     input:
@@ -42,9 +44,7 @@ rule image_primary:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=24 * 60,
+        **IMAGE_TRAINING,
     params:
         arch=architecture,
         classes=lambda w: config["tasks"][w.task]["classes"],
@@ -73,9 +73,7 @@ rule image_transfer:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=24 * 60,
+        **IMAGE_TRAINING,
     params:
         arch=architecture,
         classes=lambda w: config["tasks"][w.target]["classes"],
