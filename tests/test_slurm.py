@@ -78,20 +78,22 @@ def ci_profile(directory: Path) -> Path:
     return directory
 
 
-LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 SLURM_DEVICE = re.compile(r"device: GPU (\S+) allocated by SLURM \(job (\d+)\)")
+SLURM_TIMES = re.compile(r"StartTime=(\S+) EndTime=(\S+)")
 
 
-def gpu_jobs(log_dir: Path) -> list[dict]:
-    """(device, SLURM job, first and last log time) of every training job's log."""
+def gpu_jobs(log_dir: Path, env: dict) -> list[dict]:
+    """Every training job: the device it saw (from its log) and, from SLURM, when it ran.
+    (Finished jobs stay known to slurmctld for MinJobAge = 1 h; their GPU index does not.)"""
     jobs = []
     for log in sorted((log_dir / "models").rglob("*.log")):
-        text = log.read_text()
-        times = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f")
-                 for m in map(LOG_TIME.match, text.splitlines()) if m]
-        device = SLURM_DEVICE.search(text)
-        jobs.append(dict(log=str(log.relative_to(log_dir)), device=device and device.group(1),
-                         job=device and device.group(2), start=min(times), end=max(times)))
+        device = SLURM_DEVICE.search(log.read_text())
+        job = dict(log=str(log.relative_to(log_dir)), device=device and device.group(1), job=device and device.group(2))
+        if device:
+            shown = subprocess.run(["scontrol", "show", "job", job["job"]], capture_output=True, text=True, env=env)
+            start, end = SLURM_TIMES.search(shown.stdout).groups()
+            job.update(start=datetime.fromisoformat(start), end=datetime.fromisoformat(end))
+        jobs.append(job)
     return jobs
 
 
@@ -112,12 +114,13 @@ def test_tiny_workflow_runs_through_the_slurm_profile(cluster, tmp_path, capsys)
     assert (out / "tables" / "results.tsv").exists()
     assert (out / "figures" / "figure2_speech.png").exists()
 
-    jobs = gpu_jobs(out / "logs")
+    jobs = gpu_jobs(out / "logs", cluster)
     assert len(jobs) >= 10
     missing = [j["log"] for j in jobs if j["device"] is None]
     assert not missing, f"GPU jobs without a SLURM device: {missing}"
     assert {j["device"] for j in jobs} == {"0", "1"}
     assert len({j["job"] for j in jobs}) == len(jobs)  # each training job was its own SLURM job
+    # SLURM's times have whole seconds: strict inequalities never count jobs that merely touch
     overlapping = [(a, b) for a, b in combinations(jobs, 2) if a["start"] < b["end"] and b["start"] < a["end"]]
     assert overlapping, "no two GPU jobs ran at once: the distinct-device check proved nothing"
     shared = [(a["log"], b["log"]) for a, b in overlapping if a["device"] == b["device"]]
