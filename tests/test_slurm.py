@@ -55,7 +55,7 @@ def cluster(tmp_path_factory):
         subprocess.run([str(CLUSTER), "stop", str(state)], timeout=60)
 
 
-def test_profile_asks_for_a_gpu_for_every_training_rule():
+def test_profile_gives_every_training_rule_cpus_and_threads_alike():
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm"
     assert sorted(profile["set-resources"]) == sorted(GPU_RULES)
