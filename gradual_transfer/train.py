@@ -177,19 +177,19 @@ def _autocast(device: torch.device, options: RuntimeOptions):
     return nullcontext()
 
 
+def _pinned(x: torch.Tensor) -> torch.Tensor:
+    return x.pin_memory() if x.device.type == "cpu" else x  # (a cached batch may already be on the GPU)
+
+
 def _to_device(x: torch.Tensor, device: torch.device, options: RuntimeOptions) -> torch.Tensor:
-    if device.type == "cuda" and x.device.type == "cpu":
+    if device.type == "cuda":
         # a copy from pageable memory blocks the host until the GPU has drained its queue;
         # from pinned memory it is queued, so the next batch is gathered while this one trains
-        x = x.pin_memory()
+        x = _pinned(x)
     x = x.to(device, non_blocking=True)
     if options.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
-
-
-def _pinned(x: torch.Tensor) -> torch.Tensor:
-    return x.pin_memory() if x.device.type == "cpu" else x
 
 
 def prefetched(batches: Iterator[tuple[torch.Tensor, torch.Tensor]], depth: int = 4,

@@ -59,6 +59,16 @@ def tiny_run(tmp_path_factory):
     return workdir, config
 
 
+@pytest.fixture(scope="session")
+def tiny_results(tiny_run):
+    """(output folder, config, results table) of the tiny run."""
+    import pandas as pd
+
+    workdir, config = tiny_run
+    out = workdir / config["outdir"]
+    return out, config, pd.read_parquet(out / "tables" / "results.parquet")
+
+
 def unshared(config: dict) -> dict:
     """A copy without shared sub-objects. YAML anchors (`<<: *recipe`) make every task's
     `optimizer` the same dict; editing one in Python would edit all (deepcopy keeps aliasing)."""

@@ -83,10 +83,8 @@ def test_summary_averages_over_folds_and_keeps_the_spread(tmp_path):
 # --- end to end (the tiny demo run shared with the workflow tests) ---------------------------
 
 @pytest.fixture(scope="module")
-def image_results(tiny_run):
-    workdir, config = tiny_run
-    out = workdir / config["outdir"]
-    return out, config, pd.read_parquet(out / "tables" / "results.parquet")
+def image_results(tiny_results):
+    return tiny_results
 
 
 def test_table_has_primary_and_every_transfer_row(image_results):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -123,10 +122,8 @@ def test_tuning_never_looks_at_test(asr_demo, tmp_path):
 # --- end to end (the tiny run shared with the workflow tests) --------------------------------
 
 @pytest.fixture(scope="module")
-def speech_results(tiny_run):
-    workdir, config = tiny_run
-    out = workdir / config["outdir"]
-    return out, config, pd.read_parquet(out / "tables" / "results.parquet")
+def speech_results(tiny_results):
+    return tiny_results
 
 
 def test_table_has_speech_rows_per_fold_with_baselines(speech_results):
