@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/images.smk"
+include: "workflow/rules/models.smk"
 include: "workflow/rules/speech.smk"
 include: "workflow/rules/report.smk"
 

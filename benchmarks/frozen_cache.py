@@ -1,4 +1,4 @@
-"""Fine-tuning time with the frozen groups' output cached (DESIGN §12) against recomputing it
+"""Fine-tuning time with the frozen groups' output cached (docs/method.md) against recomputing it
 every epoch, for DenseNet-40 (CIFAR-size images) and Model A / Model B (21 × 40 frames).
 
 For each l_c: a fresh transfer-shaped model (first l_c groups frozen) trains 1 and 3 epochs

@@ -92,7 +92,7 @@ def _style():
 
 
 def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, list[int]], title: str,
-                    png: str | Path, pdf: str | Path) -> None:
+                    png: str | Path, pdf: str | Path, dpi: int = 150) -> None:
     """One panel per (arch, source → target): the metric against l_c for validation and test,
     the target's primary model as dashed lines of the same colours."""
     sns = _style()
@@ -127,5 +127,5 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
     for path in (png, pdf):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=Path(path).suffix[1:], dpi=150)
+            fig.savefig(tmp, format=Path(path).suffix[1:], dpi=dpi)
     plt.close(fig)

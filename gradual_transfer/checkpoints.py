@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from gradual_transfer.grid import network
 from gradual_transfer.io import atomic_path
 from gradual_transfer.models import GroupedNet, build_model
 
@@ -24,6 +25,7 @@ class CheckpointError(RuntimeError):
 
 def save_model(path: str | Path, model: GroupedNet, *, arch_name: str, arch: dict, num_classes: int,
                input_shape: list[int], meta: dict[str, Any] | None = None) -> None:
+    arch = network(arch)  # what builds the network, never the l_c sweep
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save({
@@ -51,8 +53,13 @@ def load_file(path: str | Path, what: str = "model", format: str = FORMAT) -> di
 
 
 def load_model_file(path: str | Path, arch_name: str | None = None, arch: dict | None = None) -> dict:
-    """Load a model file, checking it holds the expected architecture when one is given."""
+    """Load a model file, checking it holds the expected network when one is given. Files
+    written before the sweep was split from the network carry the `lc` list in their `arch`:
+    it is dropped on loading, so they load and compare like new ones."""
     data = load_file(path)
+    data["arch"] = network(data["arch"])
+    if arch is not None:
+        arch = network(arch)
     if arch_name is not None and data["arch_name"] != arch_name:
         raise CheckpointError(
             f"{path}: holds a {data['arch_name']!r} model, but {arch_name!r} was asked for."

@@ -1,9 +1,13 @@
 """Command-line entry points: every workflow step can be run and debugged outside Snakemake.
 
+Steps: check-config, demo-corpus, timit-features, iemocap-features, feature-stats,
+export-kaldi, prepare-images, train-image. For example:
+
     python -m gradual_transfer check-config --configfile config.yaml [--configfile config.demo.yaml]
     python -m gradual_transfer demo-corpus timit results/demo/corpora/timit --configfile ...
     python -m gradual_transfer timit-features ROOT train train.arrow
     python -m gradual_transfer export-kaldi train.arrow kaldi/train
+    python -m gradual_transfer train-image --arch densenet40 --task cifar10 --data-dir D --out-dir M
 """
 
 from __future__ import annotations
@@ -93,19 +97,22 @@ def cmd_prepare_images(args) -> int:
 def cmd_train_image(args) -> int:
     from pathlib import Path
 
-    from gradual_transfer.experiment import run_image_job
+    from gradual_transfer.experiment import run_job
+    from gradual_transfer.grid import Job, training_params
 
     config = validate_config(_load(args), check_data=False)
-    target = args.target or args.task
     transfer = args.source_model is not None
-    out = Path(args.out_dir)
-    run_image_job(data_dir=args.data_dir, arch_name=args.arch, arch=config["architectures"][args.arch],
-                  num_classes=config["tasks"][target]["classes"],
-                  recipe_entry=config["tasks"][target]["finetune" if transfer else "training"],
-                  out_model=out / "model.pt", out_metrics=out / "metrics.json",
-                  fingerprint={"cli": vars(args)}, runtime=config["runtime"], source_model=args.source_model,
-                  lc=args.lc, meta={"experiment": "images", "arch": args.arch, "kind": "transfer" if transfer else "primary",
-                                    "source": args.task, "target": target, "fold": 0})
+    if args.lc is not None and not transfer:
+        raise ConfigError("--lc: l_c applies to a transfer; give --source-model too.")
+    job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None)
+    data, out = Path(args.data_dir), Path(args.out_dir)
+    inputs = {split: str(data / f"{split}.arrow") for split in ("train", "validation", "test")}
+    inputs["stats"] = str(data / "stats.json")
+    if transfer:
+        inputs["source"] = args.source_model
+    # the same params as the workflow's job: a rerun of the same command resumes its checkpoint
+    run_job(training_params(config, job), inputs, {"model": str(out / "model.pt"), "metrics": str(out / "metrics.json")},
+            config["runtime"])
     return 0
 
 
@@ -163,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", help="target task of a transfer")
     p.add_argument("--data-dir", required=True, help="prepared splits of the target's dataset")
     p.add_argument("--source-model", help="primary model file to transfer from")
-    p.add_argument("--lc", type=int, default=0, help="leading layer groups held constant")
+    p.add_argument("--lc", type=int, help="leading layer groups held constant (a transfer; default 0)")
     p.add_argument("--out-dir", required=True)
     _configfiles(p)
     p.set_defaults(run=cmd_train_image)

@@ -1,10 +1,9 @@
-"""The speech tasks: frame batches from the feature files, SER scoring, ASR posteriors and
-decoding.
+"""The speech tasks: frame batches from the feature files, SER scoring, ASR posteriors.
 
 - **ASR** (TIMIT): frame classifier over 144 HMM states; model selection by frame accuracy on
   the dev set (decoding every epoch would cost more than the epoch); after training, the
   log-posteriors of dev and test are written as Kaldi ark/scp, and a CPU job decodes them
-  (:func:`decode_and_score`), tuning acoustic scale and insertion penalty on dev only.
+  (:func:`gradual_transfer.decoding.decode_and_score`), tuning acoustic scale and insertion penalty on dev only.
 - **SER** (IEMOCAP, one fold): frame classifier over 4 emotions + silence; an utterance's
   decision is the arg-max of its mean emotion posterior over its non-silence frames; UE =
   100 − UAR on the held-out speaker (test) and on the validation speakers, which also select
@@ -15,19 +14,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
 
 from gradual_transfer.data import iemocap
 from gradual_transfer.data.arrow import SpeechFeatures
-from gradual_transfer.data.timit import PhoneMap
-from gradual_transfer.experiment import primary_model, secondary_model, train_and_save
-from gradual_transfer.io import atomic_path, read_json, write_json
-from gradual_transfer.metrics import phone_error_rate, unweighted_error
+from gradual_transfer.io import atomic_path, read_json
+from gradual_transfer.metrics import unweighted_error
 from gradual_transfer.models import GroupedNet
-from gradual_transfer.train import Recipe, RuntimeOptions, predict, select_device
+from gradual_transfer.train import Recipe, RuntimeOptions, accuracy, predict, select_device
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +65,6 @@ class FrameSource:
         return np.split(np.asarray(values), np.cumsum(counts)[:-1])
 
 
-def frame_accuracy(log_posteriors: torch.Tensor, targets: torch.Tensor) -> float:
-    return 100.0 * (log_posteriors.argmax(dim=1) == targets).double().mean().item()
-
-
 def ser_decisions(source: FrameSource, log_posteriors: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(true emotion, decided emotion) per utterance: arg-max of the mean emotion posterior over
     non-silence frames (all frames if an utterance has none)."""
@@ -87,11 +80,19 @@ def ser_decisions(source: FrameSource, log_posteriors: torch.Tensor, targets: to
     return np.array(true), np.array(decided)
 
 
-def speech_evaluator(role: str, batch_size: int, options: RuntimeOptions) -> Callable[[GroupedNet, FrameSource], dict]:
+def evaluation_batch_size(recipe: Recipe) -> int:
+    return max(recipe.batch_size, 1024)
+
+
+def evaluator(settings: dict, batch_size: int, options: RuntimeOptions) -> Callable[[GroupedNet, FrameSource], dict]:
+    """Frame accuracy for both tasks; for SER also the unweighted error of utterance decisions,
+    which selects the model (ASR selects by frame accuracy: decoding every epoch costs more)."""
+    ser = settings["dataset"] == "iemocap"
+
     def evaluate(model: GroupedNet, source: FrameSource) -> dict:
         log_posteriors, targets = predict(model, source, batch_size, select_device(), options)
-        metrics = {"frame_accuracy": frame_accuracy(log_posteriors, targets)}
-        if role == "ser":
+        metrics = {"frame_accuracy": 100.0 * accuracy(log_posteriors, targets)}
+        if ser:
             true, decided = ser_decisions(source, log_posteriors, targets)
             metrics["ue"] = unweighted_error(true, decided, range(len(iemocap.EMOTIONS)))
             metrics["utterances"] = int(len(true))
@@ -102,18 +103,19 @@ def speech_evaluator(role: str, batch_size: int, options: RuntimeOptions) -> Cal
     return evaluate
 
 
-def speech_sources(role: str, features_dir: str | Path, fold: int, context: int,
-                   validation_speakers: list[str] | None = None) -> dict[str, FrameSource]:
-    features_dir = Path(features_dir)
-    if role == "asr":
-        stats = read_json(features_dir / "stats" / "train.json")
-        files = {split: SpeechFeatures(features_dir / f"{split}.arrow") for split in ("train", "dev", "test")}
+def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, FrameSource]:
+    """Frame sources of the target task. TIMIT (`inputs`: ``train``, ``dev``, ``test``,
+    ``stats``): its official splits, dev as validation. IEMOCAP (``features``, ``stats`` of the
+    fold): the fold's training, validation and test speakers."""
+    context = settings["context"]
+    stats = read_json(inputs["stats"])
+    if settings["dataset"] == "timit":
+        files = {split: SpeechFeatures(inputs[split]) for split in ("train", "dev", "test")}
         return {"train": FrameSource(files["train"], range(len(files["train"])), stats, context),
                 "validation": FrameSource(files["dev"], range(len(files["dev"])), stats, context),
                 "test": FrameSource(files["test"], range(len(files["test"])), stats, context)}
-    stats = read_json(features_dir / "stats" / f"fold{fold}.json")
-    layout = iemocap.folds(validation_speakers or [])[fold]
-    features = SpeechFeatures(features_dir / "all.arrow")
+    layout = iemocap.folds(settings.get("validation_speakers") or [])[fold]
+    features = SpeechFeatures(inputs["features"])
     rows = {part: [r for r in range(len(features)) if features.speakers[r] in speakers] for part, speakers in layout.items()}
     return {split: FrameSource(features, rows[split], stats, context) for split in ("train", "validation", "test")}
 
@@ -133,110 +135,10 @@ def write_posteriors(model: GroupedNet, source: FrameSource, ark: str | Path, sc
         Path(tmp_scp).write_text(Path(tmp_scp).read_text().replace(str(tmp_ark), str(ark)))
 
 
-def run_speech_job(*, role: str, features_dir: str | Path, fold: int, arch_name: str, arch: dict, num_classes: int,
-                   recipe_entry: dict, context: int, out_model: str | Path, out_metrics: str | Path,
-                   fingerprint: dict, runtime: dict, posteriors: dict[str, tuple[str, str]] | None = None,
-                   validation_speakers: list[str] | None = None, source_model: str | Path | None = None,
-                   lc: int = 0, meta: dict | None = None) -> dict:
-    """Train one speech model (primary, or a transfer from `source_model`), score it, and for
-    ASR write dev/test posteriors (`posteriors`: split → (ark, scp))."""
-    recipe = Recipe.from_config(recipe_entry)
-    options = RuntimeOptions.from_config(runtime, arch_name, select_device())
-    sources = speech_sources(role, features_dir, fold, context, validation_speakers)
-    shape = sources["train"].input_shape
-    if source_model is None:
-        model = primary_model(arch, num_classes, shape, recipe.seed)
-    else:
-        model = secondary_model(source_model, arch_name, arch, num_classes, lc, recipe.seed)
-    batch = max(recipe.batch_size, 1024)
-    metrics = train_and_save(model, train=sources["train"], validation=sources["validation"], test=sources["test"],
-                             evaluate=speech_evaluator(role, batch, options), recipe=recipe, arch_name=arch_name,
-                             arch=arch, num_classes=num_classes, input_shape=shape, out_model=out_model,
-                             out_metrics=out_metrics, fingerprint=fingerprint, options=options, meta=meta or {})
-    for split, (ark, scp) in (posteriors or {}).items():
-        write_posteriors(model, sources[split], ark, scp, batch, options)
-    return metrics
-
-
-# --- HMM decoding ----------------------------------------------------------------------------
-
-def estimate_hmm(train_features: str | Path, out: str | Path) -> None:
-    """State priors, transitions and the phone bigram from the TIMIT training targets."""
-    from gradual_transfer import hmm
-
-    features = SpeechFeatures(train_features)
-    phone_map = PhoneMap.load()
-    targets = [features.targets(r) for r in range(len(features))]
-    phones = [[phone_map.index48(p) for p in seq] for seq in features.column("phones")]
-    loop = hmm.estimate(targets, phones, len(phone_map.phones48))
-    write_json(out, {"phones": list(phone_map.phones48), **loop.to_dict()})
-
-
-def _read_posteriors(scp: str | Path) -> dict[str, np.ndarray]:
-    import kaldiio
-
-    return {utt: np.asarray(mat) for utt, mat in kaldiio.load_scp(str(scp)).items()}
-
-
-def _write_text(path: Path, sequences: dict[str, list[str]]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{utt} {' '.join(seq)}\n" for utt, seq in sorted(sequences.items())))
-
-
-def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path], references: dict[str, str | Path],
-                     acoustic_scales: list[float], insertion_penalties: list[float], out_dir: str | Path,
-                     meta: dict) -> dict:
-    """Tune acoustic scale and insertion penalty on dev, decode dev and test with the chosen
-    pair, write Kaldi-style ``hyp.txt``/``ref.txt`` (39-phone set, as scored) and PER files.
-
-    `posteriors` and `references` map ``dev``/``test`` to a posterior scp and a feature file
-    (whose ``phones`` column holds the 48-phone references). Two baselines are reported beside
-    the result: the same decoder without the bigram (uniform phone loop) and a chance decoder
-    (uniform posteriors)."""
-    from gradual_transfer import hmm
-
-    data = read_json(hmm_file)
-    phones = data.pop("phones")
-    loop = hmm.PhoneLoop.from_dict(data)
-    fold = PhoneMap.load().to39
-    out_dir = Path(out_dir)
-    refs, posts = {}, {}
-    for split in ("dev", "test"):
-        features = SpeechFeatures(references[split])
-        refs[split] = dict(zip(features.utt_ids, features.column("phones")))
-        posts[split] = _read_posteriors(posteriors[split])
-
-    def run(split: str, model: "hmm.PhoneLoop", scale: float, penalty: float, uniform: bool = False):
-        """PER, edit counts and hypotheses of one split decoded with one setting."""
-        utts = sorted(refs[split])
-        matrices = [posts[split][u] for u in utts]
-        if uniform:
-            matrices = [np.full_like(m, -np.log(m.shape[1])) for m in matrices]
-        decoded = hmm.decode(matrices, model, scale, penalty)
-        hyps = {u: [phones[i] for i in seq] for u, seq in zip(utts, decoded)}
-        return (*phone_error_rate(refs[split], hyps, fold), hyps)
-
-    def tune(model: "hmm.PhoneLoop", uniform: bool = False) -> tuple[float, float, float]:
-        grid = [(run("dev", model, a, p, uniform)[0], a, p) for a in acoustic_scales for p in insertion_penalties]
-        return min(grid)  # lowest dev PER; ties resolved towards the smaller scale and penalty
-
-    dev_per, scale, penalty = tune(loop)
-    log.info("tuned on dev: acoustic scale %g, insertion penalty %g → dev PER %.2f", scale, penalty, dev_per)
-    result = {**meta, "acoustic_scale": scale, "insertion_penalty": penalty, "validation": {}, "test": {}}
-    for split, key in (("dev", "validation"), ("test", "test")):
-        per, counts, hyps = run(split, loop, scale, penalty)
-        split_dir = out_dir / split
-        _write_text(split_dir / "hyp.txt", {u: [fold.get(p, p) for p in h] for u, h in hyps.items()})
-        _write_text(split_dir / "ref.txt", {u: [fold.get(p, p) for p in r] for u, r in refs[split].items()})
-        scores = {"per": per, "substitutions": counts.substitutions, "deletions": counts.deletions,
-                  "insertions": counts.insertions, "reference_phones": counts.reference_length}
-        write_json(split_dir / "per.json", {**scores, "acoustic_scale": scale, "insertion_penalty": penalty})
-        result[key] = scores
-    _, a0, p0 = tune(loop.without_bigram())
-    result["test"]["per_without_bigram"] = run("test", loop.without_bigram(), a0, p0)[0]
-    _, a1, p1 = tune(loop, uniform=True)
-    result["test"]["per_chance"] = run("test", loop, a1, p1, uniform=True)[0]
-    log.info("test PER %.2f; without the bigram %.2f; chance (uniform posteriors) %.2f", result["test"]["per"],
-             result["test"]["per_without_bigram"], result["test"]["per_chance"])
-    write_json(out_dir / "metrics.json", result)
-    return result
+def after_training(model: GroupedNet, sources: dict[str, FrameSource], outputs: Mapping[str, str], batch_size: int,
+                   options: RuntimeOptions) -> None:
+    """An ASR-target model writes the log-posteriors of dev and test for the decoder
+    (`outputs`: ``dev_ark``, ``dev_scp``, ``test_ark``, ``test_scp``)."""
+    for split, source in (("dev", "validation"), ("test", "test")):
+        if f"{split}_ark" in outputs:
+            write_posteriors(model, sources[source], outputs[f"{split}_ark"], outputs[f"{split}_scp"], batch_size, options)

@@ -237,7 +237,7 @@ def prefetched(batches: Iterator[tuple[torch.Tensor, torch.Tensor]], depth: int 
 @torch.no_grad()
 def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, device: torch.device,
                   options: RuntimeOptions) -> TensorSource | None:
-    """`source` as the output of the model's frozen groups, computed once (DESIGN §12).
+    """`source` as the output of the model's frozen groups, computed once (docs/method.md, "Frozen-prefix cache").
 
     Frozen groups are fixed functions of their input (eval mode, no augmentation), so every
     epoch would compute the same values again; with them cached, fine-tuning at high l_c pays

@@ -10,13 +10,14 @@ from __future__ import annotations
 import torch
 
 from gradual_transfer.checkpoints import CheckpointError
+from gradual_transfer.grid import network
 from gradual_transfer.models import GroupedNet, build_model
 
 
 def transfer_model(source: dict, arch_name: str, arch: dict, num_classes: int, lc: int, seed: int) -> GroupedNet:
     """The model for the target task: the body of `source` (a loaded primary model file),
     a fresh head of `num_classes` outputs (initialised from `seed`), the first `lc` groups frozen."""
-    if source["arch_name"] != arch_name or source["arch"] != arch:
+    if source["arch_name"] != arch_name or network(source["arch"]) != network(arch):
         raise CheckpointError(
             f"the source model is a {source['arch_name']!r} model with settings {source['arch']}; "
             f"a transfer to {arch_name!r} with {arch} cannot copy its layers."

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from gradual_transfer import jobs
-from gradual_transfer.speech import decode_and_score
+from gradual_transfer.decoding import decode_and_score
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 jobs.start(sm.log[0])
@@ -14,5 +14,5 @@ decode_and_score(
     acoustic_scales=sm.params.grid["acoustic_scales"],
     insertion_penalties=sm.params.grid["insertion_penalties"],
     out_dir=Path(sm.output.metrics).parent,
-    meta=sm.params.meta,
+    meta=sm.params.job,
 )

@@ -13,4 +13,5 @@ figure_transfer(
     snakemake.params.title,  # noqa: F821
     snakemake.output.png,  # noqa: F821
     snakemake.output.pdf,  # noqa: F821
+    dpi=snakemake.params.dpi,  # noqa: F821
 )

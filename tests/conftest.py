@@ -91,13 +91,14 @@ def demo_config(paper_config) -> dict:
     return merge(paper_config, load_yaml(REPO / "config.demo.yaml"))
 
 
-def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile in `workdir`; `config` (if given) is written there as
-    config.yaml, the file the Snakefile's `configfile:` reads."""
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 600,
+                  snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile (or another copy of it) in `workdir`; `config` (if given)
+    is written there as config.yaml, the file the Snakefile's `configfile:` reads."""
     workdir.mkdir(parents=True, exist_ok=True)
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run(
-        [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args],
+        [str(SNAKEMAKE), "-s", str(snakefile), "-d", str(workdir), *args],
         capture_output=True, text=True, timeout=timeout, cwd=workdir,
     )

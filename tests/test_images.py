@@ -14,7 +14,7 @@ from gradual_transfer.analysis import lc_labels, results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.images import ImageArrays, prepare_images
 from gradual_transfer.demo import generate_corpus
-from gradual_transfer.experiment import image_evaluator, image_sources
+from gradual_transfer import images
 from gradual_transfer.train import RuntimeOptions
 from conftest import TINY_DEMO, run_snakemake
 from test_workflow import planned_jobs
@@ -107,8 +107,9 @@ def test_a_table_row_equals_re_evaluating_its_checkpoint(image_results):
     row = table[(table["kind"] == "transfer") & (table["source"] == "svhn") & (table["target"] == "cifar10")
                 & (table["lc"] == 3) & (table["split"] == "test")].iloc[0]
     model = model_from_file(load_model_file(out / "models/densenet_demo/transfer/svhn-to-cifar10/fold0/lc3/model.pt"))
-    sources = image_sources(out / "data" / "cifar10")
-    score = image_evaluator(64, RuntimeOptions(channels_last=False))(model, sources["test"])
+    data = out / "data" / "cifar10"
+    sources = images.sources({}, {**{s: data / f"{s}.arrow" for s in images.SPLITS}, "stats": data / "stats.json"})
+    score = images.evaluator({}, 64, RuntimeOptions(channels_last=False))(model, sources["test"])
     assert score["accuracy"] == pytest.approx(row["value"])
 
 

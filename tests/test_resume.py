@@ -18,7 +18,7 @@ from conftest import REPO, SNAKEMAKE, tiny_config
 
 EPOCHS = 8
 MODEL = "results/demo/models/densenet_demo/primary/cifar10/fold0/model.pt"
-LOG = "results/demo/logs/models/densenet_demo/primary/cifar10.log"
+LOG = "results/demo/logs/models/densenet_demo/primary/cifar10/fold0.log"
 
 
 def config() -> dict:
@@ -43,7 +43,7 @@ def training_processes(workdir: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "train_image.py" in cmdline and str(workdir) in cmdline + os.readlink(proc / "cwd"):
+        if ".train.py" in cmdline and str(workdir) in cmdline + os.readlink(proc / "cwd"):
             pids.append(int(proc.name))
     return pids
 

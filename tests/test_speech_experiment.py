@@ -14,7 +14,10 @@ from gradual_transfer.data.timit import PhoneMap
 from gradual_transfer.demo import generate_corpus
 from gradual_transfer.features import FeatureSettings, extract_timit, write_stats
 from gradual_transfer.io import read_json
-from gradual_transfer.speech import FrameSource, decode_and_score, estimate_hmm, run_speech_job, ser_decisions
+from gradual_transfer.decoding import decode_and_score, estimate_hmm
+from gradual_transfer.experiment import run_job
+from gradual_transfer.grid import Job
+from gradual_transfer.speech import FrameSource, ser_decisions
 from test_speech_data import write_random_file
 
 SMALL_A = {"kind": "convnet", "conv_groups": [{"channels": [16], "first_kernel": [5, 4], "pool": True},
@@ -65,11 +68,14 @@ def asr_demo(tmp_path_factory):
     write_stats(features / "train.arrow", features / "stats" / "train.json")
     estimate_hmm(features / "train.arrow", base / "hmm.json")
     model_dir = base / "model"
-    posteriors = {split: (model_dir / f"{split}.ark", model_dir / f"{split}.scp") for split in ("validation", "test")}
-    run_speech_job(role="asr", features_dir=features, fold=0, arch_name="a", arch=SMALL_A, num_classes=144,
-                   recipe_entry=RECIPE, context=5, out_model=model_dir / "model.pt", out_metrics=model_dir / "metrics.json",
-                   fingerprint={}, runtime=RUNTIME, posteriors=posteriors,
-                   meta={"experiment": "speech", "arch": "a", "kind": "primary", "source": "asr", "target": "asr", "fold": 0})
+    params = {"job": Job("speech", "a", "asr", "asr").to_dict(), "version": 1,
+              "settings": {"dataset": "timit", "network": SMALL_A, "classes": 144, "recipe": RECIPE, "lc": None,
+                           "seed": 0, "context": 5}}
+    inputs = {split: features / f"{split}.arrow" for split in ("train", "dev", "test")}
+    outputs = {"model": model_dir / "model.pt", "metrics": model_dir / "metrics.json"}
+    for split, name in (("dev", "validation"), ("test", "test")):  # file names the decoding tests read
+        outputs.update({f"{split}_ark": model_dir / f"{name}.ark", f"{split}_scp": model_dir / f"{name}.scp"})
+    run_job(params, {**inputs, "stats": features / "stats" / "train.json"}, outputs, RUNTIME)
     return base
 
 

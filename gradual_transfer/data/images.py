@@ -153,6 +153,11 @@ class ImageSource:
     def __len__(self) -> int:
         return len(self.arrays)
 
+    @property
+    def input_shape(self) -> list[int]:
+        """Channels, height, width of one example, as the model sees it."""
+        return [self.arrays.images.shape[3], *self.arrays.images.shape[1:3]]
+
     def batches(self, batch_size, generator):
         import torch
 

@@ -6,12 +6,16 @@ from pathlib import Path
 # scripts/gradual_transfer (Snakemake puts a script's folder on its path, in any environment).
 sys.path.insert(0, workflow.basedir)
 
+import re
+
 from gradual_transfer.config import (
     ConfigError,
     canonical,
     demo_datasets,
     validate_config,
 )
+from gradual_transfer.grid import job_settings, sweep, training_jobs
+from gradual_transfer.stages import STAGE_VERSIONS
 
 # Data roots are checked before any job is planned, so a wrong path fails in seconds.
 # `snakemake --lint` reads the rules, never the data, so it runs on a clone without data.
@@ -44,18 +48,6 @@ def dataset_input(dataset):
     return dataset_root(dataset)
 
 
-def choice(names):
-    """A wildcard constraint matching exactly these names."""
-    return "|".join(sorted(names)) if names else "(?!)"
-
-
-IMAGE = config["experiments"].get(
-    "images", {"enabled": False, "tasks": [], "architectures": []}
-)
-IMAGE_TASKS = IMAGE["tasks"] if IMAGE["enabled"] else []
-IMAGE_ARCHS = IMAGE["architectures"] if IMAGE["enabled"] else []
-
-
 def task_dataset(task):
     return config["tasks"][task]["dataset"]
 
@@ -79,48 +71,77 @@ def image_preparation_params(wildcards):
     )
 
 
-def architecture(wildcards):
-    return canonical(config["architectures"][wildcards.arch])
+# --- training jobs ---------------------------------------------------------------------------
+# Every training job of the grid, by its folder under models/ (gradual_transfer.grid). Rules
+# match `{job}` against these folders only and look the job up: nothing is parsed from a path.
+MODELS = f"{OUT}/models"
+JOBS = {job.folder: job for job in training_jobs(config)}
 
 
-def image_metrics():
-    """metrics.json of every image model: primaries, then transfers for every ordered pair."""
-    primaries = expand(
-        f"{OUT}/models/{{arch}}/primary/{{task}}/fold0/metrics.json",
-        arch=IMAGE_ARCHS,
-        task=IMAGE_TASKS,
-    )
-    transfers = [
-        f"{OUT}/models/{arch}/transfer/{source}-to-{target}/fold0/lc{lc}/metrics.json"
-        for arch in IMAGE_ARCHS
-        for source in IMAGE_TASKS
-        for target in IMAGE_TASKS
-        if source != target
-        for lc in config["architectures"][arch]["lc"]
+def jobs_of(experiment, transfer=None, target_dataset=None):
+    """A wildcard constraint for `{job}`: the folders of these jobs, exactly (primaries or
+    transfers or, with `transfer` None, both)."""
+    folders = [
+        folder
+        for folder, job in JOBS.items()
+        if job.experiment == experiment
+        and transfer in (None, job.is_transfer)
+        and target_dataset in (None, task_dataset(job.target))
     ]
-    return primaries + transfers
+    return "|".join(map(re.escape, sorted(folders))) if folders else "(?!)"
 
 
-SPEECH = config["experiments"]["speech"]
-SPEECH_ARCHS = SPEECH["architectures"] if SPEECH["enabled"] else []
-ASR = next(t for t in SPEECH["tasks"] if task_dataset(t) == "timit")
-SER = next(t for t in SPEECH["tasks"] if task_dataset(t) == "iemocap")
+def job_identity(wildcards):
+    return JOBS[wildcards.job].to_dict()
 
 
-def speech_params(task, recipe):
-    """What a speech model depends on besides its inputs: the model input window and recipe."""
-    entry = config["tasks"][task]
-    params = {
-        "classes": entry["classes"],
-        "context": config["features"]["context"],
-        "recipe": entry[recipe],
+def training_settings(wildcards):
+    """Exactly the settings the job's model depends on (gradual_transfer.grid.job_settings)."""
+    return job_settings(config, JOBS[wildcards.job])
+
+
+def data_files(job):
+    """The prepared data of a job's target task, by role."""
+    dataset = task_dataset(job.target)
+    if dataset == "timit":
+        return timit_inputs()
+    if dataset == "iemocap":
+        return {
+            "features": f"{OUT}/features/iemocap/all.arrow",
+            "stats": f"{OUT}/features/iemocap/stats/fold{job.fold}.json",
+        }
+    return image_data(job.target)
+
+
+def training_inputs(wildcards):
+    """The target's data, and for a transfer the primary model it starts from."""
+    job = JOBS[wildcards.job]
+    inputs = data_files(job)
+    if job.is_transfer:
+        inputs["source"] = f"{MODELS}/{job.source_job.folder}/model.pt"
+    return inputs
+
+
+def training_outputs(posteriors=False):
+    """Model and metrics; ASR-target models also write dev/test log-posteriors for decoding."""
+    outputs = {
+        "model": f"{MODELS}/{{job}}/model.pt",
+        "metrics": f"{MODELS}/{{job}}/metrics.json",
     }
-    if task == SER:
-        params["validation_speakers"] = entry["validation_speakers"]
-    return canonical(params)
+    if posteriors:
+        for split in ("dev", "test"):
+            outputs[f"{split}_ark"] = f"{MODELS}/{{job}}/posteriors/{split}.ark"
+            outputs[f"{split}_scp"] = f"{MODELS}/{{job}}/posteriors/{split}.scp"
+    return outputs
 
 
-def timit_inputs(wildcards=None):
+def scored_metrics(job):
+    """The file holding a job's final scores: its decode for ASR targets, else its metrics."""
+    decode = "decode/" if task_dataset(job.target) == "timit" else ""
+    return f"{MODELS}/{job.folder}/{decode}metrics.json"
+
+
+def timit_inputs():
     return {
         "train": f"{OUT}/features/timit/train.arrow",
         "dev": f"{OUT}/features/timit/dev.arrow",
@@ -129,73 +150,15 @@ def timit_inputs(wildcards=None):
     }
 
 
-def iemocap_inputs(wildcards):
-    return {
-        "features": f"{OUT}/features/iemocap/all.arrow",
-        "stats": f"{OUT}/features/iemocap/stats/fold{wildcards.fold}.json",
-    }
-
-
-def speech_metrics():
-    """Score files of every speech model: SER-target metrics, ASR-target decodes."""
-    if not SPEECH_ARCHS:
-        return []
-    models = f"{OUT}/models/{{arch}}"
-    ser_folds = config["tasks"][SER]["folds"]
-    files = expand(
-        f"{models}/primary/{ASR}/fold0/decode/metrics.json", arch=SPEECH_ARCHS
-    )
-    files += expand(
-        f"{models}/primary/{SER}/fold{{fold}}/metrics.json",
-        arch=SPEECH_ARCHS,
-        fold=ser_folds,
-    )
-    for arch in SPEECH_ARCHS:
-        lcs = config["architectures"][arch]["lc"]
-        files += expand(
-            f"{OUT}/models/{arch}/transfer/{ASR}-to-{SER}/fold{{fold}}/lc{{lc}}/metrics.json",
-            fold=ser_folds,
-            lc=lcs,
-        )
-        files += expand(
-            f"{OUT}/models/{arch}/transfer/{SER}-to-{ASR}/fold{{fold}}/lc{{lc}}/decode/metrics.json",
-            fold=SPEECH["ser_source_folds"],
-            lc=lcs,
-        )
-    return files
-
-
-def model_meta(model):
-    """Experiment, arch, kind, source, target, fold and l_c from a model folder under models/."""
-    parts = model.split("/")
-    arch, kind = parts[0], parts[1]
-    if kind == "primary":
-        source = target = parts[2]
-        fold, lc = int(parts[3][4:]), 0
-    else:
-        source, target = parts[2].split("-to-")
-        fold, lc = int(parts[3][4:]), int(parts[4][2:])
-    experiment = "speech" if target in (ASR, SER) else "images"
-    return dict(
-        experiment=experiment,
-        arch=arch,
-        kind=kind,
-        source=source,
-        target=target,
-        fold=fold,
-        lc=lc,
-    )
-
-
 def all_metrics():
-    return image_metrics() + speech_metrics()
+    return [scored_metrics(job) for job in JOBS.values()]
 
 
 def lc_sets(experiment):
     """The l_c values of the experiment's architectures (only those: a figure does not depend
     on architectures it does not draw)."""
     archs = config["experiments"][experiment]["architectures"]
-    return canonical({name: config["architectures"][name]["lc"] for name in archs})
+    return canonical({name: sweep(config, name) for name in archs})
 
 
 def figure_title(experiment):
@@ -254,10 +217,11 @@ def speech_targets():
 
 def all_targets():
     targets = [dataset_root(d) for d in DEMO_DATASETS] + speech_targets()
-    if IMAGE_TASKS:
+    experiments = {job.experiment for job in JOBS.values()}
+    if "images" in experiments:
         targets.append(f"{OUT}/figures/figure1_images.png")
-    if SPEECH_ARCHS:
+    if "speech" in experiments:
         targets.append(f"{OUT}/figures/figure2_speech.png")
-    if IMAGE_TASKS or SPEECH_ARCHS:
+    if experiments:
         targets.append(f"{OUT}/tables/results.parquet")
     return targets

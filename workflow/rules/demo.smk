@@ -14,5 +14,6 @@ rule demo_corpus:
     params:
         settings=demo_params,
         seed=config.get("demo", {}).get("seed", 0),
+        version=STAGE_VERSIONS["demo_corpus"],
     script:
         "../../scripts/demo_corpus.py"

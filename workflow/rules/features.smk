@@ -19,6 +19,7 @@ rule timit_features:
         features=extraction_params(),
         frame_targets=speech_task("timit")["frame_targets"],
         bad_utterances=config["datasets"]["timit"]["bad_utterances"],
+        version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/timit_features.py"
 
@@ -39,6 +40,7 @@ rule iemocap_features:
         features=extraction_params(),
         silence_threshold_db=speech_task("iemocap")["silence_threshold_db"],
         bad_utterances=config["datasets"]["iemocap"]["bad_utterances"],
+        version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/iemocap_features.py"
 
@@ -54,6 +56,7 @@ rule timit_stats:
         "../../envs/torch.yaml"
     params:
         speakers=None,
+        version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/feature_stats.py"
 
@@ -69,6 +72,7 @@ rule iemocap_stats:
         "../../envs/torch.yaml"
     params:
         speakers=lambda w: ser_fold_speakers(w.fold),
+        version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/feature_stats.py"
 
@@ -89,5 +93,7 @@ rule kaldi_features:
         split="train|dev|test|all",
     conda:
         "../../envs/torch.yaml"
+    params:
+        version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/kaldi_features.py"

@@ -20,6 +20,8 @@ rule aggregate_results:
         f"{OUT}/logs/tables/results.log",
     conda:
         "../../envs/torch.yaml"
+    params:
+        version=STAGE_VERSIONS["tables"],
     script:
         "../../scripts/aggregate_results.py"
 
@@ -42,6 +44,8 @@ rule figure_images:
         experiment="images",
         title=figure_title("images"),
         lc=lc_sets("images"),
+        dpi=config.get("figures", {}).get("dpi", 150),
+        version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure.py"
 
@@ -64,5 +68,7 @@ rule figure_speech:
         experiment="speech",
         title=figure_title("speech"),
         lc=lc_sets("speech"),
+        dpi=config.get("figures", {}).get("dpi", 150),
+        version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure.py"

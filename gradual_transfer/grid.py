@@ -1,0 +1,165 @@
+"""What a training job of the study is, in one place.
+
+A :class:`Job` is the identity of one trained model: experiment, architecture, source and target
+task, fold, l_c (``None`` for a primary model) and seed. Everything else is derived from it:
+
+- its output folder under ``<outdir>/models`` (:attr:`Job.folder`), the only place a job's
+  identity is written as a path; the workflow looks folders up in :func:`training_jobs`, it never
+  parses them back;
+- the primary model a transfer starts from (:attr:`Job.source_job`);
+- its ``params`` (:func:`job_settings`): exactly the settings its result depends on, so that
+  Snakemake re-runs a job when, and only when, one of them changes;
+- the metadata written into its ``metrics.json`` (:meth:`Job.meta`).
+
+The sweep of l_c values (``architectures.<arch>.lc``) decides *which* transfers exist; it is not
+part of the network (:func:`network`), so adding an l_c value adds jobs and changes none.
+
+No Snakemake and no torch here: the workflow imports this module to plan the grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gradual_transfer.config import canonical
+from gradual_transfer.stages import STAGE_VERSIONS
+
+SWEEP_KEYS = ("lc",)  # keys of an architecture entry that choose jobs, not the network
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training job: a primary model (``lc is None``) or a transfer with l_c frozen groups.
+
+    ``fold`` is the run's fold (the SER fold, on whichever side SER is; 0 for tasks without
+    folds); ``source_fold`` is the fold of the primary model a transfer starts from.
+    """
+
+    experiment: str
+    arch: str
+    source: str
+    target: str
+    fold: int = 0
+    lc: int | None = None
+    seed: int = 0
+    source_fold: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lc is None and (self.source != self.target or self.source_fold != self.fold):
+            raise ValueError(f"a primary model trains on one task and fold: {self}")
+
+    @property
+    def is_transfer(self) -> bool:
+        return self.lc is not None
+
+    @property
+    def kind(self) -> str:
+        return "transfer" if self.is_transfer else "primary"
+
+    @property
+    def folder(self) -> str:
+        """Where the job writes, relative to ``<outdir>/models``. Seed 0 (the paper's single
+        run) has no seed level, so adding seeds later leaves existing results where they are."""
+        if self.is_transfer:
+            folder = f"{self.arch}/transfer/{self.source}-to-{self.target}/fold{self.fold}/lc{self.lc}"
+        else:
+            folder = f"{self.arch}/primary/{self.target}/fold{self.fold}"
+        return folder if self.seed == 0 else f"{folder}/seed{self.seed}"
+
+    @property
+    def source_job(self) -> "Job | None":
+        """The primary model a transfer copies its layer groups from (same seed)."""
+        if not self.is_transfer:
+            return None
+        return Job(self.experiment, self.arch, self.source, self.source, fold=self.source_fold,
+                   seed=self.seed, source_fold=self.source_fold)
+
+    def meta(self) -> dict[str, Any]:
+        """The identity as written into ``metrics.json`` and the model file (l_c 0 for a primary)."""
+        return {"experiment": self.experiment, "arch": self.arch, "kind": self.kind, "source": self.source,
+                "target": self.target, "fold": self.fold, "lc": self.lc if self.is_transfer else 0,
+                "seed": self.seed}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> "Job":
+        return cls(**entry)
+
+
+def network(arch_entry: dict) -> dict:
+    """What builds the network: the architecture entry without the sweep. Model files store
+    this, and jobs depend on this, so editing ``lc`` changes no network."""
+    return canonical({k: v for k, v in arch_entry.items() if k not in SWEEP_KEYS})
+
+
+def sweep(config: dict, arch: str) -> list[int]:
+    """The l_c values swept for an architecture, in increasing order."""
+    return sorted(set(config["architectures"][arch]["lc"]))
+
+
+def task_folds(config: dict, task: str) -> list[int]:
+    """The folds of a task (IEMOCAP's leave-one-speaker-out folds), or [0] for one fixed split."""
+    return list(config["tasks"][task].get("folds", [0]))
+
+
+def _speech_tasks(config: dict) -> tuple[str, str]:
+    """(ASR task, SER task) of the speech experiment."""
+    tasks = config["experiments"]["speech"]["tasks"]
+    by_dataset = {config["tasks"][t]["dataset"]: t for t in tasks}
+    return by_dataset["timit"], by_dataset["iemocap"]
+
+
+def training_jobs(config: dict, seeds: tuple[int, ...] = (0,)) -> list[Job]:
+    """Every training job of the enabled experiments: primaries first, then transfers."""
+    jobs: list[Job] = []
+    experiments = config["experiments"]
+    images = experiments.get("images", {})
+    if images.get("enabled"):
+        for seed in seeds:
+            for arch in images["architectures"]:
+                jobs += [Job("images", arch, task, task, seed=seed) for task in images["tasks"]]
+                jobs += [Job("images", arch, source, target, lc=lc, seed=seed)
+                         for source in images["tasks"] for target in images["tasks"] if source != target
+                         for lc in sweep(config, arch)]
+    speech = experiments.get("speech", {})
+    if speech.get("enabled"):
+        asr, ser = _speech_tasks(config)
+        ser_folds = task_folds(config, ser)
+        for seed in seeds:
+            for arch in speech["architectures"]:
+                jobs.append(Job("speech", arch, asr, asr, seed=seed))
+                jobs += [Job("speech", arch, ser, ser, fold=f, seed=seed, source_fold=f) for f in ser_folds]
+                jobs += [Job("speech", arch, asr, ser, fold=f, lc=lc, seed=seed, source_fold=0)
+                         for f in ser_folds for lc in sweep(config, arch)]
+                jobs += [Job("speech", arch, ser, asr, fold=f, lc=lc, seed=seed, source_fold=f)
+                         for f in speech["ser_source_folds"] for lc in sweep(config, arch)]
+    return jobs
+
+
+def job_settings(config: dict, job: Job) -> dict:
+    """Exactly the settings a job's result depends on besides its input files: the network, the
+    target's classes and recipe (``training`` for a primary, ``finetune`` for a transfer), l_c,
+    the seed, and for speech the model's input window (and SER's validation speakers, which
+    choose its training data). Hardware knobs (``runtime``) are not here: they change speed only."""
+    task = config["tasks"][job.target]
+    settings = {
+        "dataset": task["dataset"],
+        "network": network(config["architectures"][job.arch]),
+        "classes": task["classes"],
+        "recipe": canonical(task["finetune" if job.is_transfer else "training"]),
+        "lc": job.lc,
+        "seed": job.seed,
+    }
+    if job.experiment == "speech":
+        settings["context"] = config["features"]["context"]
+        if "validation_speakers" in task:
+            settings["validation_speakers"] = canonical(task["validation_speakers"])
+    return canonical(settings)
+
+
+def training_params(config: dict, job: Job) -> dict:
+    """A training job's whole ``params``: identity, settings and the training stage's version."""
+    return {"job": job.to_dict(), "settings": job_settings(config, job), "version": STAGE_VERSIONS["training"]}

@@ -1,0 +1,21 @@
+"""The version of each stage of the method: part of every job's ``params``.
+
+The workflow does not re-run jobs when code is edited (Snakemake's ``code`` trigger is off in
+``profiles/default``): editing a thin adapter in ``scripts/``, a comment, or a `git checkout`
+that rewrites files must not cost GPU-hours. A change that alters what a stage *computes* is
+made visible by bumping its number here, in the same commit; Snakemake then re-runs that stage's
+jobs ("params changed") and, through their newer outputs, everything downstream of them.
+
+Bump when the stage's outputs change for the same config and inputs; do not bump for speed,
+logging, refactoring or error messages.
+"""
+
+STAGE_VERSIONS = {
+    "demo_corpus": 1,   # gradual_transfer/demo: the generated demo corpora
+    "features": 1,      # features.py, data/timit.py, data/iemocap.py: features, frame targets, statistics
+    "images": 1,        # data/images.py: the prepared image splits and their statistics
+    "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
+    "decoding": 1,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring
+    "tables": 1,        # analysis.py: the results and summary tables
+    "figures": 1,       # analysis.py: the figures
+}

@@ -1,0 +1,9 @@
+"""Snakemake adapter: one training job, primary or transfer, of either experiment
+(rules image_primary, image_transfer, asr_primary, ser_primary, asr_to_ser, ser_to_asr)."""
+
+from gradual_transfer import jobs
+from gradual_transfer.experiment import run_job
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+jobs.start(sm.log[0], sm.threads, gpu=True)
+run_job(dict(sm.params.items()), dict(sm.input.items()), dict(sm.output.items()), sm.config["runtime"])

@@ -1,0 +1,89 @@
+"""The job identity: folders, sources, metadata, the grid of the paper, and params that hold
+exactly what a model depends on (the l_c sweep and hardware knobs are not among them)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gradual_transfer.checkpoints import load_model_file, save_model
+from gradual_transfer.grid import Job, job_settings, network, training_jobs
+from gradual_transfer.models import build_model
+from conftest import unshared
+
+
+def test_folders_are_the_layout_under_models():
+    assert Job("images", "d", "svhn", "svhn").folder == "d/primary/svhn/fold0"
+    assert Job("images", "d", "cifar10", "svhn", lc=3).folder == "d/transfer/cifar10-to-svhn/fold0/lc3"
+    assert Job("speech", "a", "ser", "asr", fold=4, lc=0, source_fold=4).folder == "a/transfer/ser-to-asr/fold4/lc0"
+    assert Job("images", "d", "svhn", "svhn", seed=2).folder == "d/primary/svhn/fold0/seed2"
+
+
+def test_a_transfer_starts_from_its_sources_primary_of_the_same_seed():
+    asr_to_ser = Job("speech", "a", "asr", "ser", fold=3, lc=2, seed=1, source_fold=0)
+    assert asr_to_ser.source_job == Job("speech", "a", "asr", "asr", fold=0, seed=1)
+    ser_to_asr = Job("speech", "a", "ser", "asr", fold=3, lc=2, source_fold=3)
+    assert ser_to_asr.source_job.folder == "a/primary/ser/fold3"
+    assert Job("images", "d", "svhn", "svhn").source_job is None
+
+
+def test_a_primary_is_one_task_and_one_fold():
+    with pytest.raises(ValueError, match="primary"):
+        Job("images", "d", "cifar10", "svhn")
+    with pytest.raises(ValueError, match="primary"):
+        Job("speech", "a", "ser", "ser", fold=2, source_fold=0)
+
+
+def test_meta_and_round_trip():
+    job = Job("images", "d", "cifar10", "svhn", lc=3)
+    assert job.meta() == {"experiment": "images", "arch": "d", "kind": "transfer", "source": "cifar10",
+                          "target": "svhn", "fold": 0, "lc": 3, "seed": 0}
+    assert Job("images", "d", "svhn", "svhn").meta()["lc"] == 0
+    assert Job.from_dict(job.to_dict()) == job
+
+
+def test_the_paper_grid(paper_config):
+    jobs = training_jobs(paper_config)
+    assert len(jobs) == len({j.folder for j in jobs}) == 259  # 33 image, 226 speech
+    images = [j for j in jobs if j.experiment == "images"]
+    assert len(images) == 33 and sum(j.is_transfer for j in images) == 30
+    speech = [j for j in jobs if j.experiment == "speech"]
+    assert sum(not j.is_transfer for j in speech) == 2 + 16
+    assert sum(j.is_transfer for j in speech) == 2 * 8 * (6 + 7)
+    # every transfer's source is a primary of the grid
+    folders = {j.folder for j in jobs}
+    assert all(j.source_job.folder in folders for j in jobs if j.is_transfer)
+
+
+def test_settings_hold_the_network_not_the_sweep_nor_the_hardware(paper_config):
+    job = Job("images", "densenet40", "cifar10", "svhn", lc=3)
+    before = job_settings(paper_config, job)
+    assert "lc" not in before["network"] and before["lc"] == 3 and before["classes"] == 10
+    assert before["recipe"]["head_warmup_iterations"] == 500  # the target's finetune recipe
+    changed = unshared(paper_config)
+    changed["architectures"]["densenet40"]["lc"] = [0, 2]
+    changed["runtime"]["cuda"]["channels_last"] = True
+    changed["tasks"]["cifar10"]["training"]["epochs"] = 1  # the source's recipe: reaches it through its model
+    assert job_settings(changed, job) == before
+    changed["tasks"]["svhn"]["finetune"]["epochs"] = 1
+    assert job_settings(changed, job) != before
+
+
+def test_speech_settings_hold_the_input_window_and_ser_validation_speakers(paper_config):
+    ser = job_settings(paper_config, Job("speech", "model_a", "ser", "ser", fold=1, source_fold=1))
+    asr = job_settings(paper_config, Job("speech", "model_a", "asr", "asr"))
+    assert ser["context"] == asr["context"] == 10
+    assert ser["validation_speakers"] == ["Ses05F", "Ses05M"] and "validation_speakers" not in asr
+    assert (ser["dataset"], asr["dataset"]) == ("iemocap", "timit")
+
+
+def test_model_files_hold_the_network_and_old_files_with_a_sweep_still_load(tmp_path):
+    arch = {"kind": "densenet", "depth": 7, "growth_rate": 4, "init_features": 8, "dropout": 0.2}
+    model = build_model(arch, 10, [3, 32, 32])
+    save_model(tmp_path / "new.pt", model, arch_name="d", arch={**arch, "lc": [0, 3]}, num_classes=10,
+               input_shape=[3, 32, 32])
+    assert torch.load(tmp_path / "new.pt", weights_only=True)["arch"] == network(arch)
+    old = torch.load(tmp_path / "new.pt", weights_only=True)
+    old["arch"] = {**arch, "lc": [0, 1, 3, 7]}  # as written before the sweep left the network
+    torch.save(old, tmp_path / "old.pt")
+    assert load_model_file(tmp_path / "old.pt", "d", {**arch, "lc": [0, 5]})["arch"] == network(arch)

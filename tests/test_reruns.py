@@ -1,0 +1,177 @@
+"""Exact re-runs: after each kind of change, the dry run plans exactly the jobs whose result the
+change alters, by rule and count, on a finished tiny run (and on the paper grid, completed by
+`--touch` on a fake data tree). The policy is in README.md, "Re-running after a change"."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_snakemake, unshared
+from test_workflow import _plan_with, planned_jobs
+
+# A change of results redraws the table and both figures (one table feeds them) and `all`.
+TABLES = {"aggregate_results": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
+
+
+def test_adding_an_lc_value_plans_only_the_new_transfers(tiny_run):
+    workdir, config = tiny_run
+
+    def change(c):
+        c["architectures"]["densenet_demo"]["lc"] = [0, 3, 5, 7]
+        c["architectures"]["model_a_demo"]["lc"] = [0, 2, 5]
+
+    # 6 image pairs; model_a: ASR → SER on 2 folds, SER → ASR from 1 fold (and its decode)
+    assert _plan_with(workdir, config, change) == {"image_transfer": 6, "asr_to_ser": 2, "ser_to_asr": 1,
+                                                   "decode_asr": 1, **TABLES}
+
+
+def test_removing_an_lc_value_trains_nothing(tiny_run):
+    workdir, config = tiny_run
+
+    def change(c):
+        c["architectures"]["densenet_demo"]["lc"] = [0, 7]
+        c["architectures"]["model_b_demo"]["lc"] = [6]
+
+    assert _plan_with(workdir, config, change) == TABLES
+
+
+def test_adding_an_ser_fold_plans_that_folds_models_and_statistics(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"]["folds"].append(3))
+    # per architecture: the fold's SER primary and its ASR → SER transfers at 2 l_c values
+    assert planned == {"iemocap_stats": 1, "ser_primary": 2, "asr_to_ser": 4, **TABLES}
+
+
+def test_one_image_tasks_finetuning_replans_only_transfers_into_it(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["cifar10"]["finetune"]["optimizer"].update(lr=0.02))
+    assert planned == {"image_transfer": 2 * 3, **TABLES}  # from 2 sources at 3 l_c values
+
+
+def test_the_decoding_grid_replans_decodes_only(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["asr"]["decode"].update(acoustic_scales=[0.5, 1.0]))
+    assert planned == {"decode_asr": 2 + 2 * 2, **TABLES}  # per architecture: the primary, 2 transfers
+
+
+def test_a_figure_setting_redraws_figures_only(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c.setdefault("figures", {}).update(dpi=100))
+    assert planned == {"figure_images": 1, "figure_speech": 1, "all": 1}
+
+
+def test_a_network_setting_retrains_that_architecture_only(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["architectures"]["densenet_demo"].update(growth_rate=6))
+    assert planned == {"image_primary": 3, "image_transfer": 18, **TABLES}
+
+
+def test_a_second_image_architecture_plans_only_its_jobs(tiny_run):
+    workdir, config = tiny_run
+
+    def change(c):
+        c["architectures"]["densenet_wide"] = {**c["architectures"]["densenet_demo"], "growth_rate": 6}
+        c["experiments"]["images"]["architectures"].append("densenet_wide")
+
+    assert _plan_with(workdir, config, change) == {"image_primary": 3, "image_transfer": 18, **TABLES}
+
+
+def test_a_validation_split_replans_everything_on_that_dataset_and_nothing_else(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["datasets"]["cifar10"].update(validation=12))
+    # its primary, the 2 × 3 transfers into CIFAR-10 and the 2 × 3 out of it; SVHN ↔ CIFAR-100 stay
+    assert planned == {"prepare_images": 1, "image_primary": 1, "image_transfer": 12, **TABLES}
+
+
+# --- edits of the code ----------------------------------------------------------------------
+
+def tree_copy(destination: Path) -> Path:
+    """The repository's files (tracked, and new ones git does not ignore) copied afresh: every
+    file rewritten with the same content, as a `git stash && git stash pop` or a checkout does."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source, target = REPO / name, destination / name
+        if not os.path.lexists(source):
+            continue  # deleted in the work tree, not yet committed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copyfile(source, target)
+    return destination
+
+
+@pytest.fixture
+def fresh_tree(tmp_path):
+    if not (REPO / ".git").exists():
+        pytest.skip("needs a git checkout of the repository")
+    return tree_copy(tmp_path / "tree")
+
+
+def test_rewriting_the_tree_and_touching_the_adapters_plans_nothing(tiny_run, fresh_tree):
+    workdir, config = tiny_run
+    snakefile = fresh_tree / "Snakefile"
+    result = run_snakemake(workdir, "-n", config=config, snakefile=snakefile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned_jobs(result.stdout) == {}, result.stdout[-3000:]
+    for script in (fresh_tree / "scripts").glob("*.py"):
+        script.write_text(script.read_text())  # rewritten, same content
+        script.touch()
+    result = run_snakemake(workdir, "-n", config=config, snakefile=snakefile)
+    assert planned_jobs(result.stdout) == {} and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_bumping_the_training_version_reruns_every_model_and_nothing_before(tiny_run, fresh_tree):
+    workdir, config = tiny_run
+    stages = fresh_tree / "gradual_transfer" / "stages.py"
+    text = stages.read_text()
+    assert '"training": 1,' in text
+    stages.write_text(text.replace('"training": 1,', '"training": 2,'))
+    result = run_snakemake(workdir, "-n", config=config, snakefile=fresh_tree / "Snakefile")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned_jobs(result.stdout) == {
+        "image_primary": 3, "image_transfer": 18, "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8,
+        "ser_to_asr": 4, "decode_asr": 6, **TABLES}
+
+
+# --- the paper grid --------------------------------------------------------------------------
+
+def complete_by_touch(workdir: Path, config: dict) -> None:
+    """Mark the whole grid as run without running it: `--touch` records every job's params
+    (it creates no files), then every output appears with one modification time, later than
+    the data's."""
+    summary = run_snakemake(workdir, "--summary", config=config)
+    assert summary.returncode == 0, summary.stderr[-2000:]
+    outputs = [line.split("\t")[0] for line in summary.stdout.splitlines()[1:] if "\t" in line]
+    assert run_snakemake(workdir, "--touch", "--cores", "1", config=config).returncode == 0
+    for name in outputs:
+        path = workdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        os.utime(path, (1.8e9, 1.8e9))
+    for path in (workdir / "data").rglob("*"):
+        os.utime(path, (1.6e9, 1.6e9), follow_symlinks=False)
+    os.utime(workdir / "data", (1.6e9, 1.6e9))
+
+
+def test_adding_an_lc_value_to_the_paper_grid_plans_only_the_new_transfers(paper_config, tmp_path):
+    from gradual_transfer.data.layouts import write_placeholders
+
+    for dataset, entry in paper_config["datasets"].items():
+        write_placeholders(dataset, tmp_path / entry["root"], entry)
+    before = unshared(paper_config)
+    before["architectures"]["densenet40"]["lc"] = [0, 1, 5, 7]
+    before["architectures"]["model_a"]["lc"] = [0, 1, 2, 3, 5]
+    complete_by_touch(tmp_path, before)
+    assert planned_jobs(run_snakemake(tmp_path, "-n", config=before).stdout) == {}
+    result = run_snakemake(tmp_path, "-n", config=paper_config)  # l_c 3 for DenseNet-40, 4 for Model A
+    assert result.returncode == 0, result.stderr[-2000:]
+    # 6 image pairs; Model A: ASR → SER on 8 folds, SER → ASR from 8 folds, each decoded
+    assert planned_jobs(result.stdout) == {"image_transfer": 6, "asr_to_ser": 8, "ser_to_asr": 8, "decode_asr": 8,
+                                           **TABLES}

@@ -1,0 +1,59 @@
+# Training: every model of the grid, primary or transfer, image or speech, is one job of one rule
+# body (scripts/train.py). The six rule names only say which jobs they hold (their `job`
+# constraint lists those folders); what a job trains comes from its identity in JOBS.
+
+IMAGE_TRAINING = dict(gpu=1, mem_mb=8000, runtime=24 * 60)
+SPEECH_TRAINING = dict(gpu=1, mem_mb=16000, runtime=12 * 60)
+
+
+rule image_primary:
+    input:
+        unpack(training_inputs),
+    output:
+        **training_outputs(),
+    log:
+        f"{OUT}/logs/models/{{job}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/models/{{job}}.tsv"
+    wildcard_constraints:
+        job=jobs_of("images", transfer=False),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        **IMAGE_TRAINING,
+    params:
+        job=job_identity,
+        settings=training_settings,
+        version=STAGE_VERSIONS["training"],
+    script:
+        "../../scripts/train.py"
+
+
+use rule image_primary as image_transfer with:
+    wildcard_constraints:
+        job=jobs_of("images", transfer=True),
+
+
+use rule image_primary as ser_primary with:
+    wildcard_constraints:
+        job=jobs_of("speech", transfer=False, target_dataset="iemocap"),
+    resources:
+        **SPEECH_TRAINING,
+
+
+use rule ser_primary as asr_to_ser with:
+    wildcard_constraints:
+        job=jobs_of("speech", transfer=True, target_dataset="iemocap"),
+
+
+use rule ser_primary as asr_primary with:
+    output:
+        **training_outputs(posteriors=True),
+    wildcard_constraints:
+        job=jobs_of("speech", transfer=False, target_dataset="timit"),
+
+
+use rule asr_primary as ser_to_asr with:
+    wildcard_constraints:
+        job=jobs_of("speech", transfer=True, target_dataset="timit"),
