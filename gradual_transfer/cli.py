@@ -20,6 +20,7 @@ from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.config import ConfigError, load_config, validate_config
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.train import TrainingDiverged
 
 
 def _configfiles(parser: argparse.ArgumentParser) -> None:
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log)
     try:
         return args.run(args)
-    except (ConfigError, DataError, CheckpointError) as error:
+    except (ConfigError, DataError, CheckpointError, TrainingDiverged) as error:
         logging.getLogger("gradual_transfer").error("%s", error)
         return 2
 

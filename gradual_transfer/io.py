@@ -33,8 +33,13 @@ def _umask() -> int:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
+    """Strict JSON: a NaN or infinity is refused (it is not JSON, and it is never a result)."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{path}: not written, it would hold a NaN or infinite number") from None
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -271,25 +271,57 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
+DIVERGED_LOSS_FACTOR = 1000
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a trainable tensor stopped being finite: nothing of the run is kept."""
+
+
 def _train_steps(model: GroupedNet, batches, optimizer, device, options, desc: str = "", total: int | None = None,
                  start_group: int = 0) -> float:
     """One SGD step per batch; returns the mean training loss. With `start_group` = k the
-    batches hold the (cached) output of group k, not model inputs."""
+    batches hold the (cached) output of group k, not model inputs. Raises
+    :class:`TrainingDiverged` (naming `desc` and the first bad step) when a loss is not finite
+    or a trainable tensor is not finite at the end."""
     model.train()
     if options.prefetch and device.type == "cuda" and start_group == 0:
         batches = prefetched(batches)
     total_loss, count = torch.zeros((), device=device), 0
-    for x, y in progress(batches, desc=desc, interval=options.progress_interval_s, total=total):
+    # the first step whose loss was not finite, kept on the device: checking each step on the
+    # host would make it wait for the GPU every step
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)
+    for step, (x, y) in enumerate(progress(batches, desc=desc, interval=options.progress_interval_s, total=total), 1):
         x, y = _to_device(x, device, options), _to_device(y, device, options)
         with _autocast(device, options):
             loss = F.cross_entropy(model(x, start_group), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        # summed on the device: a .item() per step would make the host wait for the GPU
-        total_loss += loss.detach() * len(y)
+        loss = loss.detach()
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+        total_loss += loss * len(y)
         count += len(y)
-    return total_loss.item() / max(count, 1)
+    bad_step = int(first_bad.item())
+    if bad_step >= 0:
+        raise TrainingDiverged(f"{desc}: the training loss became NaN or infinite at step {bad_step}")
+    bad = [name for name, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+    if bad:
+        raise TrainingDiverged(f"{desc}: trainable parameters are not finite ({', '.join(bad[:3])})")
+    mean_loss = total_loss.item() / max(count, 1)
+    # cross-entropy starts near chance, log(classes); 1000 times that is no training at all
+    chance = math.log(max(model.head.out_features, 2))
+    if mean_loss > DIVERGED_LOSS_FACTOR * chance:
+        raise TrainingDiverged(f"{desc}: the mean training loss {mean_loss:.3g} is over {DIVERGED_LOSS_FACTOR} times "
+                               f"chance level ({chance:.2f})")
+    return mean_loss
+
+
+def _diverged(error: TrainingDiverged, recipe: "Recipe") -> TrainingDiverged:
+    return TrainingDiverged(
+        f"training diverged in {error}. No model is written. Lower the learning rate of this recipe "
+        f"(optimizer.lr is {recipe.lr:g}; try {recipe.lr / 10:g}) and run again."
+    )
 
 
 @torch.no_grad()
@@ -356,7 +388,11 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
             head_optimizer = recipe.optimizer(model.trainable_parameters())
             batches = _cycle(train, recipe.batch_size, recipe.seed)
             limited = (next(batches) for _ in range(warmup))
-            loss = _train_steps(model, limited, head_optimizer, device, options, desc="warm-up", total=warmup)
+            try:
+                loss = _train_steps(model, limited, head_optimizer, device, options, desc="the head warm-up",
+                                    total=warmup)
+            except TrainingDiverged as error:
+                raise _diverged(error, recipe) from None
             model.freeze(lc)
             result.history.append({"epoch": 0, "phase": "head warm-up", "train_loss": loss})
         optimizer = recipe.optimizer(model.trainable_parameters())
@@ -385,9 +421,12 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         lr = schedule.for_epoch(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = _train_steps(model, source.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
-                            optimizer, device, options, desc=f"epoch {epoch}/{recipe.epochs}",
-                            total=math.ceil(len(train) / recipe.batch_size), start_group=start_group)
+        try:
+            loss = _train_steps(model, source.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
+                                optimizer, device, options, desc=f"epoch {epoch}/{recipe.epochs}",
+                                total=math.ceil(len(train) / recipe.batch_size), start_group=start_group)
+        except TrainingDiverged as error:
+            raise _diverged(error, recipe) from None
         model.eval()
         with torch.no_grad():
             metrics = evaluate(model)

@@ -1,12 +1,11 @@
-# Shared helpers: configuration checks, output paths and parameter helpers.
+# Shared helpers: configuration checks, the grid of training jobs, output paths and params.
+import re
 import sys
 from pathlib import Path
 
 # The library sits beside the Snakefile. Scripts find it through the link
 # scripts/gradual_transfer (Snakemake puts a script's folder on its path, in any environment).
 sys.path.insert(0, workflow.basedir)
-
-import re
 
 from gradual_transfer.config import (
     ConfigError,

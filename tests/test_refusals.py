@@ -1,0 +1,164 @@
+"""Nothing wrong is saved as right: damaged inputs and diverged training end in one sentence
+naming the file, key or setting, and leave no output behind."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import torch
+
+from gradual_transfer.io import read_json, write_json
+from gradual_transfer.train import TrainingDiverged, fit
+from test_engine import CPU, OPTIONS, evaluator, recipe, toy_data
+
+
+# --- diverged training ----------------------------------------------------------------------
+
+def test_a_diverging_fit_stops_and_names_the_epoch_and_learning_rate(tmp_path):
+    from gradual_transfer.models import build_model
+    from test_engine import ARCH
+
+    torch.manual_seed(0)
+    model = build_model(ARCH, 4, (3, 8, 8))
+    with pytest.raises(TrainingDiverged) as caught:
+        fit(model, toy_data(4, 64, 1), evaluator(toy_data(4, 16, 2)), recipe(lr=1.0e6), checkpoint_dir=tmp_path,
+            fingerprint={}, device=CPU, options=OPTIONS)
+    message = str(caught.value)
+    assert re.match(r"training diverged in epoch \d/3: ", message), message
+    assert "optimizer.lr is 1e+06; try 100000" in message and "No model is written" in message
+
+
+def test_a_nan_loss_names_its_epoch_and_step(tmp_path):
+    from gradual_transfer.models import build_model
+    from gradual_transfer.train import TensorSource
+    from test_engine import ARCH
+
+    torch.manual_seed(0)
+    model = build_model(ARCH, 4, (3, 8, 8))
+    good = toy_data(4, 64, 1)
+    poisoned = TensorSource(torch.full_like(good.inputs, math.nan), good.targets)
+    with pytest.raises(TrainingDiverged, match=r"in epoch 1/3: the training loss became NaN or infinite at step 1\."):
+        fit(model, poisoned, evaluator(toy_data(4, 16, 2)), recipe(), checkpoint_dir=tmp_path, fingerprint={},
+            device=CPU, options=OPTIONS)
+    model = build_model(ARCH, 4, (3, 8, 8))
+    with pytest.raises(TrainingDiverged, match=r"in the head warm-up: the training loss became NaN"):
+        fit(model.freeze(3), poisoned, evaluator(toy_data(4, 16, 2)), recipe(head_warmup_iterations=2),
+            checkpoint_dir=tmp_path / "w", fingerprint={}, device=CPU, options=OPTIONS)
+
+
+def test_a_diverged_job_writes_no_model_and_no_metrics(tmp_path):
+    from gradual_transfer.data.images import prepare_images
+    from gradual_transfer.demo import generate_corpus
+    from gradual_transfer.experiment import run_job
+    from gradual_transfer.grid import Job
+    from conftest import TINY_DEMO
+    from test_speech_experiment import RUNTIME
+
+    generate_corpus("cifar10", tmp_path / "c10", TINY_DEMO["cifar10"], 0)
+    prepare_images("cifar10", tmp_path / "c10", tmp_path / "data", validation=10, verify_md5=False)
+    network = {"kind": "densenet", "depth": 7, "growth_rate": 4, "init_features": 8, "dropout": 0.2}
+    training = {"batch_size": 16, "epochs": 3, "optimizer": {"lr": 1.0e6, "momentum": 0.9, "nesterov": True,
+                                                             "weight_decay": 0.0},
+                "schedule": {"kind": "step", "milestones": [0.5], "gamma": 0.1}, "early_stopping_patience": 0,
+                "seed": 0}
+    params = {"job": Job("images", "d", "cifar10", "cifar10").to_dict(), "version": 1,
+              "settings": {"dataset": "cifar10", "network": network, "classes": 10, "recipe": training, "lc": None,
+                           "seed": 0}}
+    data = tmp_path / "data"
+    inputs = {**{s: str(data / f"{s}.arrow") for s in ("train", "validation", "test")}, "stats": str(data / "stats.json")}
+    out = tmp_path / "model"
+    with pytest.raises(TrainingDiverged, match="No model is written"):
+        run_job(params, inputs, {"model": str(out / "model.pt"), "metrics": str(out / "metrics.json")}, RUNTIME)
+    assert not (out / "model.pt").exists() and not (out / "metrics.json").exists()
+    assert not list(out.glob("*.partial")) and not list(out.glob(".*.partial"))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_json_files_never_hold_nan_or_infinity(tmp_path, value):
+    with pytest.raises(ValueError, match="m.json: not written, it would hold a NaN"):
+        write_json(tmp_path / "m.json", {"validation": {"score": value}})
+    assert not list(tmp_path.iterdir())
+    write_json(tmp_path / "ok.json", {"score": 1.5})
+    assert read_json(tmp_path / "ok.json") == {"score": 1.5}
+    json.loads((tmp_path / "ok.json").read_text())  # strict JSON
+
+
+# --- damaged image datasets -----------------------------------------------------------------
+
+def _pickle_edit(path, change):
+    import pickle
+
+    with open(path, "rb") as f:
+        entry = pickle.load(f, encoding="latin1")
+    change(entry)
+    with open(path, "wb") as f:
+        pickle.dump(entry, f)
+
+
+def _mat_edit(path, change):
+    import scipy.io
+
+    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    change(mat)
+    scipy.io.savemat(path, mat)
+
+
+def _drop_one_image(entry):
+    entry["data"] = entry["data"][:-1]
+
+
+def _set_label(key, index, value):
+    def change(entry):
+        entry[key][index] = value
+    return change
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+IMAGE_DAMAGES = {
+    # dataset, file, damage, what the message says
+    "cifar10 batch one image short": ("cifar10", "cifar-10-batches-py/data_batch_2", lambda p: _pickle_edit(p, _drop_one_image),
+                                      "data_batch_2: 9 images but 10 labels"),
+    "cifar10 label 10": ("cifar10", "cifar-10-batches-py/data_batch_3", lambda p: _pickle_edit(p, _set_label("labels", 4, 10)),
+                         "data_batch_3: label 10 at index 4 is outside 0..9"),
+    "cifar10 label -1 in test": ("cifar10", "cifar-10-batches-py/test_batch",
+                                 lambda p: _pickle_edit(p, _set_label("labels", 7, -1)),
+                                 "test_batch: label -1 at index 7 is outside 0..9"),
+    "cifar100 label 100": ("cifar100", "cifar-100-python/train", lambda p: _pickle_edit(p, _set_label("fine_labels", 0, 100)),
+                           "cifar-100-python/train: label 100 at index 0 is outside 0..99"),
+    "cifar10 truncated pickle": ("cifar10", "cifar-10-batches-py/data_batch_1", _truncate,
+                                 "data_batch_1: not a readable cifar10 batch"),
+    "cifar10 wrong row length": ("cifar10", "cifar-10-batches-py/data_batch_1",
+                                 lambda p: _pickle_edit(p, lambda e: e.update(data=e["data"][:, :3000])),
+                                 "data_batch_1: images of shape (10, 3000)"),
+    "svhn .mat without y": ("svhn", "train_32x32.mat", lambda p: _mat_edit(p, lambda m: m.pop("y")),
+                            "train_32x32.mat: not a readable svhn train split"),
+    "svhn label 11": ("svhn", "test_32x32.mat", lambda p: _mat_edit(p, lambda m: m["y"].__setitem__((3, 0), 11)),
+                      "test_32x32.mat: label 11 at index 3 is outside 0..9"),
+    "svhn one label short": ("svhn", "extra_32x32.mat", lambda p: _mat_edit(p, lambda m: m.update(y=m["y"][:-1])),
+                             "extra_32x32.mat: 10 images but 9 labels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMAGE_DAMAGES))
+def test_damaged_image_data_is_refused_before_anything_is_written(tmp_path, case):
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.data.images import prepare_images
+    from gradual_transfer.demo import generate_corpus
+    from conftest import TINY_DEMO
+
+    dataset, name, damage, message = IMAGE_DAMAGES[case]
+    settings = {"cifar10": {"train": 50, "test": 20}, "cifar100": {"train": 20, "test": 10},
+                "svhn": TINY_DEMO["svhn"]}[dataset]
+    generate_corpus(dataset, tmp_path / "root", settings, 0)
+    damage(tmp_path / "root" / name)
+    with pytest.raises(DataError) as caught:
+        prepare_images(dataset, tmp_path / "root", tmp_path / "out", validation=5, verify_md5=False,
+                       use_extra=dataset == "svhn")
+    assert message in str(caught.value)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
