@@ -18,7 +18,7 @@ import sys
 
 from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
-from gradual_transfer.config import ConfigError, load_config, validate_config
+from gradual_transfer.config import ConfigError, load_config, num_groups, validate_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.train import TrainingDiverged
 
@@ -105,6 +105,11 @@ def cmd_train_image(args) -> int:
     transfer = args.source_model is not None
     if args.lc is not None and not transfer:
         raise ConfigError("--lc: l_c applies to a transfer; give --source-model too.")
+    if args.arch not in config["architectures"]:
+        raise ConfigError(f"--arch {args.arch}: not under architectures; defined: {sorted(config['architectures'])}.")
+    l_h = num_groups(config["architectures"][args.arch])
+    if args.lc is not None and not 0 <= args.lc <= l_h:
+        raise ConfigError(f"--lc {args.lc}: {args.arch} has {l_h} layer groups; use 0..{l_h}.")
     job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None)
     data, out = Path(args.data_dir), Path(args.out_dir)
     inputs = {split: str(data / f"{split}.arrow") for split in ("train", "validation", "test")}

@@ -50,3 +50,13 @@ def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
     result = cli("check-config", cwd=tmp_path)
     assert result.returncode == 2 and "config.yaml: no such config file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_image_refuses_an_lc_beyond_the_network_in_one_line(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config()))
+    result = cli("train-image", "--arch", "densenet_demo", "--task", "cifar10", "--data-dir", str(tmp_path),
+                 "--source-model", str(tmp_path / "m.pt"), "--lc", "9", "--out-dir", str(tmp_path / "o"),
+                 "--configfile", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--lc 9: densenet_demo has 7 layer groups; use 0..7." in result.stderr

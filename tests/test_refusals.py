@@ -162,3 +162,52 @@ def test_damaged_image_data_is_refused_before_anything_is_written(tmp_path, case
                        use_extra=dataset == "svhn")
     assert message in str(caught.value)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+# --- the command line resumes like the workflow ---------------------------------------------
+
+def test_train_image_from_the_command_line_resumes_after_a_kill(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from conftest import REPO, tiny_config
+    from test_cli import cli
+
+    config = tiny_config()
+    config["demo"]["cifar10"]["train"] = 600  # epochs long enough to kill one mid-run
+    config["tasks"]["cifar10"]["training"].update(epochs=3)
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    c = ["--configfile", str(config_file)]
+    assert cli("demo-corpus", "cifar10", str(tmp_path / "c10"), *c).returncode == 0
+    assert cli("prepare-images", "cifar10", str(tmp_path / "c10"), str(tmp_path / "data"), *c).returncode == 0
+
+    def train(out: str) -> list[str]:
+        return [sys.executable, "-m", "gradual_transfer", "--log", str(tmp_path / f"{out}.log"), "train-image",
+                "--arch", "densenet_demo", "--task", "cifar10", "--data-dir", str(tmp_path / "data"),
+                "--out-dir", str(tmp_path / out), *c]
+
+    run = subprocess.Popen(train("killed"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "killed.log"
+    deadline = time.monotonic() + 300
+    while not (log.exists() and "epoch 1/3 lr" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    assert "epoch 3/3 lr" not in log.read_text(), "finished before it was killed: lengthen it"
+    assert (tmp_path / "killed" / "resume" / "last.pt").exists() and not (tmp_path / "killed" / "model.pt").exists()
+
+    resumed = subprocess.run(train("killed"), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in log.read_text() and "epoch 1/3 lr" not in log.read_text()
+    straight = subprocess.run(train("straight"), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert (tmp_path / "killed" / "metrics.json").read_text() == (tmp_path / "straight" / "metrics.json").read_text()
+    a = torch.load(tmp_path / "killed" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
