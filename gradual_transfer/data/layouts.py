@@ -6,6 +6,8 @@ spelt out, not an hour later inside a job. It looks only at names (no file is op
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 EXPECTED = {
@@ -32,19 +34,22 @@ def _child(directory: Path, name: str) -> Path | None:
     return None
 
 
+def image_files(dataset: str, entry: dict | None = None) -> list[str]:
+    """The files of an image dataset, relative to its root."""
+    if dataset == "cifar10":
+        return [f"cifar-10-batches-py/{n}" for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]]
+    if dataset == "cifar100":
+        return [f"cifar-100-python/{n}" for n in ("train", "test", "meta")]
+    if dataset == "svhn":
+        return ["train_32x32.mat", "test_32x32.mat"] + (["extra_32x32.mat"] if (entry or {}).get("use_extra") else [])
+    raise ValueError(f"{dataset!r} is not an image dataset")
+
+
 def missing_entries(dataset: str, root: Path, entry: dict | None = None) -> list[str]:
     """Names the layout requires that are absent under `root` (empty when it looks right)."""
     entry = entry or {}
-    if dataset == "cifar10":
-        base = root / "cifar-10-batches-py"
-        names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
-        return [str(base / n) for n in names if not (base / n).is_file()]
-    if dataset == "cifar100":
-        base = root / "cifar-100-python"
-        return [str(base / n) for n in ("train", "test", "meta") if not (base / n).is_file()]
-    if dataset == "svhn":
-        names = ["train_32x32.mat", "test_32x32.mat"] + (["extra_32x32.mat"] if entry.get("use_extra") else [])
-        return [str(root / n) for n in names if not (root / n).is_file()]
+    if dataset in ("cifar10", "cifar100", "svhn"):
+        return [str(root / n) for n in image_files(dataset, entry) if not (root / n).is_file()]
     if dataset == "timit":
         missing = []
         for part in ("TRAIN", "TEST"):
@@ -94,3 +99,47 @@ def check_root(dataset: str, root: Path, entry: dict | None = None) -> str | Non
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         return f"{root} is not laid out as expected: missing {shown}. Expected {EXPECTED[dataset]}. {fix}"
     return None
+
+
+# --- what a job reads: the corpus content it depends on ---------------------------------------
+
+def corpus_files(dataset: str, root: str | Path, split: str | None = None, entry: dict | None = None) -> list[Path]:
+    """The files a reader takes from `root` (for TIMIT, those of one split: TRAIN for train,
+    the dev or core-test speakers' folders of TEST for dev and test). Absent files are simply
+    not listed: this never fails, the readers report what is wrong."""
+    root = Path(root)
+    entry = entry or {}
+    if dataset in ("cifar10", "cifar100", "svhn"):
+        return [root / name for name in image_files(dataset, entry) if (root / name).is_file()]
+    if dataset == "timit":
+        from gradual_transfer import resources
+
+        part = _child(root, "TRAIN" if split == "train" else "TEST")
+        if part is None or not part.is_dir():
+            return []
+        wanted = None if split == "train" else set(resources.timit_speakers("dev" if split == "dev" else "core_test"))
+        files = []
+        for region in sorted(p for p in part.iterdir() if p.is_dir() and p.name.upper().startswith("DR")):
+            for speaker in sorted(p for p in region.iterdir() if p.is_dir()):
+                if wanted is None or speaker.name.lower() in wanted:
+                    files += sorted(p for p in speaker.iterdir() if p.is_file())
+        return files
+    if dataset == "iemocap":
+        files = []
+        for s in range(1, 6):
+            session = root / f"Session{s}"
+            files += sorted((session / "dialog" / "EmoEvaluation").glob("*.txt"))
+            files += sorted((session / "sentences" / "wav").glob("*/*.wav"))
+        return files
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def content_fingerprint(root: str | Path, files: list[Path]) -> str:
+    """Names, sizes and modification times of `files` in one short string: a job whose params
+    hold it re-runs when a file it reads is replaced, added or removed (the folder's own time
+    does not change when a file deep inside it is replaced)."""
+    digest = hashlib.sha1()
+    for path in files:
+        stat = os.stat(path)
+        digest.update(f"{os.path.relpath(path, root)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return f"{len(files)} files, sha1 {digest.hexdigest()[:16]}"

@@ -13,6 +13,7 @@ from gradual_transfer.config import (
     demo_datasets,
     validate_config,
 )
+from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.grid import job_settings, sweep, training_jobs
 from gradual_transfer.stages import STAGE_VERSIONS
 
@@ -45,6 +46,17 @@ def dataset_input(dataset):
     if config["datasets"][dataset].get("download") and dataset not in DEMO_DATASETS:
         return []
     return dataset_root(dataset)
+
+
+def corpus_content(dataset, split=None):
+    """The names, sizes and times of the corpus files a job reads, as a param: replacing,
+    adding or removing one re-runs exactly the jobs that read it. (A generated demo corpus is
+    tracked by its rule's output; a downloaded one appears only when its job runs.)"""
+    entry = config["datasets"][dataset]
+    if dataset in DEMO_DATASETS or entry.get("download"):
+        return "generated" if dataset in DEMO_DATASETS else "downloaded"
+    root = dataset_root(dataset)
+    return content_fingerprint(root, corpus_files(dataset, root, split, entry))
 
 
 def task_dataset(task):

@@ -19,6 +19,7 @@ rule timit_features:
         features=extraction_params(),
         frame_targets=speech_task("timit")["frame_targets"],
         bad_utterances=config["datasets"]["timit"]["bad_utterances"],
+        corpus=lambda w: corpus_content("timit", w.split),
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/timit_features.py"
@@ -40,6 +41,7 @@ rule iemocap_features:
         features=extraction_params(),
         silence_threshold_db=speech_task("iemocap")["silence_threshold_db"],
         bad_utterances=config["datasets"]["iemocap"]["bad_utterances"],
+        corpus=lambda w: corpus_content("iemocap"),
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/iemocap_features.py"

@@ -21,6 +21,7 @@ rule prepare_images:
     params:
         split=image_preparation_params,
         root=lambda w: dataset_root(w.dataset),
+        corpus=lambda w: corpus_content(w.dataset),
         version=STAGE_VERSIONS["images"],
     script:
         "../../scripts/prepare_images.py"
