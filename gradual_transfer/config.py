@@ -238,7 +238,30 @@ def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
         problem = layouts.check_root(dataset, base / entry["root"], entry)
         if problem:
             problems.append(f"datasets.{dataset}.root: {problem}")
+        elif dataset == "iemocap":
+            problems += ser_fold_errors(config, base / entry["root"])
     return problems
+
+
+def ser_fold_errors(config: dict, root: Path) -> list[str]:
+    """Folds of the SER task whose test or validation speakers have no usable utterance in the
+    corpus at `root` (its labels are read: a second). A corpus whose labels cannot be read is
+    left to the extraction job, which says what is wrong with it."""
+    from gradual_transfer.data import iemocap
+    from gradual_transfer.data.errors import DataError
+
+    name, task = next((n, t) for n, t in config["tasks"].items() if t["dataset"] == "iemocap")
+    try:
+        utterances, _ = iemocap.list_utterances(root)
+    except DataError:
+        return []
+    counts: dict[str, int] = {}
+    for utt in utterances:
+        counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
+    try:
+        return iemocap.fold_problems(counts, task["validation_speakers"], task["folds"], name, str(root))
+    except DataError as error:  # validation speakers that are not IEMOCAP speakers
+        return [str(error)]
 
 
 def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SCHEMA_PATH,

@@ -63,17 +63,25 @@ class FeatureSettings:
 
 
 def _declared_samples(path: Path) -> int | None:
-    """Sample count the file's header declares (SPHERE or RIFF), to detect truncation that
-    libsndfile would silently read past."""
+    """Sample count the file's header declares (SPHERE or RIFF), to detect damage that
+    libsndfile would read past: -1 when the data does not match it (a SPHERE file must hold
+    exactly its samples; a RIFF data chunk must fit in the file)."""
     with open(path, "rb") as f:
         head = f.read(1024)
     size = path.stat().st_size
     if head.startswith(b"NIST_1A"):
         fields = dict(line.split(" ", 1) for line in head.decode("ascii", "replace").splitlines()[2:] if " " in line)
-        count = int(fields.get("sample_count", "-i 0").split()[-1])
-        width = int(fields.get("sample_n_bytes", "-i 2").split()[-1])
+        values = {}
+        for name, default in (("sample_count", "-i 0"), ("sample_n_bytes", "-i 2")):
+            value = fields.get(name, default).split()[-1]
+            if not value.isdigit():
+                raise DataError(f"{path}: SPHERE header field {name} is {value!r}, not a number; the header is damaged.")
+            values[name] = int(value)
+        if not head[8:16].strip().isdigit():
+            raise DataError(f"{path}: SPHERE header size {head[8:16]!r} is not a number; the header is damaged.")
         header = int(head[8:16])
-        return count if header + count * width <= size else -1
+        data = size - header
+        return values["sample_count"] if data == values["sample_count"] * values["sample_n_bytes"] else -1
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         position, width = 12, 2
         while position + 8 <= len(head):
@@ -98,7 +106,8 @@ def check_audio(path: Path, sample_rate: int) -> int:
     if info.channels != 1:
         raise DataError(f"{path}: {info.channels} channels, expected mono.")
     if _declared_samples(path) == -1:
-        raise DataError(f"{path}: truncated: the header declares more samples than the file holds.")
+        raise DataError(f"{path}: truncated or padded: the header's sample count does not match the data "
+                        f"the file holds.")
     if info.frames == 0:
         raise DataError(f"{path}: no audio samples.")
     return info.frames
@@ -162,8 +171,11 @@ def extract_timit(root: str | Path, split: str, out: str | Path, settings: Featu
     for utt in utterances:  # pass 1: labels and headers
         try:
             num_samples = check_audio(utt.wav, settings.sample_rate)
-            segments = timit.map_segments(timit.read_phn(utt.phn, num_samples, phone_map), phone_map)
             num_frames = settings.num_frames(num_samples)
+            if num_frames == 0:
+                raise DataError(f"{utt.wav}: shorter than one frame ({num_samples} samples)")
+            segments = timit.map_segments(timit.read_phn(utt.phn, num_samples, phone_map, settings.frame_length),
+                                          phone_map)
             if aligned is not None:
                 if utt.utt_id not in aligned:
                     raise DataError(f"{alignment}: no alignment for {utt.utt_id}")
@@ -201,7 +213,7 @@ def extract_iemocap(root: str | Path, out: str | Path, settings: FeatureSettings
         try:
             num_samples = check_audio(utt.wav, settings.sample_rate)
             if settings.num_frames(num_samples) == 0:
-                raise DataError(f"{utt.wav}: shorter than one frame")
+                raise DataError(f"{utt.wav}: shorter than one frame ({num_samples} samples)")
             planned.append(utt)
         except DataError as error:
             problems.append(str(error))

@@ -21,6 +21,7 @@ import torch
 
 from gradual_transfer.data import iemocap
 from gradual_transfer.data.arrow import SpeechFeatures
+from gradual_transfer.data.errors import DataError
 from gradual_transfer.io import atomic_path, read_json
 from gradual_transfer.metrics import unweighted_error
 from gradual_transfer.models import GroupedNet
@@ -117,6 +118,12 @@ def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, F
     layout = iemocap.folds(settings.get("validation_speakers") or [])[fold]
     features = SpeechFeatures(inputs["features"])
     rows = {part: [r for r in range(len(features)) if features.speakers[r] in speakers] for part, speakers in layout.items()}
+    empty = [part for part in ("train", "validation", "test") if not rows[part]]
+    if empty:  # refused before training, not after it
+        counts = {s: int((features.speakers == s).sum()) for s in iemocap.SPEAKERS}
+        raise DataError(f"{inputs['features']}: fold {fold} has no utterance of its {' or '.join(empty)} speakers "
+                        f"({', '.join(s for part in empty for s in layout[part])}; utterances per speaker: {counts}). "
+                        f"Remove fold {fold} from the SER task's folds, or choose other validation speakers.")
     return {split: FrameSource(features, rows[split], stats, context) for split in ("train", "validation", "test")}
 
 

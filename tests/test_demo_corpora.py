@@ -184,9 +184,11 @@ def test_cifar_pickles_load_raw_and_through_torchvision(corpora):
 
 
 def test_checksummed_readers_refuse_demo_files(corpora):
-    with pytest.raises(RuntimeError, match="not found or corrupted"):
+    from gradual_transfer.data.errors import DataError
+
+    with pytest.raises(DataError, match=r"not the original release \(torchvision's MD5 check: .*verify_md5: false"):
         read_split("cifar10", corpora["cifar10"], "train", verify_md5=True)
-    with pytest.raises(RuntimeError, match="not found or corrupted"):
+    with pytest.raises(DataError, match=r"train_32x32.mat: not found, or not the original release"):
         read_split("svhn", corpora["svhn"], "train", verify_md5=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 
 import pytest
 import torch
@@ -211,3 +212,149 @@ def test_train_image_from_the_command_line_resumes_after_a_kill(tmp_path):
     a = torch.load(tmp_path / "killed" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --- damaged speech corpora -----------------------------------------------------------------
+
+def _phn(text):
+    def damage(root):
+        from test_speech_data import utt_file
+
+        utt_file(root, suffix="PHN").write_text(text)
+    return damage
+
+
+def _phn_bytes(data):
+    def damage(root):
+        from test_speech_data import utt_file
+
+        utt_file(root, suffix="PHN").write_bytes(data)
+    return damage
+
+
+def _sphere_header(old, new):
+    def damage(root):
+        from test_speech_data import utt_file
+
+        wav = utt_file(root)
+        data = wav.read_bytes()
+        assert old.encode() in data[:1024] and len(old) == len(new)
+        wav.write_bytes(data.replace(old.encode(), new.encode(), 1))
+    return damage
+
+
+def _short_utterance(root):
+    from gradual_transfer.demo.formats import write_sphere
+    from test_speech_data import tone, utt_file
+
+    write_sphere(utt_file(root), tone(0.01), 16000, "fcjf0_si1027")  # 160 samples: under one 400-sample frame
+    utt_file(root, suffix="PHN").write_text("0 160 h#\n")
+
+
+def _speaker_in_two_regions(root):
+    shutil.copytree(root / "TRAIN" / "DR1" / "FCJF0", root / "TRAIN" / "DR2" / "FCJF0")
+
+
+# the test utterance holds 8000 samples and "0 2000 h#\n2000 4000 sh\n4000 5200 q\n5200 6400 iy\n6400 8000 h#\n"
+TIMIT_DAMAGES = {
+    "first line missing": (_phn("2000 4000 sh\n4000 5200 q\n5200 6400 iy\n6400 8000 h#\n"),
+                           r"SI1027.PHN line 1: the first segment begins at sample 2000, not 0: is the first line missing\?"),
+    "last lines missing": (_phn("0 2000 h#\n2000 4000 sh\n4000 5200 q\n"),
+                           r"SI1027.PHN: the last segment ends at sample 5200, 2800 samples before the end of the audio"),
+    "middle line missing": (_phn("0 2000 h#\n2000 4000 sh\n5200 6400 iy\n6400 8000 h#\n"),
+                            r"SI1027.PHN line 3: segment begins at sample 5200, after the previous one ends \(4000\): a gap"),
+    "non-ASCII byte": (_phn_bytes(b"0 2000 h#\n2000 4000 s\xe9\n4000 8000 h#\n"),
+                       r"SI1027.PHN line 2: byte 0xe9 is not ASCII text"),
+    "sample_count below the data": (_sphere_header("sample_count -i 8000", "sample_count -i 7000"),
+                                    r"SI1027.WAV: truncated or padded"),
+    "non-numeric header field": (_sphere_header("sample_n_bytes -i 2", "sample_n_bytes -i x"),
+                                 r"SI1027.WAV: (SPHERE header field sample_n_bytes is 'x', not a number|unreadable audio)"),
+    "shorter than one frame": (_short_utterance, r"SI1027.WAV: shorter than one frame \(160 samples\)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TIMIT_DAMAGES))
+def test_damaged_timit_is_refused_and_skip_leaves_the_utterance_out(tmp_path, case):
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.features import extract_timit
+    from test_speech_data import SETTINGS, make_timit
+
+    damage, message = TIMIT_DAMAGES[case]
+    root = make_timit(tmp_path / "t")
+    damage(root)
+    out = tmp_path / "out.arrow"
+    with pytest.raises(DataError, match=message):
+        extract_timit(root, "train", out, SETTINGS)
+    assert not out.exists()
+    assert extract_timit(root, "train", out, SETTINGS, bad_utterances="skip") == 2  # of 3
+
+
+def test_a_speaker_in_two_dialect_regions_is_refused_naming_both(tmp_path):
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.features import extract_timit
+    from test_speech_data import SETTINGS, make_timit
+
+    root = make_timit(tmp_path / "t")
+    _speaker_in_two_regions(root)
+    with pytest.raises(DataError, match=r"DR2/FCJF0/SI1027.WAV: duplicate utterance id fcjf0_si1027, also .*DR1/FCJF0/SI1027.WAV"):
+        extract_timit(root, "train", tmp_path / "out.arrow", SETTINGS, bad_utterances="skip")
+
+
+def test_an_iemocap_label_block_listed_twice_is_refused(tmp_path):
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.features import extract_iemocap
+    from test_speech_data import SETTINGS, make_iemocap
+
+    root = make_iemocap(tmp_path / "i")
+    path = root / "Session2" / "dialog" / "EmoEvaluation" / "Ses02F_impro01.txt"
+    blocks = path.read_text().split("\n\n")
+    path.write_text("\n\n".join(blocks + [blocks[1]]))
+    with pytest.raises(DataError, match=r"Ses02F_impro01.txt: utterance Ses02F_impro01_\w+ is labelled twice in it"):
+        extract_iemocap(root, tmp_path / "out.arrow", SETTINGS, -30.0, bad_utterances="skip")
+
+
+# --- SER folds without anything to score ----------------------------------------------------
+
+@pytest.fixture
+def iemocap_without_ses03m(tmp_path):
+    """An IEMOCAP root where speaker Ses03M (the test speaker of fold 6) has no usable audio."""
+    from gradual_transfer.data import iemocap
+    from test_speech_data import make_iemocap
+
+    root = make_iemocap(tmp_path / "data" / "IEMOCAP_full_release")
+    gone = [u for u in iemocap.list_utterances(root)[0] if u.speaker == "Ses03M"]
+    assert gone
+    for utt in gone:
+        utt.wav.unlink()
+    return root
+
+
+def test_a_fold_without_its_test_speaker_is_refused_when_the_config_is_checked(paper_config, tmp_path,
+                                                                               iemocap_without_ses03m):
+    from gradual_transfer.config import ConfigError, validate_config
+    from gradual_transfer.data.layouts import write_placeholders
+
+    for dataset, entry in paper_config["datasets"].items():
+        if dataset != "iemocap":
+            write_placeholders(dataset, tmp_path / entry["root"], entry)
+    with pytest.raises(ConfigError, match=r"tasks.ser.folds: fold 6 tests on Ses03M, who has no usable 4-class "
+                                          r"utterance in .*Ses03M 0.*remove fold 6"):
+        validate_config(paper_config, base=tmp_path)
+    paper_config["tasks"]["ser"]["folds"] = paper_config["experiments"]["speech"]["ser_source_folds"] = [1, 2, 7, 8]
+    validate_config(paper_config, base=tmp_path)
+
+
+def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, iemocap_without_ses03m):
+    from gradual_transfer import speech
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.features import extract_iemocap, write_stats
+    from test_speech_data import SETTINGS
+
+    features = tmp_path / "all.arrow"
+    extract_iemocap(iemocap_without_ses03m, features, SETTINGS, -30.0, bad_utterances="skip")
+    write_stats(features, tmp_path / "stats.json")
+    settings = {"dataset": "iemocap", "context": 2, "validation_speakers": ["Ses05F", "Ses05M"]}
+    inputs = {"features": str(features), "stats": str(tmp_path / "stats.json")}
+    assert len(speech.sources(settings, inputs, 5)["test"]) > 0
+    with pytest.raises(DataError, match=r"all.arrow: fold 6 has no utterance of its test speakers \(Ses03M;"):
+        speech.sources(settings, inputs, 6)

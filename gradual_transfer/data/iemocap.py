@@ -74,6 +74,7 @@ def list_utterances(root: str | Path) -> tuple[list[Utterance], list[str]]:
     line per labelled utterance whose audio is missing (the caller decides: fail or skip)."""
     root = Path(root)
     utterances, problems = [], []
+    labelled_in: dict[str, Path] = {}
     for session in range(1, 6):
         evaluation_dir = root / f"Session{session}" / "dialog" / "EmoEvaluation"
         if not evaluation_dir.is_dir():
@@ -82,6 +83,10 @@ def list_utterances(root: str | Path) -> tuple[list[Utterance], list[str]]:
         for path in sorted(evaluation_dir.glob("*.txt")):
             dialog = path.stem
             for utt, emo, start, end in parse_emo_evaluation(path):
+                if utt in labelled_in:
+                    where = "twice in it" if labelled_in[utt] == path else f"also in {labelled_in[utt]}"
+                    raise DataError(f"{path}: utterance {utt} is labelled {where}. Keep one label block.")
+                labelled_in[utt] = path
                 if emo not in MERGE:
                     continue
                 wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt}.wav"
@@ -103,3 +108,22 @@ def folds(validation_speakers: list[str]) -> dict[int, dict[str, list[str]]]:
     others = [s for s in SPEAKERS if s not in validation_speakers]
     return {k: {"train": [s for s in others if s != test], "validation": list(validation_speakers), "test": [test]}
             for k, test in enumerate(others, start=1)}
+
+
+def fold_problems(counts: dict[str, int], validation_speakers: list[str], fold_numbers: list[int], task: str,
+                  source: str) -> list[str]:
+    """One sentence per configured fold that would have nothing to select or score a model on:
+    its test speaker, or all of its validation speakers, without a usable 4-class utterance
+    (`counts`: usable utterances per speaker in `source`)."""
+    layout = folds(validation_speakers)
+    shown = ", ".join(f"{s} {counts.get(s, 0)}" for s in SPEAKERS)
+    problems = []
+    if not any(counts.get(s) for s in validation_speakers):
+        problems.append(f"tasks.{task}.validation_speakers: {validation_speakers} have no usable 4-class utterance "
+                        f"in {source} (utterances per speaker: {shown}); choose others.")
+    for k in fold_numbers:
+        test = layout[k]["test"][0]
+        if not counts.get(test):
+            problems.append(f"tasks.{task}.folds: fold {k} tests on {test}, who has no usable 4-class utterance in "
+                            f"{source} (utterances per speaker: {shown}); remove fold {k}.")
+    return problems

@@ -105,7 +105,11 @@ def read_split(dataset: str, root: str | Path, split: str, verify_md5: bool = Tr
         else:
             ds = reader(str(root), train=split == "train", download=download)
             images, labels = ds.data, np.asarray(ds.targets, dtype=np.int64)
-    except (OSError, EOFError, KeyError, TypeError, ValueError, IndexError, RuntimeError) as error:
+    except RuntimeError as error:  # torchvision: a file is missing or its MD5 is not the release's
+        raise DataError(f"{files}: not found, or not the original release (torchvision's MD5 check: {error}). "
+                        f"For a copy in the same format with other content, set datasets.{dataset}.verify_md5: "
+                        f"false.") from None
+    except (OSError, EOFError, KeyError, TypeError, ValueError, IndexError) as error:
         raise DataError(f"{files}: not a readable {dataset} {split} split ({type(error).__name__}: {error}). "
                         f"Replace it with the original file.") from None
     if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:

@@ -109,18 +109,33 @@ def list_utterances(root: str | Path, split: str) -> list[Utterance]:
                         f"(e.g. {sorted(wanted)[0]}). Is datasets.timit.root the TIMIT root?")
     if not utterances:
         raise DataError(f"{part}: no {split} utterances (<DR>/<speaker>/<utt>.WAV without SA1/SA2) found.")
+    seen: dict[str, Path] = {}
+    for utt in utterances:
+        if utt.utt_id in seen:
+            raise DataError(f"{utt.wav}: duplicate utterance id {utt.utt_id}, also {seen[utt.utt_id]} (a speaker "
+                            f"folder in two dialect regions?). Remove one copy.")
+        seen[utt.utt_id] = utt.wav
     return sorted(utterances, key=lambda u: u.utt_id)
 
 
 _PHN_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s*$")
 
 
-def read_phn(path: Path, num_samples: int, phone_map: PhoneMap) -> list[tuple[int, int, str]]:
-    """(begin, end, 61-label) segments of a ``.PHN`` file, checked against the audio length."""
+def read_phn(path: Path, num_samples: int, phone_map: PhoneMap, tolerance: int = 400) -> list[tuple[int, int, str]]:
+    """(begin, end, 61-label) segments of a ``.PHN`` file, checked against the audio: they tile
+    it, as every TIMIT transcription does (the first begins at sample 0, each begins where the
+    previous one ends, the last ends at the last sample, within `tolerance` samples: one
+    frame), so a file that lost a line is refused instead of shifting every target."""
     if not path.is_file():
         raise DataError(f"{path}: missing phone transcription (.PHN) for {path.with_suffix('.WAV').name}.")
+    try:
+        text = path.read_bytes().decode("ascii")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise DataError(f"{path} line {line}: byte 0x{error.object[error.start]:02x} is not ASCII text; "
+                        f"the file is damaged.") from None
     segments: list[tuple[int, int, str]] = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         match = _PHN_LINE.match(line)
@@ -131,15 +146,24 @@ def read_phn(path: Path, num_samples: int, phone_map: PhoneMap) -> list[tuple[in
             raise DataError(f"{path} line {number}: unknown TIMIT phone label {label!r}.")
         if end <= begin:
             raise DataError(f"{path} line {number}: segment ends ({end}) before it begins ({begin}).")
+        if not segments and begin != 0:
+            raise DataError(f"{path} line {number}: the first segment begins at sample {begin}, not 0: "
+                            f"is the first line missing?")
         if segments and begin < segments[-1][1]:
             raise DataError(f"{path} line {number}: segment begins at sample {begin}, before the previous "
                             f"one ends ({segments[-1][1]}): lines out of order or overlapping.")
+        if segments and begin > segments[-1][1]:
+            raise DataError(f"{path} line {number}: segment begins at sample {begin}, after the previous one "
+                            f"ends ({segments[-1][1]}): a gap, is a line missing?")
         if end > num_samples:
             raise DataError(f"{path} line {number}: segment ends at sample {end}, past the end of the audio "
                             f"({num_samples} samples).")
         segments.append((begin, end, label))
     if not segments:
         raise DataError(f"{path}: empty phone transcription.")
+    if num_samples - segments[-1][1] > tolerance:
+        raise DataError(f"{path}: the last segment ends at sample {segments[-1][1]}, {num_samples - segments[-1][1]} "
+                        f"samples before the end of the audio ({num_samples}): are the last lines missing?")
     return segments
 
 
