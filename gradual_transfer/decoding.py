@@ -13,7 +13,7 @@ import numpy as np
 from gradual_transfer import hmm
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.timit import PhoneMap
-from gradual_transfer.io import atomic_path, read_json, write_json
+from gradual_transfer.io import read_json, write_json, write_text
 from gradual_transfer.metrics import phone_error_rate
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,7 @@ def _read_posteriors(scp: str | Path) -> dict[str, np.ndarray]:
 
 
 def _write_text(path: Path, sequences: dict[str, list[str]]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{utt} {' '.join(seq)}\n" for utt, seq in sorted(sequences.items())))
+    write_text(path, "".join(f"{utt} {' '.join(seq)}\n" for utt, seq in sorted(sequences.items())))
 
 
 def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path], references: dict[str, str | Path],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import torch
 from gradual_transfer.data import iemocap, timit
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.io import write_json
+from gradual_transfer.io import write_ark_scp, write_json, write_text
 from gradual_transfer.logs import progress
 
 log = logging.getLogger(__name__)
@@ -258,14 +259,14 @@ def write_stats(features_path: str | Path, out: str | Path, speakers: list[str] 
 
 
 def export_kaldi(features_path: str | Path, out_dir: str | Path) -> int:
-    """Write ``feats.ark``/``feats.scp`` (and ``utt2spk``) for Kaldi tools, via kaldiio."""
-    import kaldiio
-
+    """Write ``feats.ark``/``feats.scp`` (and ``utt2spk``) for Kaldi tools, via kaldiio; each
+    file appears only when complete."""
     features = SpeechFeatures(features_path)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with kaldiio.WriteHelper(f"ark,scp:{out_dir / 'feats.ark'},{out_dir / 'feats.scp'}") as writer:
-        for row, utt in enumerate(features.utt_ids):
-            writer(utt, np.ascontiguousarray(features.feats(row)))
-    (out_dir / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in zip(features.utt_ids, features.speakers)))
+    duplicates = sorted(u for u, n in Counter(features.utt_ids).items() if n > 1)
+    if duplicates:
+        raise DataError(f"{features_path}: duplicate utterance ids {duplicates[:3]}; a Kaldi archive needs unique keys.")
+    write_ark_scp(((utt, np.ascontiguousarray(features.feats(row))) for row, utt in enumerate(features.utt_ids)),
+                  out_dir / "feats.ark", out_dir / "feats.scp")
+    write_text(out_dir / "utt2spk", "".join(f"{u} {s}\n" for u, s in zip(features.utt_ids, features.speakers)))
     return len(features)

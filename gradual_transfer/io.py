@@ -1,28 +1,73 @@
-"""Atomic file writes: a reader never sees half a file, an interrupted job leaves no output."""
+"""Atomic file writes: a reader never sees half a file, an interrupted job leaves no output, and
+a full disk is one sentence naming the file and the free space, not a C++ stream error."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+FULL_BELOW_BYTES = 1 << 20  # a write that failed with less than this free failed for want of space
+
+
+class WriteError(OSError):
+    """An output could not be written (full disk, quota, permissions); nothing of it is left."""
+
+
+def _free_bytes(directory: Path) -> int | None:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def write_failure(path: Path, error: BaseException, free: int | None) -> WriteError | None:
+    """The sentence for a failed write of `path`, or None when `error` is not about writing."""
+    code = getattr(error, "errno", None)
+    full = code in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < FULL_BELOW_BYTES
+                                                    and isinstance(error, (OSError, RuntimeError)))
+    if full:
+        where = f"{_size(free)} free on the device of {path.parent}" if free is not None else "device full"
+        return WriteError(errno.ENOSPC, f"{path}: not written, the disk is full ({where}). Free space, or set "
+                                        f"outdir to a larger disk, and run again.")
+    if isinstance(error, OSError) and code in (errno.EACCES, errno.EROFS, errno.EIO):
+        return WriteError(code, f"{path}: not written ({os.strerror(code)}).")
+    return None
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+    Temporaries left by an earlier writer of `path` that was killed are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.partial"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        free = _free_bytes(path.parent)  # before the partial file gives its space back
         Path(tmp).unlink(missing_ok=True)
+        failure = write_failure(path, error, free)
+        if failure is not None:
+            raise failure from None
         raise
 
 
@@ -40,6 +85,27 @@ def write_json(path: str | Path, obj: Any) -> None:
         raise ValueError(f"{path}: not written, it would hold a NaN or infinite number") from None
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_ark_scp(matrices: Iterable[tuple[str, Any]], ark: str | Path, scp: str | Path) -> int:
+    """Kaldi archive + script file of (key, matrix) pairs (via kaldiio), both atomic; the
+    script file names the final archive. Returns the number of matrices."""
+    import kaldiio
+
+    count = 0
+    with atomic_path(ark) as tmp_ark, atomic_path(scp) as tmp_scp:
+        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+            for key, matrix in matrices:
+                writer(key, matrix)
+                count += 1
+        # the script file names the temporary archive: point it at the final one
+        Path(tmp_scp).write_text(Path(tmp_scp).read_text().replace(str(tmp_ark), str(ark)))
+    return count
 
 
 def read_json(path: str | Path) -> Any:

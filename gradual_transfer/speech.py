@@ -22,7 +22,7 @@ import torch
 from gradual_transfer.data import iemocap
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.io import atomic_path, read_json
+from gradual_transfer.io import read_json, write_ark_scp
 from gradual_transfer.metrics import unweighted_error
 from gradual_transfer.models import GroupedNet
 from gradual_transfer.train import Recipe, RuntimeOptions, accuracy, predict, select_device
@@ -130,16 +130,10 @@ def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, F
 def write_posteriors(model: GroupedNet, source: FrameSource, ark: str | Path, scp: str | Path, batch_size: int,
                      options: RuntimeOptions) -> None:
     """Frame log-posteriors of every utterance as a Kaldi archive + script file (float32)."""
-    import kaldiio
-
     log_posteriors, _ = predict(model, source, batch_size, select_device(), options)
     utt_ids = [source.features.utt_ids[r] for r in source.rows]
-    with atomic_path(ark) as tmp_ark, atomic_path(scp) as tmp_scp:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-            for utt, post in zip(utt_ids, source.split_by_utterance(log_posteriors.numpy())):
-                writer(utt, np.ascontiguousarray(post, dtype=np.float32))
-        # the script file names the temporary archive: point it at the final one
-        Path(tmp_scp).write_text(Path(tmp_scp).read_text().replace(str(tmp_ark), str(ark)))
+    write_ark_scp(((utt, np.ascontiguousarray(post, dtype=np.float32))
+                   for utt, post in zip(utt_ids, source.split_by_utterance(log_posteriors.numpy()))), ark, scp)
 
 
 def after_training(model: GroupedNet, sources: dict[str, FrameSource], outputs: Mapping[str, str], batch_size: int,

@@ -358,3 +358,69 @@ def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, ie
     assert len(speech.sources(settings, inputs, 5)["test"]) > 0
     with pytest.raises(DataError, match=r"all.arrow: fold 6 has no utterance of its test speakers \(Ses03M;"):
         speech.sources(settings, inputs, 6)
+
+
+# --- full disks and killed writers ----------------------------------------------------------
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB file system (tmpfs): writes of more fail with ENOSPC, as on a full disk."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _no_leftovers(directory):
+    return [p.name for p in directory.rglob("*") if p.is_file()]
+
+
+def test_a_full_disk_is_one_sentence_for_json(full_disk):
+    from gradual_transfer.io import WriteError
+
+    with pytest.raises(WriteError, match=r"big.json: not written, the disk is full \(.* free on the device of"):
+        write_json(full_disk / "big.json", {"x": list(range(100_000))})
+    assert _no_leftovers(full_disk) == []
+
+
+def test_a_full_disk_during_training_names_the_checkpoint(full_disk):
+    from gradual_transfer.io import WriteError
+    from gradual_transfer.models import build_model
+    from test_engine import ARCH
+
+    model = build_model({**ARCH, "growth_rate": 12, "init_features": 24}, 4, (3, 8, 8))
+    with pytest.raises(WriteError, match=r"last.pt: not written, the disk is full"):
+        fit(model, toy_data(4, 32, 1), evaluator(toy_data(4, 16, 2)), recipe(), checkpoint_dir=full_disk / "resume",
+            fingerprint={}, device=CPU, options=OPTIONS)
+    assert _no_leftovers(full_disk) == []
+
+
+def test_a_full_disk_during_extraction_and_kaldi_export_leaves_nothing(full_disk, tmp_path):
+    from gradual_transfer.features import export_kaldi, extract_timit
+    from gradual_transfer.io import WriteError
+    from test_speech_data import SETTINGS, make_timit
+
+    root = make_timit(tmp_path / "t")
+    filler = full_disk / "filler"  # leaves 8 KiB: less than the features (~16 KiB)
+    filler.write_bytes(b"\0" * (shutil.disk_usage(full_disk).free - 8192))
+    with pytest.raises(WriteError, match=r"train.arrow: not written, the disk is full"):
+        extract_timit(root, "train", full_disk / "train.arrow", SETTINGS)
+    assert _no_leftovers(full_disk) == ["filler"]
+    extract_timit(root, "train", tmp_path / "train.arrow", SETTINGS)
+    with pytest.raises(WriteError, match=r"feats.(ark|scp): not written, the disk is full"):
+        export_kaldi(tmp_path / "train.arrow", full_disk / "kaldi")
+    assert _no_leftovers(full_disk) == ["filler"]
+
+
+def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path):
+    (tmp_path / ".metrics.json.k2j3h.partial").write_text("half a fi")
+    (tmp_path / ".other.json.x.partial").write_text("another output's")
+    write_json(tmp_path / "metrics.json", {"score": 1.0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.x.partial", "metrics.json"]

@@ -72,14 +72,23 @@ class SpeechWriter:
         self._rows = []
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc_type is None:
+        if exc_type is None:
+            try:  # the last rows and the footer can fail too (a full disk): then nothing is kept
                 self._flush()
+                self._writer.close()
+                self._sink.close()
+            except BaseException as error:
+                if not self._atomic.__exit__(type(error), error, error.__traceback__):
+                    raise
+            else:
+                self._atomic.__exit__(None, None, None)
+            return False
+        try:
             self._writer.close()
             self._sink.close()
-        finally:
-            self._atomic.__exit__(exc_type, exc, tb)
-        return False
+        except Exception:  # noqa: BLE001 - the error that got us here is the one to report
+            pass
+        return bool(self._atomic.__exit__(exc_type, exc, tb))
 
 
 class SpeechFeatures:
