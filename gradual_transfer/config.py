@@ -34,8 +34,25 @@ class ConfigError(ValueError):
 
 
 def load_yaml(path: str | Path) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f) or {}
+    """A config file as a mapping; a YAML error or another top level is one sentence naming
+    the file (and the line)."""
+    try:
+        with open(path) as f:
+            value = yaml.safe_load(f)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem}). Check the indentation (spaces, no tabs) "
+                          f"and the quoting there.") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: the top level is a {type(value).__name__}; a config file is a mapping of "
+                          f"sections (outdir:, datasets:, ...), as in config.yaml.")
+    return value
 
 
 def merge(base: dict, override: dict) -> dict:

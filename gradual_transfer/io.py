@@ -110,3 +110,37 @@ def write_ark_scp(matrices: Iterable[tuple[str, Any]], ark: str | Path, scp: str
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+# --- one writer per output folder -----------------------------------------------------------
+
+_held_outdirs: dict[str, int] = {}  # kept open for the life of the process: the kernel frees the lock when it ends
+
+
+class OutdirInUse(RuntimeError):
+    """Another run is writing the same output folder."""
+
+
+def hold_outdir(outdir: str | Path, owner: str) -> None:
+    """Take the output folder for this process, or refuse in one sentence naming the run that
+    has it. Snakemake locks a working directory, not an output folder: two working directories
+    whose configs name one `outdir` would run the same jobs and clobber each other's files."""
+    import fcntl
+    import socket
+
+    outdir = Path(outdir).resolve()
+    if str(outdir) in _held_outdirs:
+        return
+    outdir.mkdir(parents=True, exist_ok=True)
+    lock = outdir / ".gradual-transfer.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise OutdirInUse(f"{outdir}: another run is writing this outdir ({holder}). Wait for it to finish, or "
+                          f"set another outdir for this one.") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{owner}, pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    _held_outdirs[str(outdir)] = fd

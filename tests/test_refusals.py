@@ -424,3 +424,57 @@ def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path):
     (tmp_path / ".other.json.x.partial").write_text("another output's")
     write_json(tmp_path / "metrics.json", {"score": 1.0})
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.x.partial", "metrics.json"]
+
+
+# --- config files that are not YAML mappings ------------------------------------------------
+
+CONFIG_DAMAGES = {
+    "syntax error": ("outdir: results\ndatasets: [unclosed\n", r"config.yaml line 3, column 1: not valid YAML"),
+    "tab indentation": ("outdir: results\ndatasets:\n\tcifar10: {}\n", r"config.yaml line 3, column 1: not valid YAML"),
+    "top-level list": ("- outdir\n- results\n", r"config.yaml: the top level is a list; a config file is a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_DAMAGES))
+def test_a_broken_config_file_is_named_with_its_line_by_the_workflow_and_the_cli(tmp_path, case):
+    from conftest import run_snakemake
+    from test_cli import cli
+
+    text, message = CONFIG_DAMAGES[case]
+    (tmp_path / "config.yaml").write_text(text)
+    result = run_snakemake(tmp_path, "-n")
+    assert result.returncode != 0 and re.search(message, result.stdout + result.stderr), result.stdout[-2000:]
+    result = cli("check-config", "--configfile", str(tmp_path / "config.yaml"), cwd=tmp_path)
+    assert result.returncode == 2 and re.search(message, result.stderr) and "Traceback" not in result.stderr
+
+
+# --- two working directories, one outdir ----------------------------------------------------
+
+def test_a_second_working_directory_writing_the_same_outdir_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import run_snakemake, tiny_config
+
+    shared = tmp_path / "shared-results"
+    config = tiny_config()
+    config["outdir"] = str(shared)
+    target = str(shared / "corpora" / "cifar10")
+    other = subprocess.Popen(  # the run of another working directory, holding the outdir
+        [sys.executable, "-c", "import sys; from gradual_transfer.io import hold_outdir; "
+         f"hold_outdir({str(shared)!r}, 'the Snakemake run in /elsewhere'); print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        assert run_snakemake(tmp_path / "a", "-n", target, config=config).returncode == 0  # a dry run writes nothing
+        result = run_snakemake(tmp_path / "a", "--cores", "1", target, config=config)
+        assert result.returncode != 0
+        assert re.search(rf"{shared}: another run is writing this outdir \(the Snakemake run in /elsewhere, pid \d+",
+                         result.stdout + result.stderr), result.stdout[-2000:]
+        assert not (shared / "corpora").exists()
+    finally:
+        other.kill()
+        other.wait()
+    result = run_snakemake(tmp_path / "a", "--cores", "1", target, config=config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"the Snakemake run in {tmp_path / 'a'}, pid" in (shared / ".gradual-transfer.lock").read_text()

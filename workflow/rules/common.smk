@@ -11,21 +11,36 @@ from gradual_transfer.config import (
     ConfigError,
     canonical,
     demo_datasets,
+    load_config,
+    merge,
     validate_config,
 )
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.grid import job_settings, sweep, training_jobs
+from gradual_transfer.io import OutdirInUse, hold_outdir
 from gradual_transfer.stages import STAGE_VERSIONS
 
-# Data roots are checked before any job is planned, so a wrong path fails in seconds.
-# `snakemake --lint` reads the rules, never the data, so it runs on a clone without data.
+# The paper's settings (config.yaml in the working directory), with what --configfile and
+# --config give merged over them, as `configfile:` would, but read by the library so that a YAML
+# error names the file and the line. Data roots are checked before any job is planned, so a wrong
+# path fails in seconds; `snakemake --lint` reads the rules, never the data.
 try:
+    config.update(merge(load_config("config.yaml"), dict(config)))
     validate_config(config, check_data="--lint" not in sys.argv)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 OUT = config["outdir"]
 DEMO_DATASETS = demo_datasets(config)
+
+
+# A run (not a dry run) takes the output folder: a second working directory whose config names
+# the same outdir is refused instead of running the same jobs over this one's files.
+onstart:
+    try:
+        hold_outdir(OUT, f"the Snakemake run in {Path.cwd()}")
+    except OutdirInUse as error:
+        raise WorkflowError(str(error)) from None
 
 
 wildcard_constraints:
