@@ -24,9 +24,8 @@ from gradual_transfer.data import layouts
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-# Which experiment uses which kind of dataset; tasks name their dataset.
+# The image experiment's datasets (the speech experiment reads the others); tasks name their dataset.
 IMAGE_DATASETS = ("cifar10", "cifar100", "svhn")
-SPEECH_DATASETS = ("timit", "iemocap")
 
 
 class ConfigError(ValueError):
