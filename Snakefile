@@ -23,6 +23,7 @@ localrules:
     all,
     hmm_model,
     aggregate_results,
+    cost_table,
     figure_images,
     figure_speech,
 

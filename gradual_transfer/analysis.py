@@ -65,6 +65,39 @@ def write_table(table: pd.DataFrame, parquet: str | Path, tsv: str | Path, summa
             summary_table(table).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
 
 
+COST_KEYS = ["experiment", "arch", "kind", "device_name"]
+
+
+def cost_table(metrics_files: list[str | Path]) -> pd.DataFrame:
+    """Device time and efficiency of the training jobs, per (experiment, architecture, kind,
+    device) and in all: jobs, device-hours (the sum of their training time), mean examples
+    per second, mean MFU, the largest peak memory. Jobs trained before costs were recorded
+    count in ``jobs_without_cost``."""
+    rows = []
+    for path in metrics_files:
+        m = read_json(path)
+        c = m.get("cost") or {}
+        rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"],
+                     "device_name": c.get("device_name", "unknown"), "train_seconds": c.get("train_seconds"),
+                     "examples_per_s": c.get("examples_per_s"), "mfu": c.get("mfu"),
+                     "peak_memory_mb": c.get("peak_memory_mb"), "has_cost": bool(c)})
+    jobs = pd.DataFrame(rows, columns=COST_KEYS + ["train_seconds", "examples_per_s", "mfu", "peak_memory_mb",
+                                                  "has_cost"])
+    for column in ("train_seconds", "examples_per_s", "mfu", "peak_memory_mb"):
+        jobs[column] = pd.to_numeric(jobs[column])
+
+    def totals(group: pd.DataFrame) -> pd.Series:
+        return pd.Series({"jobs": len(group), "jobs_without_cost": int((~group["has_cost"]).sum()),
+                          "device_hours": group["train_seconds"].sum() / 3600,
+                          "mean_examples_per_s": group["examples_per_s"].mean(), "mean_mfu": group["mfu"].mean(),
+                          "max_peak_memory_mb": group["peak_memory_mb"].max()})
+
+    table = jobs.groupby(COST_KEYS, sort=True).apply(totals, include_groups=False).reset_index()
+    everything = totals(jobs).to_frame().T.assign(experiment="all", arch="all", kind="all", device_name="all")
+    table = pd.concat([table, everything[table.columns]], ignore_index=True)
+    return table.astype({"jobs": int, "jobs_without_cost": int})
+
+
 def lc_labels(lc_values: list[int]) -> list[str]:
     """The paper's x-axis: 0, Block 1, Blocks 2&3, ... (the groups each step adds)."""
     labels, previous = [], 0

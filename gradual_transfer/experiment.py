@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 
 import torch
 
+from gradual_transfer import cost
 from gradual_transfer.checkpoints import load_model_file, save_model
 from gradual_transfer.grid import Job
 from gradual_transfer.io import write_json
@@ -68,10 +69,12 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     result = fit(model, train, lambda m: evaluate(m, validation), recipe, checkpoint_dir=resume_dir(out_model),
                  fingerprint=fingerprint, device=device, options=options)
     model.load_state_dict(result.best_state)
+    step_flops = cost.train_step_flops(model, input_shape, recipe.batch_size, result.start_group)
     metrics = {
         **job.meta(), "num_groups": model.num_groups,
         "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "history": result.history,
         "validation": evaluate(model, validation), "test": evaluate(model, test),
+        "cost": cost.summary(result.history, step_flops, recipe.batch_size, device, options.amp_bf16),
     }
     model.to("cpu").to(memory_format=torch.contiguous_format)
     save_model(out_model, model, arch_name=job.arch, arch=network, num_classes=num_classes, input_shape=input_shape,
@@ -79,6 +82,9 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     write_json(out_metrics, metrics)
     clear_checkpoints(resume_dir(out_model))
     log.info("validation %s, test %s", metrics["validation"], metrics["test"])
+    rate, mfu = metrics["cost"]["examples_per_s"], metrics["cost"]["mfu"]
+    log.info("cost: %.0f examples/s, %.3g GFLOP per step, MFU %s", rate or 0, step_flops / 1e9,
+             f"{mfu:.1%}" if mfu is not None else "n/a (no peak known for this device)")
     return metrics
 
 

@@ -19,6 +19,7 @@ import math
 import queue
 import shutil
 import threading
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,7 @@ class FitResult:
     best_score: float
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
+    start_group: int = 0  # the first group a training step ran (l_c when the frozen prefix was cached)
 
 
 def select_device() -> torch.device:
@@ -388,13 +390,15 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
             head_optimizer = recipe.optimizer(model.trainable_parameters())
             batches = _cycle(train, recipe.batch_size, recipe.seed)
             limited = (next(batches) for _ in range(warmup))
+            started = time.perf_counter()
             try:
                 loss = _train_steps(model, limited, head_optimizer, device, options, desc="the head warm-up",
                                     total=warmup)
             except TrainingDiverged as error:
                 raise _diverged(error, recipe) from None
             model.freeze(lc)
-            result.history.append({"epoch": 0, "phase": "head warm-up", "train_loss": loss})
+            result.history.append({"epoch": 0, "phase": "head warm-up", "train_loss": loss,
+                                   "seconds": time.perf_counter() - started})
         optimizer = recipe.optimizer(model.trainable_parameters())
         _save_checkpoint(checkpoint_path, fingerprint, model, optimizer, schedule, result, epoch=0)
     else:
@@ -412,6 +416,7 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
 
     cached = frozen_output(model, train, max(recipe.batch_size, 256), device, options)
     source, start_group = (cached, lc) if cached is not None else (train, 0)
+    result.start_group = start_group
     for epoch in range(start_epoch, recipe.epochs + 1):
         if stop_after_epoch is not None and epoch > stop_after_epoch:
             return result
@@ -421,12 +426,14 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         lr = schedule.for_epoch(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        started = time.perf_counter()
         try:
             loss = _train_steps(model, source.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
                                 optimizer, device, options, desc=f"epoch {epoch}/{recipe.epochs}",
                                 total=math.ceil(len(train) / recipe.batch_size), start_group=start_group)
         except TrainingDiverged as error:
             raise _diverged(error, recipe) from None
+        seconds = time.perf_counter() - started  # the loss's .item() waited for the device: the epoch is done
         model.eval()
         with torch.no_grad():
             metrics = evaluate(model)
@@ -434,7 +441,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         if metrics["score"] > result.best_score:
             result.best_score, result.best_epoch = metrics["score"], epoch
             result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        result.history.append({"epoch": epoch, "lr": lr, "train_loss": loss, **metrics})
+        result.history.append({"epoch": epoch, "lr": lr, "train_loss": loss, "seconds": seconds,
+                               "examples_per_s": len(train) / seconds, **metrics})
         log.info("epoch %d/%d lr %.3g train loss %.4f validation %s%s", epoch, recipe.epochs, lr, loss,
                  {k: round(v, 5) for k, v in metrics.items()}, " (best)" if result.best_epoch == epoch else "")
         _save_checkpoint(checkpoint_path, fingerprint, model, optimizer, schedule, result, epoch)

@@ -69,6 +69,16 @@ def tiny_results(tiny_run):
     return out, config, pd.read_parquet(out / "tables" / "results.parquet")
 
 
+def without_timing(metrics_text: str) -> dict:
+    """A metrics.json as results only: the cost and the per-epoch times differ between runs."""
+    metrics = json.loads(metrics_text)
+    metrics.pop("cost", None)
+    for entry in metrics.get("history", []):
+        entry.pop("seconds", None)
+        entry.pop("examples_per_s", None)
+    return metrics
+
+
 def unshared(config: dict) -> dict:
     """A copy without shared sub-objects. YAML anchors (`<<: *recipe`) make every task's
     `optimizer` the same dict; editing one in Python would edit all (deepcopy keeps aliasing)."""

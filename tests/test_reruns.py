@@ -15,8 +15,10 @@ import pytest
 from conftest import REPO, run_snakemake, unshared
 from test_workflow import _plan_with, planned_jobs
 
-# A change of results redraws the table and both figures (one table feeds them) and `all`.
+# A change of results redraws the table and both figures (one table feeds them) and `all`;
+# a change of training jobs also re-adds the grid's cost.
 TABLES = {"aggregate_results": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
+TRAINED = {**TABLES, "cost_table": 1}
 
 
 def test_adding_an_lc_value_plans_only_the_new_transfers(tiny_run):
@@ -28,7 +30,7 @@ def test_adding_an_lc_value_plans_only_the_new_transfers(tiny_run):
 
     # 6 image pairs; model_a: ASR → SER on 2 folds, SER → ASR from 1 fold (and its decode)
     assert _plan_with(workdir, config, change) == {"image_transfer": 6, "asr_to_ser": 2, "ser_to_asr": 1,
-                                                   "decode_asr": 1, **TABLES}
+                                                   "decode_asr": 1, **TRAINED}
 
 
 def test_removing_an_lc_value_trains_nothing(tiny_run):
@@ -38,20 +40,20 @@ def test_removing_an_lc_value_trains_nothing(tiny_run):
         c["architectures"]["densenet_demo"]["lc"] = [0, 7]
         c["architectures"]["model_b_demo"]["lc"] = [6]
 
-    assert _plan_with(workdir, config, change) == TABLES
+    assert _plan_with(workdir, config, change) == TRAINED
 
 
 def test_adding_an_ser_fold_plans_that_folds_models_and_statistics(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"]["folds"].append(3))
     # per architecture: the fold's SER primary and its ASR → SER transfers at 2 l_c values
-    assert planned == {"iemocap_stats": 1, "ser_primary": 2, "asr_to_ser": 4, **TABLES}
+    assert planned == {"iemocap_stats": 1, "ser_primary": 2, "asr_to_ser": 4, **TRAINED}
 
 
 def test_one_image_tasks_finetuning_replans_only_transfers_into_it(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["cifar10"]["finetune"]["optimizer"].update(lr=0.02))
-    assert planned == {"image_transfer": 2 * 3, **TABLES}  # from 2 sources at 3 l_c values
+    assert planned == {"image_transfer": 2 * 3, **TRAINED}  # from 2 sources at 3 l_c values
 
 
 def test_the_decoding_grid_replans_decodes_only(tiny_run):
@@ -69,7 +71,7 @@ def test_a_figure_setting_redraws_figures_only(tiny_run):
 def test_a_network_setting_retrains_that_architecture_only(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["architectures"]["densenet_demo"].update(growth_rate=6))
-    assert planned == {"image_primary": 3, "image_transfer": 18, **TABLES}
+    assert planned == {"image_primary": 3, "image_transfer": 18, **TRAINED}
 
 
 def test_a_second_image_architecture_plans_only_its_jobs(tiny_run):
@@ -79,14 +81,14 @@ def test_a_second_image_architecture_plans_only_its_jobs(tiny_run):
         c["architectures"]["densenet_wide"] = {**c["architectures"]["densenet_demo"], "growth_rate": 6}
         c["experiments"]["images"]["architectures"].append("densenet_wide")
 
-    assert _plan_with(workdir, config, change) == {"image_primary": 3, "image_transfer": 18, **TABLES}
+    assert _plan_with(workdir, config, change) == {"image_primary": 3, "image_transfer": 18, **TRAINED}
 
 
 def test_a_validation_split_replans_everything_on_that_dataset_and_nothing_else(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["datasets"]["cifar10"].update(validation=12))
     # its primary, the 2 × 3 transfers into CIFAR-10 and the 2 × 3 out of it; SVHN ↔ CIFAR-100 stay
-    assert planned == {"prepare_images": 1, "image_primary": 1, "image_transfer": 12, **TABLES}
+    assert planned == {"prepare_images": 1, "image_primary": 1, "image_transfer": 12, **TRAINED}
 
 
 # --- edits of the code ----------------------------------------------------------------------
@@ -138,7 +140,7 @@ def test_bumping_the_training_version_reruns_every_model_and_nothing_before(tiny
     assert result.returncode == 0, result.stderr[-3000:]
     assert planned_jobs(result.stdout) == {
         "image_primary": 3, "image_transfer": 18, "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8,
-        "ser_to_asr": 4, "decode_asr": 6, **TABLES}
+        "ser_to_asr": 4, "decode_asr": 6, **TRAINED}
 
 
 # --- the paper grid --------------------------------------------------------------------------
@@ -175,7 +177,7 @@ def test_adding_an_lc_value_to_the_paper_grid_plans_only_the_new_transfers(paper
     assert result.returncode == 0, result.stderr[-2000:]
     # 6 image pairs; Model A: ASR → SER on 8 folds, SER → ASR from 8 folds, each decoded
     assert planned_jobs(result.stdout) == {"image_transfer": 6, "asr_to_ser": 8, "ser_to_asr": 8, "decode_asr": 8,
-                                           **TABLES}
+                                           **TRAINED}
 
 
 # --- edits of the corpora -------------------------------------------------------------------

@@ -180,6 +180,11 @@ def all_metrics():
     return [scored_metrics(job) for job in JOBS.values()]
 
 
+def training_metrics():
+    """Every training job's own metrics.json (its training history and cost)."""
+    return [f"{MODELS}/{job.folder}/metrics.json" for job in JOBS.values()]
+
+
 def lc_sets(experiment):
     """The l_c values of the experiment's architectures (only those: a figure does not depend
     on architectures it does not draw)."""
@@ -249,5 +254,5 @@ def all_targets():
     if "speech" in experiments:
         targets.append(f"{OUT}/figures/figure2_speech.png")
     if experiments:
-        targets.append(f"{OUT}/tables/results.parquet")
+        targets += [f"{OUT}/tables/results.parquet", f"{OUT}/tables/cost.tsv"]
     return targets

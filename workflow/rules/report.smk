@@ -26,6 +26,25 @@ rule aggregate_results:
         "../../scripts/aggregate_results.py"
 
 
+rule cost_table:
+    input:
+        training_metrics(),
+    output:
+        tsv=report(
+            f"{OUT}/tables/cost.tsv",
+            caption="../report/cost_table.rst",
+            category="Tables",
+        ),
+    log:
+        f"{OUT}/logs/tables/cost.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        version=STAGE_VERSIONS["tables"],
+    script:
+        "../../scripts/cost_table.py"
+
+
 rule figure_images:
     input:
         f"{OUT}/tables/results.parquet",
