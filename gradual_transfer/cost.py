@@ -17,12 +17,16 @@ measured, not guessed.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import resource
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from gradual_transfer.io import write_json
 from gradual_transfer.models import GroupedNet
 
 # Dense peak TFLOP/s (no sparsity) by device name, first match wins: NVIDIA datasheets.
@@ -48,6 +52,29 @@ def train_step_flops(model: GroupedNet, input_shape: list[int], batch_size: int,
         loss = F.cross_entropy(meta(h, start_group), y)
         loss.backward()
     return int(counter.get_total_flops())
+
+
+def cached_train_step_flops(model: GroupedNet, network: dict, input_shape: list[int], batch_size: int,
+                            start_group: int, cache_dir: str | Path | None) -> int:
+    """:func:`train_step_flops`, remembered in `cache_dir` (one small file per network, input
+    shape, classes, batch size, frozen and first groups, and torch version): the count is
+    cheap, but the counter's first use in a process imports ~1 s of torch modules, which
+    dozens of small CPU jobs would each pay."""
+    if cache_dir is None:
+        return train_step_flops(model, input_shape, batch_size, start_group)
+    key = json.dumps({"network": network, "classes": model.head.out_features, "input_shape": list(input_shape),
+                      "batch_size": batch_size, "frozen": model.frozen_groups, "start_group": start_group,
+                      "torch": torch.__version__}, sort_keys=True)
+    path = Path(cache_dir) / "step_flops" / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.json"
+    try:
+        entry = json.loads(path.read_text())
+        if entry["key"] == key:
+            return int(entry["flops"])
+    except (OSError, ValueError, KeyError):
+        pass
+    flops = train_step_flops(model, input_shape, batch_size, start_group)
+    write_json(path, {"key": key, "flops": flops})
+    return flops
 
 
 def device_peak(device: torch.device, bf16: bool) -> tuple[float | None, str | None]:

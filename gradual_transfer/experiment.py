@@ -61,7 +61,7 @@ def initial_model(job: Job, network: dict, num_classes: int, input_shape: list[i
 def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validation: BatchSource, test: BatchSource,
                    evaluate: Callable[[GroupedNet, BatchSource], dict], recipe: Recipe, network: dict,
                    num_classes: int, input_shape: list[int], out_model: str | Path, out_metrics: str | Path,
-                   fingerprint: dict, options: RuntimeOptions) -> dict:
+                   fingerprint: dict, options: RuntimeOptions, cache_dir: str | Path | None = None) -> dict:
     """Fit, select the best epoch on validation, score validation and test, write both files.
     `evaluate(model, source)` returns metrics with ``score`` (higher is better)."""
     device = select_device()
@@ -69,7 +69,8 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     result = fit(model, train, lambda m: evaluate(m, validation), recipe, checkpoint_dir=resume_dir(out_model),
                  fingerprint=fingerprint, device=device, options=options)
     model.load_state_dict(result.best_state)
-    step_flops = cost.train_step_flops(model, input_shape, recipe.batch_size, result.start_group)
+    step_flops = cost.cached_train_step_flops(model, network, input_shape, recipe.batch_size, result.start_group,
+                                              cache_dir)
     metrics = {
         **job.meta(), "num_groups": model.num_groups,
         "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "history": result.history,
@@ -88,14 +89,16 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     return metrics
 
 
-def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], runtime: dict) -> dict:
+def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], runtime: dict,
+            cache_dir: str | Path | None = None) -> dict:
     """Train one model of the study.
 
     `params` are the job's params as :func:`gradual_transfer.grid.training_params` makes them
     (identity, settings, stage version); `inputs` and `outputs` name its files by role (the
     data files of the target task, ``source`` for a transfer; ``model``, ``metrics`` and, for
     ASR, the posterior archives). A checkpoint is resumed only if it was written under the
-    same params and inputs."""
+    same params and inputs. `cache_dir` keeps what is worth computing once per grid (the FLOP
+    count of a training step)."""
     job = Job.from_dict(params["job"])
     settings = params["settings"]
     if job.experiment == "images":
@@ -115,6 +118,7 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     metrics = train_and_save(model, job=job, train=sources["train"], validation=sources["validation"],
                              test=sources["test"], evaluate=evaluate, recipe=recipe, network=settings["network"],
                              num_classes=settings["classes"], input_shape=input_shape, out_model=outputs["model"],
-                             out_metrics=outputs["metrics"], fingerprint=fingerprint, options=options)
+                             out_metrics=outputs["metrics"], fingerprint=fingerprint, options=options,
+                             cache_dir=cache_dir)
     task.after_training(model, sources, outputs, batch, options)
     return metrics

@@ -92,3 +92,15 @@ def test_every_job_of_the_tiny_run_reports_its_cost(tiny_results):
     total = table[table["kind"] == "all"].iloc[0]
     assert total["jobs"] == len(list((out / "models").glob("*/*/*/fold*/**/model.pt")))
     assert total["device_hours"] > 0 and total["jobs_without_cost"] == 0
+
+
+def test_the_step_count_is_remembered_per_network_shape_and_groups(tmp_path, monkeypatch):
+    model = build_model(DENSENET40, 10, [3, 32, 32]).freeze(5)
+    first = cost.cached_train_step_flops(model, DENSENET40, [3, 32, 32], 64, 5, tmp_path)
+    assert first == cost.train_step_flops(model, [3, 32, 32], 64, 5)
+    monkeypatch.setattr(cost, "train_step_flops", lambda *args: pytest.fail("counted again"))
+    assert cost.cached_train_step_flops(model, DENSENET40, [3, 32, 32], 64, 5, tmp_path) == first
+    monkeypatch.undo()
+    other = cost.cached_train_step_flops(model, DENSENET40, [3, 32, 32], 32, 5, tmp_path)  # another batch size
+    assert other == pytest.approx(first / 2, rel=0.01)
+    assert len(list((tmp_path / "step_flops").glob("*.json"))) == 2
