@@ -93,7 +93,9 @@ def cost_table(metrics_files: list[str | Path]) -> pd.DataFrame:
                           "max_peak_memory_mb": group["peak_memory_mb"].max()})
 
     table = jobs.groupby(COST_KEYS, sort=True).apply(totals, include_groups=False).reset_index()
-    everything = totals(jobs).to_frame().T.assign(experiment="all", arch="all", kind="all", device_name="all")
+    # the grid's total: jobs and device time (rates of images and of speech frames do not add up)
+    everything = totals(jobs).to_frame().T.assign(experiment="all", arch="all", kind="all", device_name="all",
+                                                  mean_examples_per_s=None, mean_mfu=None)
     table = pd.concat([table, everything[table.columns]], ignore_index=True)
     return table.astype({"jobs": int, "jobs_without_cost": int})
 

@@ -150,7 +150,9 @@ def test_interrupted_training_resumes_bit_identically(tmp_path, arch, shape):
     resumed = fit(resumed_model, train, evaluator(val), settings, checkpoint_dir=tmp_path / "b", fingerprint={"x": 1},
                   device=CPU, options=OPTIONS)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
-    assert resumed.history == expected.history
+    timing = ("seconds", "examples_per_s")  # measured, so they differ between runs
+    assert [{k: v for k, v in h.items() if k not in timing} for h in resumed.history] == [
+        {k: v for k, v in h.items() if k not in timing} for h in expected.history]
     assert same(tensors_of(resumed_model), tensors_of(straight))
     assert same(resumed.best_state, expected.best_state)
 
