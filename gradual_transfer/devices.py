@@ -2,7 +2,8 @@
 
 ``snakemake --resources gpu=2`` only caps how many GPU jobs run at once; it never says which
 device each one gets (snakemake issue 281). So every GPU job leases a device slot itself: an
-exclusive ``flock`` on ``<lock dir>/gpu<i>.lock``, held by an open file descriptor for the life
+exclusive ``flock`` on ``<lock dir>/gpu<i>.lock`` (``gpu<i>-slot<k>.lock`` for the k-th
+of several jobs per GPU, ``runtime.cuda.jobs_per_gpu``), held by an open file descriptor for the life
 of the process, so the kernel frees it when the job ends or is killed. The job then sets
 ``CUDA_VISIBLE_DEVICES`` before CUDA is initialised, so its device is ``cuda:0``.
 
@@ -61,12 +62,19 @@ def visible_devices(environ: os._Environ | dict = os.environ) -> list[str]:
     return devices
 
 
-def lease_gpu(lock_dir: str | Path | None = None, environ: os._Environ | dict = os.environ,
-              poll_seconds: float = 2.0, timeout: float | None = None) -> Lease:
-    """Lease one GPU for this process and point ``CUDA_VISIBLE_DEVICES`` at it.
+def slot_lock(lock_dir: Path, device: str, slot: int) -> Path:
+    """The lock of one job slot of a device (slot 0 keeps the name of one-job-per-GPU leases)."""
+    return lock_dir / (f"gpu{device}.lock" if slot == 0 else f"gpu{device}-slot{slot}.lock")
 
-    Waits (polling) while every device is leased by other jobs, which only happens when
-    ``--resources gpu=N`` exceeds the real number of devices.
+
+def lease_gpu(lock_dir: str | Path | None = None, environ: os._Environ | dict = os.environ,
+              poll_seconds: float = 2.0, timeout: float | None = None, jobs_per_gpu: int = 1) -> Lease:
+    """Lease a slot of one GPU for this process and point ``CUDA_VISIBLE_DEVICES`` at it.
+
+    Each device has `jobs_per_gpu` slots (``runtime.cuda.jobs_per_gpu``; run Snakemake with
+    ``--resources gpu=<GPUs × jobs_per_gpu>``); slots are filled breadth first, so every device
+    gets a job before any gets a second. Waits (polling) while every slot is leased by other
+    jobs, which only happens when ``--resources gpu`` exceeds the slots.
     """
     if environ.get("SLURM_JOB_ID") and environ.get("CUDA_VISIBLE_DEVICES"):
         return Lease(environ["CUDA_VISIBLE_DEVICES"],
@@ -79,19 +87,22 @@ def lease_gpu(lock_dir: str | Path | None = None, environ: os._Environ | dict = 
     started = time.monotonic()
     waited = False
     while True:
-        for slot, device in enumerate(devices):
-            fd = os.open(lock_dir / f"gpu{device}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            environ["CUDA_VISIBLE_DEVICES"] = device
-            return Lease(device, slot, reason=f"leased GPU {device} ({lock_dir})", _fd=fd)
+        for slot in range(jobs_per_gpu):
+            for device in devices:
+                fd = os.open(slot_lock(lock_dir, device, slot), os.O_RDWR | os.O_CREAT, 0o666)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                environ["CUDA_VISIBLE_DEVICES"] = device
+                shared = f", slot {slot + 1} of {jobs_per_gpu}" if jobs_per_gpu > 1 else ""
+                return Lease(device, slot, reason=f"leased GPU {device}{shared} ({lock_dir})", _fd=fd)
         if timeout is not None and time.monotonic() - started > timeout:
-            raise TimeoutError(f"no free GPU among {devices} after {timeout} s (locks in {lock_dir})")
+            raise TimeoutError(f"no free GPU slot among {devices} × {jobs_per_gpu} after {timeout} s "
+                               f"(locks in {lock_dir})")
         if not waited:
             log.warning("all GPUs %s are leased by other jobs; waiting (is --resources gpu larger "
                         "than the number of GPUs?)", devices)

@@ -74,3 +74,16 @@ def test_user_device_list_restricts_the_slots(tmp_path):
     assert (first.device, second.device) == ("2", "3")
     first.release()
     second.release()
+
+
+def test_several_jobs_per_gpu_fill_every_device_first_and_never_exceed_the_slots(tmp_path):
+    environ = {"GRADUAL_TRANSFER_GPUS": "2"}
+    leases = [lease_gpu(tmp_path, environ=dict(environ), jobs_per_gpu=2, timeout=0) for _ in range(4)]
+    assert [(lease.device, lease.slot) for lease in leases] == [("0", 0), ("1", 0), ("0", 1), ("1", 1)]
+    assert "slot 2 of 2" in leases[2].reason
+    with pytest.raises(TimeoutError, match=r"no free GPU slot among \['0', '1'\] × 2"):
+        lease_gpu(tmp_path, environ=dict(environ), jobs_per_gpu=2, poll_seconds=0.01, timeout=0.05)
+    leases[1].release()
+    assert lease_gpu(tmp_path, environ=dict(environ), jobs_per_gpu=2, timeout=0).device == "1"
+    for lease in leases:
+        lease.release()
