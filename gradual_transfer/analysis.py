@@ -95,9 +95,10 @@ def cost_table(metrics_files: list[str | Path]) -> pd.DataFrame:
     table = jobs.groupby(COST_KEYS, sort=True).apply(totals, include_groups=False).reset_index()
     # the grid's total: jobs and device time (rates of images and of speech frames do not add up)
     everything = totals(jobs).to_frame().T.assign(experiment="all", arch="all", kind="all", device_name="all",
-                                                  mean_examples_per_s=None, mean_mfu=None)
+                                                  mean_examples_per_s=float("nan"), mean_mfu=float("nan"))
     table = pd.concat([table, everything[table.columns]], ignore_index=True)
-    return table.astype({"jobs": int, "jobs_without_cost": int})
+    numbers = ["device_hours", "mean_examples_per_s", "mean_mfu", "max_peak_memory_mb"]
+    return table.astype({"jobs": int, "jobs_without_cost": int, **{column: float for column in numbers}})
 
 
 def lc_labels(lc_values: list[int]) -> list[str]:

@@ -104,3 +104,20 @@ def test_the_step_count_is_remembered_per_network_shape_and_groups(tmp_path, mon
     other = cost.cached_train_step_flops(model, DENSENET40, [3, 32, 32], 32, 5, tmp_path)  # another batch size
     assert other == pytest.approx(first / 2, rel=0.01)
     assert len(list((tmp_path / "step_flops").glob("*.json"))) == 2
+
+
+def test_the_grid_cost_benchmark_runs_through_fit(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "grid_cost.py"), "--quick", "--device", "cpu",
+                             "--json", str(tmp_path / "cost.json")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    estimate = json.loads((tmp_path / "cost.json").read_text())
+    assert set(estimate["examples_per_s"]) == {f"densenet40 lc{lc}" for lc in (0, 1, 3, 5, 7)} | {
+        f"model_a lc{lc}" for lc in range(6)} | {f"model_b lc{lc}" for lc in range(7)}
+    assert all(rate > 0 for rate in estimate["examples_per_s"].values())
+    assert estimate["total_hours"] == pytest.approx(sum(estimate["hours"].values())) and estimate["total_hours"] > 0
+    assert "| all | | 259 |" in result.stdout
