@@ -98,6 +98,7 @@ def cmd_prepare_images(args) -> int:
 def cmd_train_image(args) -> int:
     from pathlib import Path
 
+    from gradual_transfer import images
     from gradual_transfer.experiment import run_job
     from gradual_transfer.grid import Job, training_params
 
@@ -112,7 +113,7 @@ def cmd_train_image(args) -> int:
         raise ConfigError(f"--lc {args.lc}: {args.arch} has {l_h} layer groups; use 0..{l_h}.")
     job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None)
     data, out = Path(args.data_dir), Path(args.out_dir)
-    inputs = {split: str(data / f"{split}.arrow") for split in ("train", "validation", "test")}
+    inputs = {split: str(data / f"{split}.arrow") for split in images.SPLITS}
     inputs["stats"] = str(data / "stats.json")
     if transfer:
         inputs["source"] = args.source_model

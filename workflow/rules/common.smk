@@ -16,7 +16,7 @@ from gradual_transfer.config import (
     validate_config,
 )
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
-from gradual_transfer.grid import job_settings, sweep, training_jobs
+from gradual_transfer.grid import sweep, training_jobs, training_params
 from gradual_transfer.io import OutdirInUse, hold_outdir
 from gradual_transfer.stages import STAGE_VERSIONS
 
@@ -117,13 +117,10 @@ def jobs_of(experiment, transfer=None, target_dataset=None):
     return "|".join(map(re.escape, sorted(folders))) if folders else "(?!)"
 
 
-def job_identity(wildcards):
-    return JOBS[wildcards.job].to_dict()
-
-
-def training_settings(wildcards):
-    """Exactly the settings the job's model depends on (gradual_transfer.grid.job_settings)."""
-    return job_settings(config, JOBS[wildcards.job])
+def job_params(wildcards):
+    """Exactly what the job's model depends on, with its identity and the training stage's
+    version (gradual_transfer.grid.training_params)."""
+    return training_params(config, JOBS[wildcards.job])
 
 
 def data_files(job):

@@ -23,9 +23,7 @@ rule image_primary:
     resources:
         **IMAGE_TRAINING,
     params:
-        job=job_identity,
-        settings=training_settings,
-        version=STAGE_VERSIONS["training"],
+        training=job_params,
     script:
         "../../scripts/train.py"
 
