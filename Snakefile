@@ -26,6 +26,8 @@ localrules:
     cost_table,
     figure_images,
     figure_speech,
+    transferability,
+    figure_transferability,
 
 
 rule all:

@@ -1,21 +1,60 @@
-"""Aggregation of every model's metrics into one long-form table, and the figures.
+"""Aggregation of every model's metrics into one long-form table, its summaries, and the figures.
 
-The table has one row per (model, split, metric): ``experiment, arch, kind, source, target,
-fold, lc, split, metric, value, primary_value``, where ``primary_value`` is the target's own
-primary model on the same fold, split and metric, so every transfer row carries its baseline
-and the table feeds seaborn directly.
+The results table has one row per (model, split, metric): ``experiment, arch, kind, source,
+target, seed, fold, lc, split, metric, value, primary_value, control_value``. ``kind`` is
+``primary``, ``transfer`` or ``control`` (a self-transfer: source = target). Every transfer row
+carries its baselines, paired run by run: ``primary_value`` is the target's own primary model
+and ``control_value`` the target's self-transfer at the same l_c, both of the same seed and fold
+(the fold-0 model for targets without folds). So the table feeds seaborn directly, and every
+comparison below is a paired one.
+
+Comparisons are made on errors, whatever the metric: accuracy becomes 100 − accuracy, PER and
+unweighted error are errors already, so a positive gap always means "worse than the baseline".
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gradual_transfer.io import atomic_path, read_json
 
-COLUMNS = ["experiment", "arch", "kind", "source", "target", "fold", "lc", "split", "metric", "value", "primary_value"]
+COLUMNS = ["experiment", "arch", "kind", "source", "target", "seed", "fold", "lc", "split", "metric", "value",
+           "primary_value", "control_value"]
 METRICS = {"accuracy": "top-1 accuracy (%)", "per": "phone error rate (%)", "ue": "unweighted error (%)"}
+HIGHER_IS_BETTER = {"accuracy"}
+KIND_ORDER = {"primary": 0, "transfer": 1, "control": 2}
+
+
+def error(values, metric: str):
+    """A score as an error in per cent (lower is better): accuracy → 100 − accuracy."""
+    return 100.0 - values if metric in HIGHER_IS_BETTER else values
+
+
+def ci95(std: float, n: int) -> float:
+    """Half-width of the 95 % confidence interval of a mean of n runs (Student t, n − 1 degrees
+    of freedom); NaN for a single run, which has no spread to estimate."""
+    from scipy.stats import t
+
+    if n < 2 or not np.isfinite(std):
+        return float("nan")
+    return float(t.ppf(0.975, n - 1) * std / math.sqrt(n))
+
+
+def _attach(table: pd.DataFrame, baselines: pd.DataFrame, on: list[str], name: str) -> pd.DataFrame:
+    """Add the baselines' ``value`` as column ``name``, matched on ``on``. A target without folds
+    (TIMIT, CIFAR, SVHN) has its baseline at fold 0 whichever fold the run carries (SER → ASR
+    transfers carry the SER fold of their source)."""
+    base = baselines[on + ["value"]].rename(columns={"value": name})
+    table = table.merge(base, on=on, how="left")
+    fold0 = base[base["fold"] == 0].drop(columns="fold").rename(columns={name: "_fold0"})
+    table = table.merge(fold0, on=[k for k in on if k != "fold"], how="left")
+    table[name] = table[name].fillna(table.pop("_fold0"))
+    return table
 
 
 def results_table(metrics_files: list[str | Path]) -> pd.DataFrame:
@@ -26,33 +65,123 @@ def results_table(metrics_files: list[str | Path]) -> pd.DataFrame:
             for metric in METRICS:
                 if metric in m[split]:
                     rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"],
-                                 "source": m["source"], "target": m["target"], "fold": int(m["fold"]),
-                                 "lc": int(m["lc"]) if m["kind"] == "transfer" else None,
+                                 "source": m["source"], "target": m["target"], "seed": int(m.get("seed", 0)),
+                                 "fold": int(m["fold"]), "lc": int(m["lc"]) if m["kind"] != "primary" else None,
                                  "split": split, "metric": metric, "value": float(m[split][metric])})
-    table = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    table = pd.DataFrame(rows, columns=COLUMNS[:-2])
     table["lc"] = table["lc"].astype("Int64")
-    keys = ["experiment", "arch", "target", "fold", "split", "metric"]
-    primary = table[table["kind"] == "primary"][keys + ["value"]].rename(columns={"value": "primary_value"})
-    table = table.merge(primary, on=keys, how="left")
-    # A target without folds (TIMIT, CIFAR, SVHN) has its primary at fold 0, whichever fold
-    # the source model came from (SER → ASR transfers carry the SER fold).
-    fold0 = primary[primary["fold"] == 0].drop(columns="fold").rename(columns={"primary_value": "fold0"})
-    table = table.merge(fold0, on=[k for k in keys if k != "fold"], how="left")
-    table["primary_value"] = table["primary_value"].fillna(table.pop("fold0"))
-    order = {"primary": 0, "transfer": 1}
-    table = table.sort_values(["experiment", "arch", "target", "fold", "kind", "source", "lc", "split", "metric"],
-                              key=lambda c: c.map(order) if c.name == "kind" else c).reset_index(drop=True)
+    keys = ["experiment", "arch", "target", "seed", "fold", "split", "metric"]
+    table = _attach(table, table[table["kind"] == "primary"], keys, "primary_value")
+    table = _attach(table, table[table["kind"] == "control"], keys + ["lc"], "control_value")
+    table.loc[table["kind"] != "transfer", "control_value"] = float("nan")
+    table = table.sort_values(["experiment", "arch", "target", "seed", "fold", "kind", "source", "lc", "split", "metric"],
+                              key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c).reset_index(drop=True)
     return table[COLUMNS]
 
 
+SETTING = ["experiment", "arch", "kind", "source", "target", "lc", "split", "metric"]
+
+
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation and count over folds of every (model setting, split, metric),
-    with the mean primary baseline; tasks without folds have a count of 1."""
-    keys = ["experiment", "arch", "kind", "source", "target", "lc", "split", "metric"]
-    grouped = table.groupby(keys, dropna=False, sort=True)
-    summary = grouped["value"].agg(mean="mean", std="std", folds="count").reset_index()
+    """Mean, standard deviation, number of runs (seeds × folds) and the 95 % confidence interval
+    of the mean of every (model setting, split, metric), with the mean primary baseline. Tasks
+    without folds and a single seed have one run and no interval."""
+    grouped = table.groupby(SETTING, dropna=False, sort=True)
+    summary = grouped["value"].agg(mean="mean", std="std", runs="count").reset_index()
+    summary["ci95"] = [ci95(std, n) for std, n in zip(summary["std"], summary["runs"])]
     summary["primary_mean"] = grouped["primary_value"].mean().to_numpy()
     return summary
+
+
+def _wilcoxon(differences: np.ndarray) -> float:
+    """Two-sided p-value of the Wilcoxon signed-rank test of paired differences (exact for the
+    small numbers of runs here); 1 when every difference is 0, NaN for fewer than 2 runs."""
+    from scipy.stats import wilcoxon
+
+    differences = differences[np.isfinite(differences)]
+    if len(differences) < 2:
+        return float("nan")
+    if not differences.any():
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(wilcoxon(differences).pvalue)
+
+
+def transferability_table(table: pd.DataFrame) -> pd.DataFrame:
+    """How much of its target's performance each transfer (and each self-transfer control) gives
+    up, per (architecture, source, target, split) and l_c, over the paired runs (seeds × folds):
+
+    - ``gap``: error of the transfer minus error of the target's primary model, run by run
+      (positive: worse), with its standard deviation and 95 % interval (``gap_ci95``);
+    - ``normalised_gap``: the mean gap over the primary's mean error (the relative increase of
+      the error; Figure 3 averages it over l_c);
+    - ``p_value``: Wilcoxon signed-rank test of the paired gaps (transfer vs primary);
+    - ``onset_lc``: the first l_c whose gap exceeds its interval (lower bound above 0), the
+      "specificity onset"; empty without an interval (one run) or when no gap exceeds it;
+    - with the control: ``co_adaptation``, the control's own gap at that l_c (what freezing
+      the target's *own* first l_c groups already costs), and ``specificity``, the rest
+      (transfer error minus control error, run by run) with its interval.
+    """
+    runs = table[table["kind"].isin(["transfer", "control"])].copy()
+    err = pd.Series([error(v, m) for v, m in zip(runs["value"], runs["metric"])], index=runs.index)
+    err_primary = pd.Series([error(v, m) for v, m in zip(runs["primary_value"], runs["metric"])], index=runs.index)
+    err_control = pd.Series([error(v, m) for v, m in zip(runs["control_value"], runs["metric"])], index=runs.index)
+    runs["error"], runs["primary_error"] = err, err_primary
+    runs["gap"] = err - err_primary
+    runs["control_gap"] = err_control - err_primary
+    runs["specificity"] = err - err_control
+
+    def summarise(group: pd.DataFrame) -> pd.Series:
+        n = len(group)
+        gap_std = group["gap"].std()
+        spec = group["specificity"].dropna()
+        primary_error = group["primary_error"].mean()
+        return pd.Series({
+            "runs": n, "error": group["error"].mean(), "primary_error": primary_error,
+            "gap": group["gap"].mean(), "gap_std": gap_std, "gap_ci95": ci95(gap_std, n),
+            "normalised_gap": group["gap"].mean() / primary_error if primary_error > 0 else float("nan"),
+            "p_value": _wilcoxon(group["gap"].to_numpy(dtype=float)),
+            "co_adaptation": group["control_gap"].mean(),
+            "specificity": spec.mean() if len(spec) else float("nan"),
+            "specificity_ci95": ci95(spec.std(), len(spec)),
+        })
+
+    keys = ["experiment", "arch", "kind", "source", "target", "split", "metric", "lc"]
+    columns = ["runs", "error", "primary_error", "gap", "gap_std", "gap_ci95", "normalised_gap", "p_value",
+               "co_adaptation", "specificity", "specificity_ci95"]
+    if runs.empty:
+        return pd.DataFrame(columns=keys + columns + ["onset_lc"])
+    summary = runs.groupby(keys, sort=True).apply(summarise, include_groups=False).reset_index()
+    summary["runs"] = summary["runs"].astype(int)
+    summary["lc"] = summary["lc"].astype(int)
+
+    def onset(group: pd.DataFrame) -> float:
+        exceeded = group[group["gap"] - group["gap_ci95"] > 0]
+        return float(exceeded["lc"].min()) if len(exceeded) else float("nan")
+
+    curve = keys[:-1]
+    onsets = summary.groupby(curve, sort=False).apply(onset, include_groups=False).rename("onset_lc").reset_index()
+    summary = summary.merge(onsets, on=curve, how="left")
+    summary["onset_lc"] = summary["onset_lc"].astype("Int64")
+    return summary.sort_values(keys, key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c).reset_index(drop=True)
+
+
+def transferability_matrix(transferability: pd.DataFrame, arch: str, split: str = "test") -> pd.DataFrame:
+    """Figure 3's matrix for one architecture: rows sources, columns targets, each cell the mean
+    over l_c of the normalised gap of that transfer (the diagonal: the self-transfer control's)."""
+    rows = transferability[(transferability["arch"] == arch) & (transferability["split"] == split)]
+    tasks = sorted(set(rows["source"]) | set(rows["target"]))
+    cells = rows.groupby(["source", "target"])["normalised_gap"].mean()
+    return cells.unstack("target").reindex(index=tasks, columns=tasks).astype(float)
+
+
+def asymmetry(matrix: pd.DataFrame) -> pd.DataFrame:
+    """A → B minus B → A of a transferability matrix (positive: A transfers worse to B than B to
+    A); the diagonal is empty."""
+    values = matrix.to_numpy() - matrix.to_numpy().T
+    np.fill_diagonal(values, np.nan)
+    return pd.DataFrame(values, index=matrix.index, columns=matrix.columns)
 
 
 def write_table(table: pd.DataFrame, parquet: str | Path, tsv: str | Path, summary_tsv: str | Path | None = None) -> None:
@@ -61,8 +190,12 @@ def write_table(table: pd.DataFrame, parquet: str | Path, tsv: str | Path, summa
     with atomic_path(tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     if summary_tsv is not None:
-        with atomic_path(summary_tsv) as tmp:
-            summary_table(table).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+        write_tsv(summary_table(table), summary_tsv)
+
+
+def write_tsv(table: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
 
 
 COST_KEYS = ["experiment", "arch", "kind", "device_name"]
@@ -127,28 +260,45 @@ def _style():
     return sns
 
 
+def _curve(rows: pd.DataFrame, lcs: list[int]) -> pd.DataFrame:
+    """Mean over runs per l_c, with the 95 % interval's half-width (NaN for one run)."""
+    curve = rows.groupby("lc")["value"].agg(["mean", "std", "count"]).reindex(lcs).dropna(subset=["mean"])
+    curve["ci95"] = [ci95(std, int(n)) for std, n in zip(curve["std"], curve["count"])]
+    return curve
+
+
 def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, list[int]], title: str,
                     png: str | Path, pdf: str | Path, dpi: int = 150) -> None:
-    """One panel per (arch, source → target): the metric against l_c for validation and test,
-    the target's primary model as dashed lines of the same colours."""
+    """One panel per (arch, source → target): the metric against l_c for validation and test
+    (mean over seeds × folds, shaded: its 95 % interval where there are several runs), the
+    target's self-transfer control as dotted lines and its primary model as dashed lines, in
+    the same colours."""
     sns = _style()
     import matplotlib.pyplot as plt
 
-    data = table[(table["experiment"] == experiment) & (table["kind"] == "transfer")]
+    rows = table[table["experiment"] == experiment]
+    data = rows[rows["kind"] == "transfer"]
+    controls = rows[rows["kind"] == "control"]
     panels = data[["arch", "source", "target", "metric"]].drop_duplicates().sort_values(["arch", "source", "target"])
     columns = 2 if len(panels) == 4 else min(3, max(len(panels), 1))
-    rows = max(1, -(-len(panels) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    n_rows = max(1, -(-len(panels) // columns))
+    fig, axes = plt.subplots(n_rows, columns, figsize=(4.2 * columns, 3.2 * n_rows), squeeze=False)
     colours = dict(zip(["validation", "test"], sns.color_palette(n_colors=2)))
     for ax, (_, panel) in zip(axes.flat, panels.iterrows()):
         lcs = sorted(lc_sets[panel["arch"]])
         cell = data[(data["arch"] == panel["arch"]) & (data["source"] == panel["source"]) & (data["target"] == panel["target"])]
+        control = controls[(controls["arch"] == panel["arch"]) & (controls["target"] == panel["target"])]
         for split, colour in colours.items():
-            curve = cell[cell["split"] == split].groupby("lc")["value"].agg(["mean", "std"]).reindex(lcs)
-            positions = [lcs.index(lc) for lc in curve.index]
-            ax.plot(positions, curve["mean"], marker="o", color=colour, label=f"transfer, {split}")
-            if curve["std"].notna().any():
-                ax.fill_between(positions, curve["mean"] - curve["std"], curve["mean"] + curve["std"], color=colour, alpha=0.15)
+            for rows_, style, label in ((cell, "-", "transfer"), (control, ":", "self-transfer control")):
+                curve = _curve(rows_[rows_["split"] == split], lcs)
+                if curve.empty:
+                    continue
+                positions = [lcs.index(lc) for lc in curve.index]
+                ax.plot(positions, curve["mean"], marker="o" if style == "-" else "s", markersize=4, linestyle=style,
+                        color=colour, label=f"{label}, {split}")
+                if curve["ci95"].notna().any():
+                    ax.fill_between(positions, curve["mean"] - curve["ci95"], curve["mean"] + curve["ci95"],
+                                    color=colour, alpha=0.15 if style == "-" else 0.07)
             baseline = cell[cell["split"] == split]["primary_value"].mean()
             ax.axhline(baseline, color=colour, linestyle="--", linewidth=1, label=f"target's primary model, {split}")
         ax.set_xticks(range(len(lcs)), lc_labels(lcs), rotation=20)
@@ -158,9 +308,42 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) > 4), 1, 0.97))
+    _save(fig, png, pdf, dpi)
+
+
+def figure_transferability(transferability: pd.DataFrame, title: str, png: str | Path, pdf: str | Path,
+                           dpi: int = 150, split: str = "test") -> None:
+    """Figure 3: per architecture, the transferability matrix (rows sources, columns targets,
+    cells the mean normalised gap over l_c; the diagonal the self-transfer control) and its
+    asymmetry (A → B minus B → A)."""
+    sns = _style()
+    import matplotlib.pyplot as plt
+
+    archs = sorted(transferability["arch"].unique())
+    fig, axes = plt.subplots(max(1, len(archs)), 2, figsize=(9.5, 3.6 * max(1, len(archs))), squeeze=False)
+    for (left, right), arch in zip(axes, archs):
+        matrix = transferability_matrix(transferability, arch, split)
+        experiment = transferability.loc[transferability["arch"] == arch, "experiment"].iloc[0]
+        for ax, values, name in ((left, matrix, "mean normalised gap"), (right, asymmetry(matrix), "asymmetry")):
+            limit = np.nanmax(np.abs(values.to_numpy())) if np.isfinite(values.to_numpy()).any() else 1.0
+            with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                sns.heatmap(values, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=True, fmt=".2f",
+                            square=True, linewidths=0.5, cbar_kws={"shrink": 0.8}, mask=values.isna())
+            ax.set_title(f"{arch} ({experiment}): {name}")
+            ax.set_xlabel("target")
+            ax.set_ylabel("source")
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    _save(fig, png, pdf, dpi)
+
+
+def _save(fig, png: str | Path, pdf: str | Path, dpi: int) -> None:
+    import matplotlib.pyplot as plt
+
     for path in (png, pdf):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=Path(path).suffix[1:], dpi=dpi)

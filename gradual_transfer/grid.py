@@ -1,7 +1,10 @@
 """What a training job of the study is, in one place.
 
 A :class:`Job` is the identity of one trained model: experiment, architecture, source and target
-task, fold, l_c (``None`` for a primary model) and seed. Everything else is derived from it:
+task, fold, l_c (``None`` for a primary model) and seed. A transfer whose source is its own target
+is the self-transfer control (Yosinski et al.'s "BnB"): it separates what a frozen prefix loses
+by splitting co-adapted layers from what it loses by being specific to another task. Everything
+else is derived from the job:
 
 - its output folder under ``<outdir>/models`` (:attr:`Job.folder`), the only place a job's
   identity is written as a path; the workflow looks folders up in :func:`training_jobs`, it never
@@ -54,8 +57,16 @@ class Job:
         return self.lc is not None
 
     @property
+    def is_control(self) -> bool:
+        """A self-transfer: the target's own primary model, transferred exactly like another's."""
+        return self.is_transfer and self.source == self.target
+
+    @property
     def kind(self) -> str:
-        return "transfer" if self.is_transfer else "primary"
+        """``primary``, ``transfer`` or ``control`` (a transfer from the target task itself)."""
+        if not self.is_transfer:
+            return "primary"
+        return "control" if self.is_control else "transfer"
 
     @property
     def folder(self) -> str:
@@ -112,30 +123,51 @@ def _speech_tasks(config: dict) -> tuple[str, str]:
     return by_dataset["timit"], by_dataset["iemocap"]
 
 
-def training_jobs(config: dict, seeds: tuple[int, ...] = (0,)) -> list[Job]:
-    """Every training job of the enabled experiments: primaries first, then transfers."""
+def seeds(config: dict, experiment: str) -> list[int]:
+    """The seeds of an experiment (``experiments.<exp>.seeds``; the paper's single run is [0])."""
+    return sorted(set(config["experiments"][experiment].get("seeds", [0])))
+
+
+def self_transfer(config: dict, experiment: str) -> bool:
+    """Whether the experiment trains the self-transfer controls (``experiments.<exp>.self_transfer``)."""
+    return bool(config["experiments"][experiment].get("self_transfer", False))
+
+
+def training_jobs(config: dict) -> list[Job]:
+    """Every training job of the enabled experiments, per seed: primaries first, then transfers,
+    then (where switched on) the self-transfer controls. A job of seed s starts from the primary
+    model of seed s."""
     jobs: list[Job] = []
     experiments = config["experiments"]
     images = experiments.get("images", {})
     if images.get("enabled"):
-        for seed in seeds:
+        tasks = images["tasks"]
+        pairs = [(s, t) for s in tasks for t in tasks if s != t]
+        if self_transfer(config, "images"):
+            pairs += [(t, t) for t in tasks]
+        for seed in seeds(config, "images"):
             for arch in images["architectures"]:
-                jobs += [Job("images", arch, task, task, seed=seed) for task in images["tasks"]]
+                jobs += [Job("images", arch, task, task, seed=seed) for task in tasks]
                 jobs += [Job("images", arch, source, target, lc=lc, seed=seed)
-                         for source in images["tasks"] for target in images["tasks"] if source != target
-                         for lc in sweep(config, arch)]
+                         for source, target in pairs for lc in sweep(config, arch)]
     speech = experiments.get("speech", {})
     if speech.get("enabled"):
         asr, ser = _speech_tasks(config)
         ser_folds = task_folds(config, ser)
-        for seed in seeds:
+        control = self_transfer(config, "speech")
+        for seed in seeds(config, "speech"):
             for arch in speech["architectures"]:
+                lcs = sweep(config, arch)
                 jobs.append(Job("speech", arch, asr, asr, seed=seed))
                 jobs += [Job("speech", arch, ser, ser, fold=f, seed=seed, source_fold=f) for f in ser_folds]
                 jobs += [Job("speech", arch, asr, ser, fold=f, lc=lc, seed=seed, source_fold=0)
-                         for f in ser_folds for lc in sweep(config, arch)]
+                         for f in ser_folds for lc in lcs]
                 jobs += [Job("speech", arch, ser, asr, fold=f, lc=lc, seed=seed, source_fold=f)
-                         for f in speech["ser_source_folds"] for lc in sweep(config, arch)]
+                         for f in speech["ser_source_folds"] for lc in lcs]
+                if control:  # per fold for SER: each fold's primary transferred to its own fold
+                    jobs += [Job("speech", arch, asr, asr, lc=lc, seed=seed) for lc in lcs]
+                    jobs += [Job("speech", arch, ser, ser, fold=f, lc=lc, seed=seed, source_fold=f)
+                             for f in ser_folds for lc in lcs]
     return jobs
 
 

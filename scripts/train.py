@@ -1,5 +1,6 @@
 """Snakemake adapter: one training job, primary or transfer, of either experiment
-(rules image_primary, image_transfer, asr_primary, ser_primary, asr_to_ser, ser_to_asr)."""
+(rules image_primary/transfer/control, asr_primary, ser_primary, asr_to_ser, ser_to_asr,
+ser_control, asr_control)."""
 
 from gradual_transfer import jobs
 from gradual_transfer.experiment import run_job

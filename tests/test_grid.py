@@ -55,6 +55,28 @@ def test_the_paper_grid(paper_config):
     assert all(j.source_job.folder in folders for j in jobs if j.is_transfer)
 
 
+def test_self_transfer_controls_and_seeds_extend_the_paper_grid(paper_config):
+    config = unshared(paper_config)
+    for experiment in ("images", "speech"):
+        config["experiments"][experiment]["self_transfer"] = True
+    jobs = training_jobs(config)
+    controls = [j for j in jobs if j.kind == "control"]
+    # images: 3 tasks × 5 l_c; speech per l_c (6 for Model A, 7 for Model B): TIMIT and 8 SER folds
+    assert len(controls) == 3 * 5 + (1 + 8) * (6 + 7) and len(jobs) == 259 + len(controls)
+    ser = Job("speech", "model_a", "ser", "ser", fold=3, lc=2, source_fold=3)
+    assert ser in controls and ser.is_transfer and ser.is_control
+    assert ser.source_job == Job("speech", "model_a", "ser", "ser", fold=3, source_fold=3)  # its own fold
+    assert ser.folder == "model_a/transfer/ser-to-ser/fold3/lc2" and ser.meta()["kind"] == "control"
+    assert Job("speech", "model_a", "asr", "asr", lc=2) in controls
+
+    config["experiments"]["images"]["seeds"] = [0, 2]
+    with_seed = training_jobs(config)
+    added = set(with_seed) - set(jobs)
+    assert len(added) == 3 + 30 + 15 and {j.seed for j in added} == {2} and set(jobs) <= set(with_seed)
+    assert all(j.source_job.seed == 2 for j in added if j.is_transfer)
+    assert len({j.folder for j in with_seed}) == len(with_seed)
+
+
 def test_settings_hold_the_network_not_the_sweep_nor_the_hardware(paper_config):
     job = Job("images", "densenet40", "cifar10", "svhn", lc=3)
     before = job_settings(paper_config, job)

@@ -60,8 +60,8 @@ def test_results_table_joins_the_primary_baseline(tmp_path):
                       validation={"accuracy": 80.0}, test={"accuracy": 79.0}),
     ]
     table = results_table(files)
-    assert list(table.columns) == ["experiment", "arch", "kind", "source", "target", "fold", "lc", "split",
-                                   "metric", "value", "primary_value"]
+    assert list(table.columns) == ["experiment", "arch", "kind", "source", "target", "seed", "fold", "lc", "split",
+                                   "metric", "value", "primary_value", "control_value"]
     transfer_test = table[(table["kind"] == "transfer") & (table["split"] == "test")].iloc[0]
     assert transfer_test["value"] == 79.0 and transfer_test["primary_value"] == 89.0 and transfer_test["lc"] == 3
     assert pd.isna(table[table["kind"] == "primary"]["lc"]).all()
@@ -76,7 +76,7 @@ def test_summary_averages_over_folds_and_keeps_the_spread(tmp_path):
              for kind, fold, value in [("primary", 1, 40.0), ("primary", 2, 50.0), ("transfer", 1, 30.0), ("transfer", 2, 34.0)]]
     summary = summary_table(results_table(files))
     row = summary[(summary["kind"] == "transfer") & (summary["split"] == "test")].iloc[0]
-    assert row["mean"] == 33.0 and row["folds"] == 2 and row["std"] == pytest.approx(np.std([31, 35], ddof=1))
+    assert row["mean"] == 33.0 and row["runs"] == 2 and row["std"] == pytest.approx(np.std([31, 35], ddof=1))
     assert row["primary_mean"] == 46.0
 
 
@@ -113,10 +113,10 @@ def test_a_table_row_equals_re_evaluating_its_checkpoint(image_results):
     assert score["accuracy"] == pytest.approx(row["value"])
 
 
-def test_frozen_groups_of_every_transfer_equal_the_source_primary(image_results):
+def test_frozen_groups_of_every_transfer_and_control_equal_the_source_primary(image_results):
     out, config, _ = image_results
     models = sorted((out / "models" / "densenet_demo" / "transfer").glob("*-to-*/fold0/lc*/model.pt"))
-    assert len(models) == 6 * len(config["architectures"]["densenet_demo"]["lc"])
+    assert len(models) == (6 + 3) * len(config["architectures"]["densenet_demo"]["lc"])  # pairs and controls
     for path in models:
         source = path.parts[-4].split("-to-")[0]
         lc = int(path.parts[-2][2:])

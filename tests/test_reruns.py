@@ -13,12 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_snakemake, unshared
-from test_workflow import _plan_with, planned_jobs
-
-# A change of results redraws the table and both figures (one table feeds them) and `all`;
-# a change of training jobs also re-adds the grid's cost.
-TABLES = {"aggregate_results": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
-TRAINED = {**TABLES, "cost_table": 1}
+from test_workflow import TABLES, TRAINED, _plan_with, planned_jobs
 
 
 def test_adding_an_lc_value_plans_only_the_new_transfers(tiny_run):
@@ -28,9 +23,11 @@ def test_adding_an_lc_value_plans_only_the_new_transfers(tiny_run):
         c["architectures"]["densenet_demo"]["lc"] = [0, 3, 5, 7]
         c["architectures"]["model_a_demo"]["lc"] = [0, 2, 5]
 
-    # 6 image pairs; model_a: ASR → SER on 2 folds, SER → ASR from 1 fold (and its decode)
-    assert _plan_with(workdir, config, change) == {"image_transfer": 6, "asr_to_ser": 2, "ser_to_asr": 1,
-                                                   "decode_asr": 1, **TRAINED}
+    # 6 image pairs and 3 controls; model_a: ASR → SER on 2 folds, SER → ASR from 1 fold, the
+    # controls ASR → ASR and SER → SER on 2 folds (and the decodes of those into ASR)
+    assert _plan_with(workdir, config, change) == {"image_transfer": 6, "image_control": 3, "asr_to_ser": 2,
+                                                   "ser_to_asr": 1, "asr_control": 1, "ser_control": 2,
+                                                   "decode_asr": 2, **TRAINED}
 
 
 def test_removing_an_lc_value_trains_nothing(tiny_run):
@@ -46,32 +43,35 @@ def test_removing_an_lc_value_trains_nothing(tiny_run):
 def test_adding_an_ser_fold_plans_that_folds_models_and_statistics(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"]["folds"].append(3))
-    # per architecture: the fold's SER primary and its ASR → SER transfers at 2 l_c values
-    assert planned == {"iemocap_stats": 1, "ser_primary": 2, "asr_to_ser": 4, **TRAINED}
+    # per architecture: the fold's SER primary, its ASR → SER transfers and its SER → SER controls
+    # at 2 l_c values
+    assert planned == {"iemocap_stats": 1, "ser_primary": 2, "asr_to_ser": 4, "ser_control": 4, **TRAINED}
 
 
 def test_one_image_tasks_finetuning_replans_only_transfers_into_it(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["cifar10"]["finetune"]["optimizer"].update(lr=0.02))
-    assert planned == {"image_transfer": 2 * 3, **TRAINED}  # from 2 sources at 3 l_c values
+    # from 2 sources and from itself (the control), at 3 l_c values
+    assert planned == {"image_transfer": 2 * 3, "image_control": 3, **TRAINED}
 
 
 def test_the_decoding_grid_replans_decodes_only(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["asr"]["decode"].update(acoustic_scales=[0.5, 1.0]))
-    assert planned == {"decode_asr": 2 + 2 * 2, **TABLES}  # per architecture: the primary, 2 transfers
+    # per architecture: the primary, 2 transfers and 2 controls
+    assert planned == {"decode_asr": 2 * (1 + 2 + 2), **TABLES}
 
 
 def test_a_figure_setting_redraws_figures_only(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c.setdefault("figures", {}).update(dpi=100))
-    assert planned == {"figure_images": 1, "figure_speech": 1, "all": 1}
+    assert planned == {"figure_images": 1, "figure_speech": 1, "figure_transferability": 1, "all": 1}
 
 
 def test_a_network_setting_retrains_that_architecture_only(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["architectures"]["densenet_demo"].update(growth_rate=6))
-    assert planned == {"image_primary": 3, "image_transfer": 18, **TRAINED}
+    assert planned == {"image_primary": 3, "image_transfer": 18, "image_control": 9, **TRAINED}
 
 
 def test_a_second_image_architecture_plans_only_its_jobs(tiny_run):
@@ -81,14 +81,36 @@ def test_a_second_image_architecture_plans_only_its_jobs(tiny_run):
         c["architectures"]["densenet_wide"] = {**c["architectures"]["densenet_demo"], "growth_rate": 6}
         c["experiments"]["images"]["architectures"].append("densenet_wide")
 
-    assert _plan_with(workdir, config, change) == {"image_primary": 3, "image_transfer": 18, **TRAINED}
+    assert _plan_with(workdir, config, change) == {"image_primary": 3, "image_transfer": 18, "image_control": 9,
+                                                   **TRAINED}
 
 
 def test_a_validation_split_replans_everything_on_that_dataset_and_nothing_else(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["datasets"]["cifar10"].update(validation=12))
-    # its primary, the 2 × 3 transfers into CIFAR-10 and the 2 × 3 out of it; SVHN ↔ CIFAR-100 stay
-    assert planned == {"prepare_images": 1, "image_primary": 1, "image_transfer": 12, **TRAINED}
+    # its primary, the 2 × 3 transfers into CIFAR-10, the 2 × 3 out of it and its 3 controls;
+    # SVHN ↔ CIFAR-100 stay
+    assert planned == {"prepare_images": 1, "image_primary": 1, "image_transfer": 12, "image_control": 3, **TRAINED}
+
+
+def test_adding_a_seed_plans_only_that_seeds_jobs(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["experiments"]["images"].update(seeds=[0, 4]))
+    # seed 4's primaries, transfers (from seed 4's primaries) and controls; seed 0 stays
+    assert planned == {"image_primary": 3, "image_transfer": 18, "image_control": 9, **TRAINED}
+    planned = _plan_with(workdir, config, lambda c: c["experiments"]["speech"].update(seeds=[0, 1]))
+    assert planned == {"asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4,
+                       "ser_control": 8, "decode_asr": 10, **TRAINED}
+
+
+def test_switching_the_controls_off_trains_nothing(tiny_run):
+    workdir, config = tiny_run
+
+    def change(c):
+        for experiment in ("images", "speech"):
+            c["experiments"][experiment]["self_transfer"] = False
+
+    assert _plan_with(workdir, config, change) == TRAINED
 
 
 # --- edits of the code ----------------------------------------------------------------------
@@ -139,8 +161,8 @@ def test_bumping_the_training_version_reruns_every_model_and_nothing_before(tiny
     result = run_snakemake(workdir, "-n", config=config, snakefile=fresh_tree / "Snakefile")
     assert result.returncode == 0, result.stderr[-3000:]
     assert planned_jobs(result.stdout) == {
-        "image_primary": 3, "image_transfer": 18, "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8,
-        "ser_to_asr": 4, "decode_asr": 6, **TRAINED}
+        "image_primary": 3, "image_transfer": 18, "image_control": 9, "asr_primary": 2, "ser_primary": 4,
+        "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4, "ser_control": 8, "decode_asr": 10, **TRAINED}
 
 
 # --- the paper grid --------------------------------------------------------------------------

@@ -24,7 +24,9 @@ import yaml
 from conftest import REPO, SNAKEMAKE, tiny_config
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
-GPU_RULES = ["image_primary", "image_transfer", "asr_primary", "ser_primary", "asr_to_ser", "ser_to_asr"]
+GPU_RULES = ["image_primary", "image_transfer", "image_control", "asr_primary", "ser_primary", "asr_to_ser",
+             "ser_to_asr", "ser_control", "asr_control"]
+
 
 def _may_be_root() -> bool:
     if os.geteuid() == 0:
@@ -99,6 +101,8 @@ def gpu_jobs(log_dir: Path, env: dict) -> list[dict]:
 
 def test_tiny_workflow_runs_through_the_slurm_profile(cluster, tmp_path, capsys):
     config = tiny_config()
+    for experiment in ("images", "speech"):  # the scheduler is under test here, not the controls
+        config["experiments"][experiment]["self_transfer"] = False
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -12,6 +12,13 @@ import pytest
 from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake
 
 
+# A change of results redraws the tables and the three figures (one results table feeds them)
+# and `all`; a change of training jobs also re-adds the grid's cost.
+TABLES = {"aggregate_results": 1, "transferability": 1, "figure_images": 1, "figure_speech": 1,
+          "figure_transferability": 1, "all": 1}
+TRAINED = {**TABLES, "cost_table": 1}
+
+
 def planned_jobs(output: str) -> dict[str, int]:
     """Rule → job count from the "Job stats" table that a dry run prints."""
     table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
@@ -43,9 +50,9 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
     assert planned_jobs(result.stdout) == {
         "demo_corpus": 5, "timit_features": 3, "timit_stats": 1, "iemocap_features": 1,
         "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]),
-        "prepare_images": 3, "image_primary": 3, "image_transfer": 30, "aggregate_results": 1, "cost_table": 1,
-        "figure_images": 1, "hmm_model": 1, "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 12,
-        "ser_to_asr": 6, "decode_asr": 8, "figure_speech": 1, "all": 1}
+        "prepare_images": 3, "image_primary": 3, "image_transfer": 30, "image_control": 15, "hmm_model": 1,
+        "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 12, "ser_to_asr": 6, "asr_control": 6, "ser_control": 12,
+        "decode_asr": 8 + 6, **TRAINED}
 
 
 @pytest.fixture
@@ -93,8 +100,8 @@ def test_changing_one_demo_setting_replans_only_that_corpus(tiny_demo_run):
     changed = {**config, "demo": {**config["demo"], "svhn": {**config["demo"]["svhn"], "test": 25}}}
     result = run_snakemake(workdir, "-n", config=changed)
     assert planned_jobs(result.stdout) == {
-        "demo_corpus": 1, "prepare_images": 1, "image_primary": 1, "image_transfer": 12,
-        "aggregate_results": 1, "cost_table": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
+        "demo_corpus": 1, "prepare_images": 1, "image_primary": 1, "image_transfer": 12, "image_control": 3,
+        **TRAINED}
     assert "results/demo/corpora/svhn" in result.stdout
     # re-ordering keys changes nothing
     reordered = {**config, "demo": {k: dict(reversed(list(v.items()))) if isinstance(v, dict) else v
@@ -115,8 +122,10 @@ def _plan_with(workdir, config, change):
     return planned_jobs(result.stdout)
 
 
-SPEECH_MODELS = {"asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8, "ser_to_asr": 4, "decode_asr": 6,
-                 "aggregate_results": 1, "cost_table": 1, "figure_images": 1, "figure_speech": 1, "all": 1}
+# The tiny run's speech models: per architecture 1 ASR and 2 SER primaries, 2 l_c values for ASR → SER
+# on 2 folds and SER → ASR from 1 fold, and the controls (ASR → ASR, SER → SER on each fold).
+SPEECH_MODELS = {"asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4,
+                 "ser_control": 8, "decode_asr": 2 + 4 + 4, **TRAINED}
 
 
 def test_a_feature_setting_replans_speech_but_no_image_job(tiny_demo_run):
@@ -131,8 +140,7 @@ def test_the_silence_threshold_replans_only_iemocap_and_its_descendants(tiny_dem
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"].update(silence_threshold_db=-25.0))
     # SER models change, so do the SER → ASR transfers and their decodes; ASR primaries do not
     assert planned == {"iemocap_features": 1, "iemocap_stats": 2, "ser_primary": 4, "asr_to_ser": 8,
-                       "ser_to_asr": 4, "decode_asr": 4, "aggregate_results": 1, "cost_table": 1, "figure_images": 1,
-                       "figure_speech": 1, "all": 1}
+                       "ser_to_asr": 4, "ser_control": 8, "decode_asr": 4, **TRAINED}
 
 
 def test_the_context_window_reruns_speech_models_but_no_extraction(tiny_demo_run):
@@ -144,15 +152,13 @@ def test_the_context_window_reruns_speech_models_but_no_extraction(tiny_demo_run
 def test_an_asr_to_ser_finetuning_change_replans_only_those_transfers(tiny_demo_run):
     workdir, config = tiny_demo_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"]["finetune"]["optimizer"].update(lr=0.02))
-    assert planned == {"asr_to_ser": 8, "aggregate_results": 1, "cost_table": 1, "figure_images": 1,
-                       "figure_speech": 1, "all": 1}
+    assert planned == {"asr_to_ser": 8, "ser_control": 8, **TRAINED}  # SER → SER is fine-tuned on SER too
 
 
 def test_a_densenet_primary_change_replans_no_speech_job(tiny_demo_run):
     workdir, config = tiny_demo_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["cifar10"]["training"]["optimizer"].update(lr=0.05))
-    assert planned == {"image_primary": 1, "image_transfer": 6, "aggregate_results": 1, "cost_table": 1,
-                       "figure_images": 1, "figure_speech": 1, "all": 1}
+    assert planned == {"image_primary": 1, "image_transfer": 6, "image_control": 3, **TRAINED}
 
 
 def test_a_hardware_knob_replans_nothing(tiny_demo_run):
@@ -209,11 +215,13 @@ def test_report_is_one_self_contained_page_with_figures_tables_and_captions(tiny
     assert result.returncode == 0, result.stderr
     html = (workdir / "results" / "report.html").read_text()
     results = html.split('<script id="results">', 1)[1].split("</script>", 1)[0]
-    for name in ("figure1_images.png", "figure2_speech.png", "results.tsv", "summary.tsv", "cost.tsv"):
+    for name in ("figure1_images.png", "figure2_speech.png", "figure3_transferability.png", "results.tsv",
+                 "summary.tsv", "transferability.tsv", "cost.tsv"):
         assert f'"filename": "{name}"' in results, name
-    for caption in ("figure1_images", "figure2_speech", "results_table", "summary_table", "cost_table", "workflow"):
+    for caption in ("figure1_images", "figure2_speech", "figure3_transferability", "results_table", "summary_table",
+                    "transferability_table", "cost_table", "workflow"):
         first_words = " ".join((REPO / "workflow" / "report" / f"{caption}.rst").read_text().split()[:6])
         assert first_words.replace("&", "&amp;") in html, caption
     # self-contained: the figures are embedded, nothing is fetched from elsewhere
-    assert html.count("data:image/png") >= 2
+    assert html.count("data:image/png") >= 3
     assert not re.search(r"<(script|img|link)[^>]+(src|href)=\"https?:", html)

@@ -104,14 +104,14 @@ MODELS = f"{OUT}/models"
 JOBS = {job.folder: job for job in training_jobs(config)}
 
 
-def jobs_of(experiment, transfer=None, target_dataset=None):
-    """A wildcard constraint for `{job}`: the folders of these jobs, exactly (primaries or
-    transfers or, with `transfer` None, both)."""
+def jobs_of(experiment, kind=None, target_dataset=None):
+    """A wildcard constraint for `{job}`: the folders of these jobs, exactly (of one kind,
+    "primary", "transfer" or "control", or with `kind` None all of them)."""
     folders = [
         folder
         for folder, job in JOBS.items()
         if job.experiment == experiment
-        and transfer in (None, job.is_transfer)
+        and kind in (None, job.kind)
         and target_dataset in (None, task_dataset(job.target))
     ]
     return "|".join(map(re.escape, sorted(folders))) if folders else "(?!)"
@@ -189,11 +189,12 @@ def lc_sets(experiment):
     return canonical({name: sweep(config, name) for name in archs})
 
 
-def figure_title(experiment):
+def figure_title(figure):
     title = {
         "images": "Figure 1: gradual transfer between image datasets",
         "speech": "Figure 2: gradual transfer between speech tasks",
-    }[experiment]
+        "transferability": "Figure 3: transferability between tasks (test split)",
+    }[figure]
     return title + (" (DEMO DATA)" if DEMO_DATASETS else "")
 
 
@@ -251,5 +252,9 @@ def all_targets():
     if "speech" in experiments:
         targets.append(f"{OUT}/figures/figure2_speech.png")
     if experiments:
-        targets += [f"{OUT}/tables/results.parquet", f"{OUT}/tables/cost.tsv"]
+        targets += [
+            f"{OUT}/tables/results.parquet",
+            f"{OUT}/tables/cost.tsv",
+            f"{OUT}/figures/figure3_transferability.png",
+        ]
     return targets

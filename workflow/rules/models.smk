@@ -1,6 +1,6 @@
-# Training: every model of the grid, primary or transfer, image or speech, is one job of one rule
-# body (scripts/train.py). The six rule names only say which jobs they hold (their `job`
-# constraint lists those folders); what a job trains comes from its identity in JOBS.
+# Training: every model of the grid, primary, transfer or self-transfer control, image or speech,
+# is one job of one rule body (scripts/train.py). The rule names only say which jobs they hold
+# (their `job` constraint lists those folders); what a job trains comes from its identity in JOBS.
 
 IMAGE_TRAINING = dict(gpu=1, mem_mb=8000, runtime=24 * 60)
 SPEECH_TRAINING = dict(gpu=1, mem_mb=16000, runtime=12 * 60)
@@ -16,7 +16,7 @@ rule image_primary:
     benchmark:
         f"{OUT}/benchmarks/models/{{job}}.tsv"
     wildcard_constraints:
-        job=jobs_of("images", transfer=False),
+        job=jobs_of("images", "primary"),
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -30,28 +30,43 @@ rule image_primary:
 
 use rule image_primary as image_transfer with:
     wildcard_constraints:
-        job=jobs_of("images", transfer=True),
+        job=jobs_of("images", "transfer"),
+
+
+use rule image_primary as image_control with:
+    wildcard_constraints:
+        job=jobs_of("images", "control"),
 
 
 use rule image_primary as ser_primary with:
     wildcard_constraints:
-        job=jobs_of("speech", transfer=False, target_dataset="iemocap"),
+        job=jobs_of("speech", "primary", "iemocap"),
     resources:
         **SPEECH_TRAINING,
 
 
 use rule ser_primary as asr_to_ser with:
     wildcard_constraints:
-        job=jobs_of("speech", transfer=True, target_dataset="iemocap"),
+        job=jobs_of("speech", "transfer", "iemocap"),
+
+
+use rule ser_primary as ser_control with:
+    wildcard_constraints:
+        job=jobs_of("speech", "control", "iemocap"),
 
 
 use rule ser_primary as asr_primary with:
     output:
         **training_outputs(posteriors=True),
     wildcard_constraints:
-        job=jobs_of("speech", transfer=False, target_dataset="timit"),
+        job=jobs_of("speech", "primary", "timit"),
 
 
 use rule asr_primary as ser_to_asr with:
     wildcard_constraints:
-        job=jobs_of("speech", transfer=True, target_dataset="timit"),
+        job=jobs_of("speech", "transfer", "timit"),
+
+
+use rule asr_primary as asr_control with:
+    wildcard_constraints:
+        job=jobs_of("speech", "control", "timit"),

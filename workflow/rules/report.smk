@@ -91,3 +91,44 @@ rule figure_speech:
         version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure.py"
+
+
+rule transferability:
+    input:
+        f"{OUT}/tables/results.parquet",
+    output:
+        tsv=report(
+            f"{OUT}/tables/transferability.tsv",
+            caption="../report/transferability_table.rst",
+            category="Tables",
+        ),
+    log:
+        f"{OUT}/logs/tables/transferability.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        version=STAGE_VERSIONS["tables"],
+    script:
+        "../../scripts/transferability.py"
+
+
+rule figure_transferability:
+    input:
+        f"{OUT}/tables/transferability.tsv",
+    output:
+        png=report(
+            f"{OUT}/figures/figure3_transferability.png",
+            caption="../report/figure3_transferability.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/figure3_transferability.pdf",
+    log:
+        f"{OUT}/logs/figures/figure3_transferability.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        title=figure_title("transferability"),
+        dpi=config.get("figures", {}).get("dpi", 150),
+        version=STAGE_VERSIONS["figures"],
+    script:
+        "../../scripts/figure_transferability.py"

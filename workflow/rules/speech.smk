@@ -1,5 +1,6 @@
 # Speech experiment: the HMM of TIMIT and the hybrid decoding of every ASR-target model (its
-# primary and the SER → ASR transfers, trained by the rules in models.smk), on CPU.
+# primary, the SER → ASR transfers and the ASR self-transfer controls, trained by the rules in
+# models.smk), on CPU.
 
 
 rule hmm_model:

@@ -1,0 +1,12 @@
+"""Snakemake adapter: the results table → the transferability table (rule transferability)."""
+
+import pandas as pd
+
+from gradual_transfer import jobs
+from gradual_transfer.analysis import transferability_table, write_tsv
+
+jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+write_tsv(
+    transferability_table(pd.read_parquet(snakemake.input[0])),  # noqa: F821
+    snakemake.output.tsv,  # noqa: F821
+)
