@@ -22,12 +22,15 @@ include: "workflow/rules/report.smk"
 localrules:
     all,
     hmm_model,
+    hmm_realigned,
     aggregate_results,
     cost_table,
     figure_images,
     figure_speech,
     transferability,
     figure_transferability,
+    figure_curves,
+    per_speaker_table,
 
 
 rule all:

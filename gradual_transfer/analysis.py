@@ -296,8 +296,10 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
                 positions = [lcs.index(lc) for lc in curve.index]
                 ax.plot(positions, curve["mean"], marker="o" if style == "-" else "s", markersize=4, linestyle=style,
                         color=colour, label=f"{label}, {split}")
-                if curve["ci95"].notna().any():
-                    ax.fill_between(positions, curve["mean"] - curve["ci95"], curve["mean"] + curve["ci95"],
+                if curve["ci95"].notna().any():  # clipped to the metric's range: few runs give wide intervals
+                    upper = curve["mean"] + curve["ci95"]
+                    ax.fill_between(positions, (curve["mean"] - curve["ci95"]).clip(lower=0),
+                                    upper if panel["metric"] == "per" else upper.clip(upper=100),
                                     color=colour, alpha=0.15 if style == "-" else 0.07)
             baseline = cell[cell["split"] == split]["primary_value"].mean()
             ax.axhline(baseline, color=colour, linestyle="--", linewidth=1, label=f"target's primary model, {split}")
@@ -334,6 +336,7 @@ def figure_transferability(transferability: pd.DataFrame, title: str, png: str |
                 sns.heatmap(values, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=True, fmt=".2f",
                             square=True, linewidths=0.5, cbar_kws={"shrink": 0.8}, mask=values.isna())
             ax.set_title(f"{arch} ({experiment}): {name}")
+            ax.grid(False)
             ax.set_xlabel("target")
             ax.set_ylabel("source")
     fig.suptitle(title)
@@ -348,3 +351,65 @@ def _save(fig, png: str | Path, pdf: str | Path, dpi: int) -> None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=Path(path).suffix[1:], dpi=dpi)
     plt.close(fig)
+
+
+def curves_table(metrics_files: list[str | Path]) -> pd.DataFrame:
+    """Every training job's per-epoch history in long form: identity, epoch, phase, the
+    validation score (the model-selection metric) and the training loss."""
+    rows = []
+    for path in metrics_files:
+        m = read_json(path)
+        for entry in m.get("history", []):
+            rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"], "source": m["source"],
+                         "target": m["target"], "seed": int(m.get("seed", 0)), "fold": int(m["fold"]),
+                         "lc": int(m["lc"]), "epoch": int(entry["epoch"]), "phase": entry.get("phase", "train"),
+                         "train_loss": entry.get("train_loss"), "score": entry.get("score")})
+    return pd.DataFrame(rows, columns=["experiment", "arch", "kind", "source", "target", "seed", "fold", "lc",
+                                       "epoch", "phase", "train_loss", "score"])
+
+
+def figure_curves(curves: pd.DataFrame, title: str, png: str | Path, pdf: str | Path, dpi: int = 150) -> None:
+    """Training curves, one row per architecture: the validation score of each primary model
+    against epoch (a line per task and fold), and the transfers of one pair (the first source →
+    target of the architecture, its first fold and seed), a line per l_c."""
+    sns = _style()
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = curves[curves["phase"] == "train"]
+    archs = sorted(epochs["arch"].unique())
+    fig, axes = plt.subplots(max(1, len(archs)), 2, figsize=(9.5, 3.0 * max(1, len(archs))), squeeze=False)
+    for (left, right), arch in zip(axes, archs):
+        rows = epochs[(epochs["arch"] == arch) & (epochs["seed"] == epochs["seed"].min())]
+        primaries = rows[rows["kind"] == "primary"].assign(
+            model=lambda d: d["target"] + np.where(d["fold"] > 0, " fold " + d["fold"].astype(str), ""))
+        sns.lineplot(primaries, x="epoch", y="score", hue="model", marker="o", ax=left)
+        left.set_title(f"{arch}: primary models")
+        transfers = rows[rows["kind"] == "transfer"]
+        if not transfers.empty:
+            first = transfers.sort_values(["source", "target", "fold"]).iloc[0]
+            pair = transfers[(transfers["source"] == first["source"]) & (transfers["target"] == first["target"])
+                             & (transfers["fold"] == first["fold"])]
+            sns.lineplot(pair.assign(l_c=pair["lc"].astype(str)), x="epoch", y="score", hue="l_c", marker="o",
+                         ax=right, palette="viridis")
+            right.set_title(f"{arch}: {first['source']} → {first['target']}"
+                            + (f" (fold {first['fold']})" if first["fold"] else ""))
+        else:
+            right.set_visible(False)
+        for ax in (left, right):
+            ax.set_ylabel("validation score (%)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs
+            if ax.get_legend() is not None:
+                ax.legend(fontsize="small", title_fontsize="small", title=ax.get_legend().get_title().get_text())
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    _save(fig, png, pdf, dpi)
+
+
+def per_speaker_table(files: list[str | Path], labels: list[dict]) -> pd.DataFrame:
+    """The per-speaker PER files of several decodes in one table, each row prefixed by its
+    decode's label (e.g. architecture, seed, split)."""
+    tables = [pd.read_csv(path, sep="\t").assign(**label) for path, label in zip(files, labels)]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    front = list(labels[0]) if labels else []
+    return table[front + [c for c in table.columns if c not in front]]

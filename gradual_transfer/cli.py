@@ -6,7 +6,7 @@ export-kaldi, prepare-images, train-image. For example:
     python -m gradual_transfer check-config --configfile config.yaml [--configfile config.demo.yaml]
     python -m gradual_transfer demo-corpus timit results/demo/corpora/timit --configfile ...
     python -m gradual_transfer timit-features ROOT train train.arrow
-    python -m gradual_transfer export-kaldi train.arrow kaldi/train
+    python -m gradual_transfer export-kaldi train.arrow kaldi/train --corpus timit --root ROOT
     python -m gradual_transfer train-image --arch densenet40 --task cifar10 --data-dir D --out-dir M
 """
 
@@ -81,7 +81,10 @@ def cmd_feature_stats(args) -> int:
 def cmd_export_kaldi(args) -> int:
     from gradual_transfer.features import export_kaldi
 
-    print(f"wrote {export_kaldi(args.features, args.out_dir)} utterances to {args.out_dir}/feats.scp")
+    if (args.corpus is None) != (args.root is None):
+        print("error: --corpus and --root go together (wav.scp needs both)", file=sys.stderr)
+        return 2
+    print(f"wrote {export_kaldi(args.features, args.out_dir, args.corpus, args.root)} utterances to {args.out_dir}")
     return 0
 
 
@@ -159,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speakers", nargs="*", help="only these speakers (e.g. a fold's training speakers)")
     p.set_defaults(run=cmd_feature_stats)
 
-    p = commands.add_parser("export-kaldi", help="write feats.ark/feats.scp/utt2spk for Kaldi tools")
+    p = commands.add_parser("export-kaldi", help="a Kaldi data directory: feats.ark/scp, utt2spk, spk2utt, text "
+                                                 "(and wav.scp given --corpus and --root)")
     p.add_argument("features")
     p.add_argument("out_dir")
+    p.add_argument("--corpus", choices=["timit", "iemocap"], help="the corpus the features came from")
+    p.add_argument("--root", help="its root folder: writes wav.scp with absolute paths")
     p.set_defaults(run=cmd_export_kaldi)
 
     p = commands.add_parser("prepare-images", help="official splits → train/validation/test Arrow files")

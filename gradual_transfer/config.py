@@ -185,12 +185,20 @@ def semantic_errors(config: dict) -> list[str]:
             if "decode" not in task:
                 problems.append(f"tasks.{name}.decode: required for a TIMIT task (acoustic_scales, insertion_penalties).")
             if "frame_targets" not in task:
-                problems.append(f"tasks.{name}.frame_targets: required for a TIMIT task (thirds or alignment).")
+                problems.append(f"tasks.{name}.frame_targets: required for a TIMIT task (thirds, alignment or "
+                                f"realigned).")
             elif task["frame_targets"] == "alignment" and not task.get("alignment"):
                 problems.append(
                     f"tasks.{name}.alignment: frame_targets is 'alignment', so give the path of a "
                     f"Kaldi alignment archive (ali.ark or ali.scp, pdf ids)."
                 )
+            aligner = task.get("realign_with")
+            if task.get("frame_targets") == "realigned" and aligner is not None and (
+                    aligner not in config["architectures"]
+                    or config["architectures"][aligner].get("kind") != "convnet"):
+                speech = sorted(a for a, e in config["architectures"].items() if e.get("kind") == "convnet")
+                problems.append(f"tasks.{name}.realign_with: {aligner!r} is not a speech architecture of "
+                                f"`architectures` ({', '.join(speech)}).")
     for exp_name, exp in config["experiments"].items():
         for t in exp["tasks"]:
             if t not in tasks:

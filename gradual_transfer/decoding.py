@@ -14,7 +14,7 @@ from gradual_transfer import hmm
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.timit import PhoneMap
 from gradual_transfer.io import read_json, write_json, write_text
-from gradual_transfer.metrics import phone_error_rate
+from gradual_transfer.metrics import align, counts_of, per_speaker, phone_error_rate, sclite_listing
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
                      acoustic_scales: list[float], insertion_penalties: list[float], out_dir: str | Path,
                      meta: dict) -> dict:
     """Tune acoustic scale and insertion penalty on dev, decode dev and test with the chosen
-    pair, write Kaldi-style ``hyp.txt``/``ref.txt`` (39-phone set, as scored) and PER files.
+    pair, write Kaldi-style ``hyp.txt``/``ref.txt`` (39-phone set, as scored) and PER files:
+    ``per.json`` (corpus totals), ``per_speaker.tsv`` and the sclite-style ``align.txt``.
 
     `posteriors` and `references` map ``dev``/``test`` to a posterior scp and a feature file
     (whose ``phones`` column holds the 48-phone references). Two baselines are reported beside
@@ -54,10 +55,11 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
     loop = hmm.PhoneLoop.from_dict(data)
     fold = PhoneMap.load().to39
     out_dir = Path(out_dir)
-    refs, posts = {}, {}
+    refs, posts, speakers = {}, {}, {}
     for split in ("dev", "test"):
         features = SpeechFeatures(references[split])
         refs[split] = dict(zip(features.utt_ids, features.column("phones")))
+        speakers[split] = dict(zip(features.utt_ids, features.speakers.tolist()))
         posts[split] = _read_posteriors(posteriors[split])
 
     def run(split: str, model: "hmm.PhoneLoop", scale: float, penalty: float, uniform: bool = False):
@@ -85,6 +87,7 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
         scores = {"per": per, "substitutions": counts.substitutions, "deletions": counts.deletions,
                   "insertions": counts.insertions, "reference_phones": counts.reference_length}
         write_json(split_dir / "per.json", {**scores, "acoustic_scale": scale, "insertion_penalty": penalty})
+        write_scoring_details(split_dir, refs[split], hyps, speakers[split], fold)
         result[key] = scores
     _, a0, p0 = tune(loop.without_bigram())
     result["test"]["per_without_bigram"] = run("test", loop.without_bigram(), a0, p0)[0]
@@ -94,3 +97,17 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
              result["test"]["per_without_bigram"], result["test"]["per_chance"])
     write_json(out_dir / "metrics.json", result)
     return result
+
+
+def write_scoring_details(split_dir: Path, refs: dict[str, list[str]], hyps: dict[str, list[str]],
+                          speakers: dict[str, str], fold: dict[str, str]) -> None:
+    """``per_speaker.tsv`` (speaker, utterances, reference length, S, D, I, errors, PER; the
+    last row ``all``) and ``align.txt`` (every utterance's REF/HYP alignment, sclite style),
+    both on the scored 39-phone set."""
+    alignments = {u: align([fold.get(p, p) for p in refs[u]], [fold.get(p, p) for p in hyps[u]]) for u in sorted(refs)}
+    rows = per_speaker({u: counts_of(pairs) for u, pairs in alignments.items()}, speakers)
+    header = list(rows[0])
+    lines = ["\t".join(header)] + ["\t".join(f"{row[k]:.2f}" if k == "per" else str(row[k]) for k in header)
+                                   for row in rows]
+    write_text(split_dir / "per_speaker.tsv", "\n".join(lines) + "\n")
+    write_text(split_dir / "align.txt", "".join(sclite_listing(u, speakers[u], pairs) for u, pairs in alignments.items()))

@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 import torch
 
 from gradual_transfer import cost
+from gradual_transfer.curves import EpochLog
 from gradual_transfer.checkpoints import load_model_file, save_model
 from gradual_transfer.grid import Job
 from gradual_transfer.io import write_json
@@ -61,13 +62,15 @@ def initial_model(job: Job, network: dict, num_classes: int, input_shape: list[i
 def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validation: BatchSource, test: BatchSource,
                    evaluate: Callable[[GroupedNet, BatchSource], dict], recipe: Recipe, network: dict,
                    num_classes: int, input_shape: list[int], out_model: str | Path, out_metrics: str | Path,
-                   fingerprint: dict, options: RuntimeOptions, cache_dir: str | Path | None = None) -> dict:
+                   fingerprint: dict, options: RuntimeOptions, cache_dir: str | Path | None = None,
+                   curves: EpochLog | None = None) -> dict:
     """Fit, select the best epoch on validation, score validation and test, write both files.
-    `evaluate(model, source)` returns metrics with ``score`` (higher is better)."""
+    `evaluate(model, source)` returns metrics with ``score`` (higher is better); `curves`
+    records the history as training goes."""
     device = select_device()
     log.info("training on %s: %s, l_c = %d of %d groups", device, job.arch, model.frozen_groups, model.num_groups)
     result = fit(model, train, lambda m: evaluate(m, validation), recipe, checkpoint_dir=resume_dir(out_model),
-                 fingerprint=fingerprint, device=device, options=options)
+                 fingerprint=fingerprint, device=device, options=options, on_epoch=curves)
     model.load_state_dict(result.best_state)
     step_flops = cost.cached_train_step_flops(model, network, input_shape, recipe.batch_size, result.start_group,
                                               cache_dir)
@@ -90,7 +93,8 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
 
 
 def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], runtime: dict,
-            cache_dir: str | Path | None = None) -> dict:
+            cache_dir: str | Path | None = None, history: str | Path | None = None,
+            tensorboard_dir: str | Path | None = None) -> dict:
     """Train one model of the study.
 
     `params` are the job's params as :func:`gradual_transfer.grid.training_params` makes them
@@ -98,7 +102,8 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     data files of the target task, ``source`` for a transfer; ``model``, ``metrics`` and, for
     ASR, the posterior archives). A checkpoint is resumed only if it was written under the
     same params and inputs. `cache_dir` keeps what is worth computing once per grid (the FLOP
-    count of a training step)."""
+    count of a training step). The training curves go to `history` (CSV) and, when tensorboard
+    is installed, to event files in `tensorboard_dir`."""
     job = Job.from_dict(params["job"])
     settings = params["settings"]
     if job.experiment == "images":
@@ -115,10 +120,12 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     batch = task.evaluation_batch_size(recipe)
     evaluate = task.evaluator(settings, batch, options)
     fingerprint = {"params": dict(params), "inputs": input_stamps(inputs.values())}
+    curves = EpochLog(history, tensorboard_dir)
     metrics = train_and_save(model, job=job, train=sources["train"], validation=sources["validation"],
                              test=sources["test"], evaluate=evaluate, recipe=recipe, network=settings["network"],
                              num_classes=settings["classes"], input_shape=input_shape, out_model=outputs["model"],
                              out_metrics=outputs["metrics"], fingerprint=fingerprint, options=options,
-                             cache_dir=cache_dir)
+                             cache_dir=cache_dir, curves=curves)
+    curves.close()
     task.after_training(model, sources, outputs, batch, options)
     return metrics

@@ -258,15 +258,69 @@ def write_stats(features_path: str | Path, out: str | Path, speakers: list[str] 
     return stats
 
 
-def export_kaldi(features_path: str | Path, out_dir: str | Path) -> int:
-    """Write ``feats.ark``/``feats.scp`` (and ``utt2spk``) for Kaldi tools, via kaldiio; each
-    file appears only when complete."""
+# How wav.scp reads a NIST SPHERE file: Kaldi's own tools/sph2pipe, as its TIMIT recipe does
+# (`sox -t sph FILE -t wav - |` is the alternative for those with sox).
+SPHERE_READER = "sph2pipe -f wav"
+
+
+def kaldi_utt_ids(utt_ids: list[str], speakers: list[str]) -> list[str]:
+    """Utterance ids as Kaldi wants them: starting with the speaker id (TIMIT's already do;
+    an IEMOCAP utterance is named after its dialog's first speaker, so its own speaker is
+    prefixed: ``Ses01M-Ses01F_impro01_M000``), so that sorting by utterance sorts by speaker."""
+    return [u if u.startswith(s) else f"{s}-{u}" for u, s in zip(utt_ids, speakers)]
+
+
+def _audio_files(corpus: str, root: str | Path) -> dict[str, Path]:
+    """Every utterance's audio file in a corpus, by utterance id."""
+    if corpus == "timit":
+        return {u.utt_id: u.wav for split in timit.SPLITS for u in timit.list_utterances(root, split)}
+    return {u.utt_id: u.wav for u in iemocap.list_utterances(root)[0]}
+
+
+def _wav_entry(path: Path) -> str:
+    """A wav.scp value: the absolute path, or for a SPHERE file a command that converts it."""
+    path = path.resolve()
+    with open(path, "rb") as f:
+        sphere = f.read(7) == b"NIST_1A"
+    return f"{SPHERE_READER} {path} |" if sphere else str(path)
+
+
+def export_kaldi(features_path: str | Path, out_dir: str | Path, corpus: str | None = None,
+                 corpus_root: str | Path | None = None) -> int:
+    """A Kaldi data directory of a feature file: ``feats.ark``/``feats.scp`` (absolute archive
+    path), ``utt2spk``, ``spk2utt``, ``text`` (TIMIT: the reference phones on the 48-phone set,
+    as Kaldi's TIMIT recipe keeps them; IEMOCAP: the emotion) and, given the corpus and its
+    root, ``wav.scp`` (absolute paths; SPHERE through :data:`SPHERE_READER`). Every file is
+    sorted as ``LC_ALL=C sort`` sorts, and each appears only when complete."""
     features = SpeechFeatures(features_path)
     out_dir = Path(out_dir)
     duplicates = sorted(u for u, n in Counter(features.utt_ids).items() if n > 1)
     if duplicates:
         raise DataError(f"{features_path}: duplicate utterance ids {duplicates[:3]}; a Kaldi archive needs unique keys.")
-    write_ark_scp(((utt, np.ascontiguousarray(features.feats(row))) for row, utt in enumerate(features.utt_ids)),
+    speakers = features.speakers.tolist()
+    ids = kaldi_utt_ids(features.utt_ids, speakers)
+    order = sorted(range(len(ids)), key=lambda row: ids[row].encode())  # C locale: byte order
+    label = next((name for name in ("phones", "emotion") if name in features.schema.names), None)
+
+    def lines(values) -> str:
+        return "".join(f"{ids[row]} {values(row)}\n" for row in order)
+
+    write_ark_scp(((ids[row], np.ascontiguousarray(features.feats(row))) for row in order),
                   out_dir / "feats.ark", out_dir / "feats.scp")
-    write_text(out_dir / "utt2spk", "".join(f"{u} {s}\n" for u, s in zip(features.utt_ids, features.speakers)))
+    write_text(out_dir / "utt2spk", lines(lambda row: speakers[row]))
+    if label is not None:
+        text = features.column(label)
+        write_text(out_dir / "text", lines(lambda row: " ".join(text[row]) if label == "phones" else text[row]))
+    by_speaker: dict[str, list[str]] = {}
+    for row in order:
+        by_speaker.setdefault(speakers[row], []).append(ids[row])
+    write_text(out_dir / "spk2utt", "".join(f"{s} {' '.join(by_speaker[s])}\n"
+                                            for s in sorted(by_speaker, key=str.encode)))
+    if corpus_root is not None:
+        audio = _audio_files(corpus, corpus_root)
+        missing = [u for u in features.utt_ids if u not in audio]
+        if missing:
+            raise DataError(f"{corpus_root}: no audio for {len(missing)} utterance(s) of {features_path}, e.g. "
+                            f"{missing[0]}; is datasets.{corpus}.root the corpus these features came from?")
+        write_text(out_dir / "wav.scp", lines(lambda row: _wav_entry(audio[features.utt_ids[row]])))
     return len(features)

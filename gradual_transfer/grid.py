@@ -47,10 +47,13 @@ class Job:
     lc: int | None = None
     seed: int = 0
     source_fold: int = 0
+    aligner_pass: int = 0  # p > 0: the ASR model whose alignments make the targets of pass p
 
     def __post_init__(self) -> None:
         if self.lc is None and (self.source != self.target or self.source_fold != self.fold):
             raise ValueError(f"a primary model trains on one task and fold: {self}")
+        if self.aligner_pass and (self.is_transfer or self.seed):
+            raise ValueError(f"an aligner is a primary model of seed 0: {self}")
 
     @property
     def is_transfer(self) -> bool:
@@ -63,7 +66,10 @@ class Job:
 
     @property
     def kind(self) -> str:
-        """``primary``, ``transfer`` or ``control`` (a transfer from the target task itself)."""
+        """``primary``, ``transfer``, ``control`` (a transfer from the target task itself) or
+        ``aligner`` (an ASR model trained to realign TIMIT's targets, not a result)."""
+        if self.aligner_pass:
+            return "aligner"
         if not self.is_transfer:
             return "primary"
         return "control" if self.is_control else "transfer"
@@ -72,6 +78,8 @@ class Job:
     def folder(self) -> str:
         """Where the job writes, relative to ``<outdir>/models``. Seed 0 (the paper's single
         run) has no seed level, so adding seeds later leaves existing results where they are."""
+        if self.aligner_pass:
+            return f"{self.arch}/realign/pass{self.aligner_pass}"
         if self.is_transfer:
             folder = f"{self.arch}/transfer/{self.source}-to-{self.target}/fold{self.fold}/lc{self.lc}"
         else:
@@ -93,7 +101,12 @@ class Job:
                 "seed": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields, without ``aligner_pass`` when 0: the params of every other job stay as
+        they were before aligners existed."""
+        entry = asdict(self)
+        if not self.aligner_pass:
+            del entry["aligner_pass"]
+        return entry
 
     @classmethod
     def from_dict(cls, entry: dict[str, Any]) -> "Job":
@@ -169,6 +182,32 @@ def training_jobs(config: dict) -> list[Job]:
                     jobs += [Job("speech", arch, ser, ser, fold=f, lc=lc, seed=seed, source_fold=f)
                              for f in ser_folds for lc in lcs]
     return jobs
+
+
+def realign_passes(config: dict) -> int:
+    """How many realignment passes make TIMIT's targets (0 unless ``frame_targets: realigned``)."""
+    speech = config["experiments"].get("speech", {})
+    if not speech.get("enabled"):
+        return 0
+    asr, _ = _speech_tasks(config)
+    task = config["tasks"][asr]
+    return int(task.get("realign_passes", 1)) if task["frame_targets"] == "realigned" else 0
+
+
+def aligner_architecture(config: dict) -> str:
+    """The architecture that realigns (``tasks.<asr>.realign_with``; the first speech one)."""
+    asr, _ = _speech_tasks(config)
+    return config["tasks"][asr].get("realign_with") or config["experiments"]["speech"]["architectures"][0]
+
+
+def aligner_jobs(config: dict) -> list[Job]:
+    """The ASR models of the realignment passes: the one of pass p trains on the targets of
+    pass p − 1 (pass 0: the labelled thirds) and aligns the training and dev sets."""
+    passes = realign_passes(config)
+    if not passes:
+        return []
+    asr, _ = _speech_tasks(config)
+    return [Job("speech", aligner_architecture(config), asr, asr, aligner_pass=p) for p in range(1, passes + 1)]
 
 
 def job_settings(config: dict, job: Job) -> dict:

@@ -211,3 +211,82 @@ def path_score(states: list[int], log_posteriors: np.ndarray, hmm: PhoneLoop, ac
     if last_k != STATES - 1:
         return -np.inf
     return score + hmm.log_final[last_p]
+
+
+# --- forced alignment -------------------------------------------------------------------------
+
+def align(log_posteriors: list[np.ndarray], phone_sequences: list[list[int]], hmm: PhoneLoop,
+          acoustic_scale: float, windows: list[list[tuple[int, int]] | None] | None = None,
+          batch_size: int = 64) -> list[np.ndarray | None]:
+    """Viterbi forced alignment: the best state path (one state id 3p + k per frame) of each
+    utterance through its own phone sequence, each phone a 3-state left-to-right HMM entered at
+    its first state and left from its last, every state at least one frame, the path starting in
+    the first phone's first state and ending in the last phone's last state. Scored like the
+    decoder (:func:`path_score`): ``acoustic_scale`` × (log posterior − log prior) plus the
+    HMM's self-loop and forward log-probabilities; the bigram is constant for a given phone
+    sequence and left out. ``windows[u][i] = (first, end)`` keeps phone i of utterance u within
+    frames first ≤ t < end (None: boundaries free, as Kaldi aligns from the transcript alone).
+    An utterance that cannot be aligned (fewer frames than 3 × its phones, or windows too
+    tight) gets None. Vectorised over utterances and chain states, one update per frame."""
+    results: list[np.ndarray | None] = [None] * len(log_posteriors)
+    windows = windows or [None] * len(log_posteriors)
+    order = np.argsort([len(x) for x in log_posteriors])
+    for start in range(0, len(order), batch_size):
+        chosen = order[start:start + batch_size]
+        paths = _align_batch([log_posteriors[i] for i in chosen], [phone_sequences[i] for i in chosen], hmm,
+                             acoustic_scale, [windows[i] for i in chosen])
+        for index, path in zip(chosen, paths):
+            results[index] = path
+    return results
+
+
+def _align_batch(log_posteriors: list[np.ndarray], phone_sequences: list[list[int]], hmm: PhoneLoop,
+                 acoustic_scale: float, windows: list[list[tuple[int, int]] | None]) -> list[np.ndarray | None]:
+    batch = len(log_posteriors)
+    lengths = np.array([len(x) for x in log_posteriors])
+    chains = [np.repeat(np.asarray(p, dtype=np.int64) * STATES, STATES) + np.tile(np.arange(STATES), len(p))
+              for p in phone_sequences]  # chain position c → state id
+    sizes = np.array([len(c) for c in chains])
+    T, N = int(lengths.max()), int(max(sizes.max(), 1))
+    emissions = np.full((T, batch, N), NEG_INF)
+    stay = np.full((batch, N), NEG_INF)  # log-prob of staying in chain position c
+    advance = np.full((batch, N), NEG_INF)  # log-prob of moving from c − 1 to c
+    for b, (x, chain) in enumerate(zip(log_posteriors, chains)):
+        if not len(chain):
+            continue
+        scaled = acoustic_scale * (np.asarray(x, dtype=np.float64)[:, chain] - hmm.log_prior[chain][None, :])
+        if windows[b] is not None:  # a phone's three states only inside its window
+            allowed = np.zeros((len(x), len(chain)), dtype=bool)
+            for i, (first, end) in enumerate(windows[b]):
+                allowed[max(first, 0):max(end, 0), STATES * i:STATES * (i + 1)] = True
+            scaled = np.where(allowed, scaled, NEG_INF)
+        emissions[:len(x), b, :len(chain)] = scaled
+        phone, state = np.divmod(chain, STATES)
+        stay[b, :len(chain)] = hmm.log_self[phone, state]
+        advance[b, 1:len(chain)] = hmm.log_next[phone[:-1], state[:-1]]
+    delta = np.full((batch, N), NEG_INF)
+    delta[:, 0] = emissions[0, :, 0]
+    advanced = np.zeros((T, batch, N), dtype=bool)
+    for t in range(1, T):
+        stayed = delta + stay
+        moved = np.full((batch, N), NEG_INF)
+        moved[:, 1:] = delta[:, :-1] + advance[:, 1:]
+        better = moved > stayed
+        new = np.maximum(stayed, moved) + emissions[t]
+        active = (t < lengths)[:, None]
+        delta = np.where(active, np.maximum(new, NEG_INF), delta)  # stay at -1e30, never below
+        advanced[t] = better & active
+    paths: list[np.ndarray | None] = []
+    for b, chain in enumerate(chains):
+        last = len(chain) - 1
+        if last < 0 or lengths[b] < len(chain) or delta[b, last] <= NEG_INF / 2:
+            paths.append(None)
+            continue
+        position = last
+        path = np.empty(lengths[b], dtype=np.int64)
+        for t in range(lengths[b] - 1, -1, -1):
+            path[t] = chain[position]
+            if t > 0 and advanced[t, b, position]:
+                position -= 1
+        paths.append(path if position == 0 else None)
+    return paths

@@ -94,7 +94,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_ark_scp(matrices: Iterable[tuple[str, Any]], ark: str | Path, scp: str | Path) -> int:
     """Kaldi archive + script file of (key, matrix) pairs (via kaldiio), both atomic; the
-    script file names the final archive. Returns the number of matrices."""
+    script file names the final archive by its absolute path (move the folder and the script
+    file must be rewritten, as in Kaldi). Returns the number of matrices."""
     import kaldiio
 
     count = 0
@@ -103,8 +104,9 @@ def write_ark_scp(matrices: Iterable[tuple[str, Any]], ark: str | Path, scp: str
             for key, matrix in matrices:
                 writer(key, matrix)
                 count += 1
-        # the script file names the temporary archive: point it at the final one
-        Path(tmp_scp).write_text(Path(tmp_scp).read_text().replace(str(tmp_ark), str(ark)))
+        # the script file names the temporary archive: point it at the final one, by its
+        # absolute path, so that Kaldi tools run from any folder can open it
+        Path(tmp_scp).write_text(Path(tmp_scp).read_text().replace(str(tmp_ark), str(Path(ark).resolve())))
     return count
 
 

@@ -25,28 +25,33 @@ class EditCounts:
                           self.insertions + other.insertions, self.reference_length + other.reference_length)
 
 
+EPSILON = None  # the empty side of an insertion or deletion in an alignment
+
+
+def align(reference: Sequence[str], hypothesis: Sequence[str]) -> list[tuple[str | None, str | None]]:
+    """Minimum-edit alignment of two label sequences by kaldialign (Kaldi's own
+    ``align-text``/``compute-wer`` algorithm): pairs (reference label, hypothesis label), with
+    None on the reference side of an insertion and the hypothesis side of a deletion."""
+    import kaldialign
+
+    marker = "<eps>"
+    while marker in reference or marker in hypothesis:  # never a label of either side
+        marker += "*"
+    pairs = kaldialign.align(list(reference), list(hypothesis), marker)
+    return [(None if r is marker else r, None if h is marker else h) for r, h in pairs]
+
+
+def counts_of(pairs: list[tuple[str | None, str | None]]) -> EditCounts:
+    """Substitutions, deletions and insertions of an alignment."""
+    substitutions = sum(r is not None and h is not None and r != h for r, h in pairs)
+    deletions = sum(h is None for _, h in pairs)
+    insertions = sum(r is None for r, _ in pairs)
+    return EditCounts(substitutions, deletions, insertions, sum(r is not None for r, _ in pairs))
+
+
 def edit_counts(reference: Sequence[str], hypothesis: Sequence[str]) -> EditCounts:
-    """Levenshtein alignment of two label sequences: substitutions, deletions, insertions
-    (minimum total errors; among equal totals, the backtrace prefers substitutions)."""
-    n, m = len(reference), len(hypothesis)
-    cost = np.zeros((n + 1, m + 1), dtype=np.int64)
-    cost[:, 0] = np.arange(n + 1)
-    cost[0, :] = np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            cost[i, j] = min(cost[i - 1, j - 1] + (reference[i - 1] != hypothesis[j - 1]),
-                             cost[i - 1, j] + 1, cost[i, j - 1] + 1)
-    s = d = ins = 0
-    i, j = n, m
-    while i > 0 or j > 0:
-        if i > 0 and j > 0 and cost[i, j] == cost[i - 1, j - 1] + (reference[i - 1] != hypothesis[j - 1]):
-            s += reference[i - 1] != hypothesis[j - 1]
-            i, j = i - 1, j - 1
-        elif i > 0 and cost[i, j] == cost[i - 1, j] + 1:
-            d, i = d + 1, i - 1
-        else:
-            ins, j = ins + 1, j - 1
-    return EditCounts(int(s), d, ins, n)
+    """Substitutions, deletions and insertions of the minimum-edit alignment (:func:`align`)."""
+    return counts_of(align(reference, hypothesis))
 
 
 def phone_error_rate(references: dict[str, list[str]], hypotheses: dict[str, list[str]],
@@ -76,3 +81,41 @@ def unweighted_average_recall(true: Sequence[int], predicted: Sequence[int], cla
 def unweighted_error(true: Sequence[int], predicted: Sequence[int], classes: Sequence[int]) -> float:
     """UE in percent: 100 − 100 · UAR."""
     return 100.0 * (1.0 - unweighted_average_recall(true, predicted, classes))
+
+
+def sclite_listing(utt: str, speaker: str, pairs: list[tuple[str | None, str | None]]) -> str:
+    """One utterance's alignment as sclite's ``pralign`` report prints it: correct labels in
+    lower case, errors in upper case, ``***`` on the empty side of an insertion or deletion,
+    columns aligned, and an ``Eval:`` line marking S, D and I."""
+    refs, hyps, marks = [], [], []
+    for r, h in pairs:
+        correct = r == h
+        ref = "***" if r is None else (r.lower() if correct else r.upper())
+        hyp = "***" if h is None else (h.lower() if correct else h.upper())
+        mark = "" if correct else "I" if r is None else "D" if h is None else "S"
+        width = max(len(ref), len(hyp))
+        refs.append(ref.ljust(width))
+        hyps.append(hyp.ljust(width))
+        marks.append(mark.ljust(width))
+    c = counts_of(pairs)
+    correct = c.reference_length - c.substitutions - c.deletions
+    return (f"id: ({utt})\nspeaker: {speaker}\n"
+            f"Scores: (#C #S #D #I) {correct} {c.substitutions} {c.deletions} {c.insertions}\n"
+            f"REF:  {' '.join(refs).rstrip()}\nHYP:  {' '.join(hyps).rstrip()}\n"
+            f"Eval: {' '.join(marks).rstrip()}\n\n")
+
+
+def per_speaker(counts: dict[str, EditCounts], speakers: dict[str, str]) -> list[dict]:
+    """PER per speaker from per-utterance counts, sorted by speaker, and the corpus total
+    (``speaker`` = ``all``), as sclite's per-speaker summary gives them."""
+    by_speaker: dict[str, EditCounts] = {}
+    utterances: dict[str, int] = {}
+    for utt, c in counts.items():
+        speaker = speakers[utt]
+        by_speaker[speaker] = by_speaker.get(speaker, EditCounts(0, 0, 0, 0)) + c
+        utterances[speaker] = utterances.get(speaker, 0) + 1
+    total = sum(by_speaker.values(), EditCounts(0, 0, 0, 0))
+    rows = [(s, utterances[s], by_speaker[s]) for s in sorted(by_speaker)] + [("all", len(counts), total)]
+    return [{"speaker": s, "utterances": n, "reference_length": c.reference_length, "substitutions": c.substitutions,
+             "deletions": c.deletions, "insertions": c.insertions, "errors": c.errors,
+             "per": 100.0 * c.errors / max(c.reference_length, 1)} for s, n, c in rows]

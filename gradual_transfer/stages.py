@@ -16,6 +16,7 @@ STAGE_VERSIONS = {
     "images": 1,        # data/images.py: the prepared image splits and their statistics
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
     "decoding": 1,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring
+    "alignment": 1,     # realign.py, hmm.align: realigned TIMIT targets (frame_targets: realigned)
     "tables": 1,        # analysis.py: the results and summary tables
     "figures": 1,       # analysis.py: the figures
 }

@@ -354,9 +354,11 @@ def _cycle(source: BatchSource, batch_size: int, seed: int) -> Iterator[tuple[to
 
 def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], dict], recipe: Recipe, *,
         checkpoint_dir: str | Path, fingerprint: dict, device: torch.device | None = None,
-        options: RuntimeOptions = RuntimeOptions(), stop_after_epoch: int | None = None) -> FitResult:
+        options: RuntimeOptions = RuntimeOptions(), stop_after_epoch: int | None = None,
+        on_epoch: Callable[[list[dict]], None] | None = None) -> FitResult:
     """Train `model` (its frozen groups already set) by `recipe`, selecting the best epoch on
-    validation. `evaluate(model)` returns a dict with ``score`` (higher is better).
+    validation. `evaluate(model)` returns a dict with ``score`` (higher is better). `on_epoch`
+    is given the whole history after the head warm-up and after every epoch (training curves).
 
     A checkpoint is written to `checkpoint_dir` after the head warm-up and after every epoch;
     a later call with the same `fingerprint` resumes from it. `stop_after_epoch` ends the call
@@ -399,6 +401,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
             model.freeze(lc)
             result.history.append({"epoch": 0, "phase": "head warm-up", "train_loss": loss,
                                    "seconds": time.perf_counter() - started})
+            if on_epoch is not None:
+                on_epoch(result.history)
         optimizer = recipe.optimizer(model.trainable_parameters())
         _save_checkpoint(checkpoint_path, fingerprint, model, optimizer, schedule, result, epoch=0)
     else:
@@ -443,6 +447,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
             result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         result.history.append({"epoch": epoch, "lr": lr, "train_loss": loss, "seconds": seconds,
                                "examples_per_s": len(train) / seconds, **metrics})
+        if on_epoch is not None:
+            on_epoch(result.history)
         log.info("epoch %d/%d lr %.3g train loss %.4f validation %s%s", epoch, recipe.epochs, lr, loss,
                  {k: round(v, 5) for k, v in metrics.items()}, " (best)" if result.best_epoch == epoch else "")
         _save_checkpoint(checkpoint_path, fingerprint, model, optimizer, schedule, result, epoch)

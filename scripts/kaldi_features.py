@@ -1,9 +1,10 @@
-"""Snakemake adapter: export features as Kaldi feats.ark/scp (rule kaldi_features)."""
+"""Snakemake adapter: a Kaldi data directory of extracted features (rule kaldi_data)."""
 
 from pathlib import Path
 
 from gradual_transfer import jobs
 from gradual_transfer.features import export_kaldi
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-export_kaldi(snakemake.input[0], Path(snakemake.output.scp).parent)  # noqa: F821
+sm = snakemake  # noqa: F821 - injected by Snakemake
+jobs.start(sm.log[0])
+export_kaldi(sm.input.features, Path(sm.output.scp).parent, sm.wildcards.corpus, sm.params.root)

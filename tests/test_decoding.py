@@ -80,6 +80,49 @@ def test_edit_counts_by_hand():
     assert (c.insertions, c.reference_length) == (1, 0)
 
 
+def levenshtein(a: list[str], b: list[str]) -> int:
+    """The textbook dynamic programme: an independent check of the library's alignment."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_alignment_is_minimal_and_reproduces_both_sequences_on_random_strings(seed):
+    from gradual_transfer.metrics import align, counts_of
+
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        ref = list(rng.choice(list("abcde"), rng.integers(0, 12)))
+        hyp = list(rng.choice(list("abcdf"), rng.integers(0, 12)))
+        pairs = align(ref, hyp)
+        assert [r for r, _ in pairs if r is not None] == ref and [h for _, h in pairs if h is not None] == hyp
+        counts = counts_of(pairs)
+        assert counts.errors == levenshtein(ref, hyp) and counts.reference_length == len(ref)
+        assert edit_counts(ref, hyp) == counts
+
+
+def test_sclite_listing_and_per_speaker_by_hand():
+    from gradual_transfer.metrics import align, counts_of, per_speaker, sclite_listing
+
+    pairs = align("sil b aa r sil".split(), "sil b ae r iy".split())
+    assert sclite_listing("fadg0_si1279", "fadg0", pairs) == (
+        "id: (fadg0_si1279)\nspeaker: fadg0\nScores: (#C #S #D #I) 3 2 0 0\n"
+        "REF:  sil b AA r SIL\nHYP:  sil b AE r IY\nEval:       S    S\n\n")
+    deletion = sclite_listing("u", "s", align(["a", "bb", "c"], ["a", "c"]))
+    assert "REF:  a BB  c\nHYP:  a *** c\nEval:   D" in deletion
+    counts = {"u1": counts_of(pairs), "u2": counts_of(align(["a", "b"], ["a", "b", "c"])),
+              "u3": counts_of(align(["a"], []))}
+    rows = per_speaker(counts, {"u1": "s1", "u2": "s2", "u3": "s2"})
+    assert [r["speaker"] for r in rows] == ["s1", "s2", "all"]
+    assert (rows[1]["utterances"], rows[1]["reference_length"], rows[1]["insertions"], rows[1]["deletions"]) == (2, 3, 1, 1)
+    assert rows[1]["per"] == pytest.approx(100 * 2 / 3)
+    assert rows[2]["errors"] == 4 and rows[2]["per"] == pytest.approx(100 * 4 / 8)
+
+
 def test_phone_error_rate_folds_48_to_39_and_scores_sil():
     fold = {"ao": "aa", "cl": "sil", "vcl": "sil", "zh": "sh"}
     refs = {"u1": ["sil", "ao", "cl", "t", "sil"], "u2": ["sh", "iy"]}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_snakemake, unshared
-from test_workflow import TABLES, TRAINED, _plan_with, planned_jobs
+from test_workflow import ASR_PRIMARIES, REALIGNED, TABLES, TRAINED, _plan_with, planned_jobs
 
 
 def test_adding_an_lc_value_plans_only_the_new_transfers(tiny_run):
@@ -59,13 +59,14 @@ def test_the_decoding_grid_replans_decodes_only(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["asr"]["decode"].update(acoustic_scales=[0.5, 1.0]))
     # per architecture: the primary, 2 transfers and 2 controls
-    assert planned == {"decode_asr": 2 * (1 + 2 + 2), **TABLES}
+    assert planned == {"decode_asr": 2 * (1 + 2 + 2), **ASR_PRIMARIES, **TABLES}
 
 
 def test_a_figure_setting_redraws_figures_only(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c.setdefault("figures", {}).update(dpi=100))
-    assert planned == {"figure_images": 1, "figure_speech": 1, "figure_transferability": 1, "all": 1}
+    assert planned == {"figure_images": 1, "figure_speech": 1, "figure_transferability": 1, "figure_curves": 1,
+                       "all": 1}
 
 
 def test_a_network_setting_retrains_that_architecture_only(tiny_run):
@@ -99,8 +100,27 @@ def test_adding_a_seed_plans_only_that_seeds_jobs(tiny_run):
     # seed 4's primaries, transfers (from seed 4's primaries) and controls; seed 0 stays
     assert planned == {"image_primary": 3, "image_transfer": 18, "image_control": 9, **TRAINED}
     planned = _plan_with(workdir, config, lambda c: c["experiments"]["speech"].update(seeds=[0, 1]))
+    # the realignment is shared by all seeds (its aligner has seed 0): it stays
     assert planned == {"asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4,
-                       "ser_control": 8, "decode_asr": 10, **TRAINED}
+                       "ser_control": 8, "decode_asr": 10, **ASR_PRIMARIES, **TRAINED}
+
+
+# Everything trained on TIMIT, or from a model trained on it, and nothing else: no SER primary or
+# SER → SER control, no image job.
+TIMIT_MODELS = {"asr_primary": 2, "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4, "decode_asr": 10,
+                **ASR_PRIMARIES, **TRAINED}
+
+
+def test_another_realignment_pass_plans_it_and_every_model_trained_on_timit(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["asr"].update(realign_passes=2))
+    assert planned == {**REALIGNED, **TIMIT_MODELS}  # the aligner, alignment and HMM of pass 2
+
+
+def test_a_realignment_setting_realigns_and_retrains_timit_models_but_not_the_first_aligner(tiny_run):
+    workdir, config = tiny_run
+    planned = _plan_with(workdir, config, lambda c: c["tasks"]["asr"].update(realign_window=5))
+    assert planned == {"align_timit": 1, "hmm_realigned": 1, **TIMIT_MODELS}  # the aligner trained on thirds stays
 
 
 def test_switching_the_controls_off_trains_nothing(tiny_run):
@@ -162,7 +182,8 @@ def test_bumping_the_training_version_reruns_every_model_and_nothing_before(tiny
     assert result.returncode == 0, result.stderr[-3000:]
     assert planned_jobs(result.stdout) == {
         "image_primary": 3, "image_transfer": 18, "image_control": 9, "asr_primary": 2, "ser_primary": 4,
-        "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4, "ser_control": 8, "decode_asr": 10, **TRAINED}
+        "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4, "ser_control": 8, "decode_asr": 10, **REALIGNED,
+        **ASR_PRIMARIES, **TRAINED}
 
 
 # --- the paper grid --------------------------------------------------------------------------

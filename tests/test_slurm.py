@@ -57,8 +57,16 @@ def cluster(tmp_path_factory):
         subprocess.run([str(CLUSTER), "stop", str(state)], timeout=60)
 
 
+def slurm_profile() -> dict:
+    """profiles/slurm as Snakemake reads it (a YTE template: site settings from the environment)."""
+    import yte
+
+    with open(REPO / "profiles" / "slurm" / "config.yaml") as stream:
+        return yte.process_yaml(stream, require_use_yte=True)
+
+
 def test_profile_gives_every_training_rule_cpus_and_threads_alike():
-    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    profile = slurm_profile()
     assert profile["executor"] == "slurm"
     assert sorted(profile["set-resources"]) == sorted(GPU_RULES)
     for rule in GPU_RULES:  # (the gpu=1 request lives in the rules: every job's log is checked below)
@@ -68,7 +76,7 @@ def test_profile_gives_every_training_rule_cpus_and_threads_alike():
 def ci_profile(directory: Path) -> Path:
     """profiles/slurm with exactly what this toy cluster needs changed: squeue for status (no
     accounting here), short polling, and jobs small enough that two GPU jobs fit on 2 CPUs."""
-    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    profile = slurm_profile()
     profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 1,
                     "latency-wait": 5, "local-cores": 1})
     profile["default-resources"] = {**profile["default-resources"], "mem_mb": 1000, "runtime": 30}

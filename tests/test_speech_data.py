@@ -283,8 +283,11 @@ def test_kaldi_export_reads_back(tmp_path):
     feats = write_random_file(tmp_path / "f.arrow", [5, 9])
     export_kaldi(tmp_path / "f.arrow", tmp_path / "kaldi")
     loaded = kaldiio.load_scp(str(tmp_path / "kaldi" / "feats.scp"))
-    assert np.array_equal(loaded["u1"], feats[1])
-    assert (tmp_path / "kaldi" / "utt2spk").read_text() == "u0 s0\nu1 s1\n"
+    assert np.array_equal(loaded["s1-u1"], feats[1])  # Kaldi ids start with the speaker id
+    assert (tmp_path / "kaldi" / "utt2spk").read_text() == "s0-u0 s0\ns1-u1 s1\n"
+    assert (tmp_path / "kaldi" / "spk2utt").read_text() == "s0 s0-u0\ns1 s1-u1\n"
+    ark = (tmp_path / "kaldi" / "feats.scp").read_text().split()[1].rsplit(":", 1)[0]
+    assert Path(ark).is_absolute() and Path(ark) == (tmp_path / "kaldi" / "feats.ark").resolve()
 
 
 # --- bad input -------------------------------------------------------------------------------

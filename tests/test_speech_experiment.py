@@ -154,3 +154,25 @@ def test_asr_target_models_have_decodes_and_figure2_exists(speech_results):
     assert metrics["lc"] == 6 and metrics["source"] == "ser" and "per" in metrics["test"]
     assert (out / "figures" / "figure2_speech.png").stat().st_size > 20_000
     assert (out / "figures" / "figure2_speech.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_decodes_have_per_speaker_scores_and_sclite_alignments(speech_results):
+    import pandas as pd
+
+    out, _, _ = speech_results
+    decode_dir = out / "models" / "model_a_demo" / "primary" / "asr" / "fold0" / "decode"
+    for split in ("dev", "test"):
+        per = json.loads((decode_dir / split / "per.json").read_text())
+        speakers = pd.read_csv(decode_dir / split / "per_speaker.tsv", sep="\t")
+        total = speakers[speakers["speaker"] == "all"].iloc[0]
+        assert (total["substitutions"], total["deletions"], total["insertions"], total["reference_length"]) == (
+            per["substitutions"], per["deletions"], per["insertions"], per["reference_phones"])
+        assert total["per"] == pytest.approx(per["per"], abs=0.01)
+        by_speaker = speakers[speakers["speaker"] != "all"]
+        assert by_speaker["reference_length"].sum() == per["reference_phones"] and len(by_speaker) >= 1
+        listing = (decode_dir / split / "align.txt").read_text()
+        hyps = (decode_dir / split / "hyp.txt").read_text().splitlines()
+        assert listing.count("id: (") == len(hyps) and listing.count("\nREF:  ") == len(hyps)
+    table = pd.read_csv(out / "tables" / "per_speaker.tsv", sep="\t")
+    assert set(table["arch"]) == {"model_a_demo", "model_b_demo"} and set(table["split"]) == {"dev", "test"}
+    assert list(table.columns[:4]) == ["arch", "seed", "split", "speaker"]

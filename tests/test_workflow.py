@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake
 
@@ -16,7 +18,11 @@ from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake
 # and `all`; a change of training jobs also re-adds the grid's cost.
 TABLES = {"aggregate_results": 1, "transferability": 1, "figure_images": 1, "figure_speech": 1,
           "figure_transferability": 1, "all": 1}
-TRAINED = {**TABLES, "cost_table": 1}
+TRAINED = {**TABLES, "cost_table": 1, "figure_curves": 1}  # the cost and the curves of every training job
+# The realignment of TIMIT's targets (one pass with model_a_demo in the demo) and the per-speaker
+# PER of the ASR primaries.
+REALIGNED = {"asr_aligner": 1, "align_timit": 1, "hmm_realigned": 1}
+ASR_PRIMARIES = {"per_speaker_table": 1}
 
 
 def planned_jobs(output: str) -> dict[str, int]:
@@ -52,7 +58,7 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
         "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]),
         "prepare_images": 3, "image_primary": 3, "image_transfer": 30, "image_control": 15, "hmm_model": 1,
         "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 12, "ser_to_asr": 6, "asr_control": 6, "ser_control": 12,
-        "decode_asr": 8 + 6, **TRAINED}
+        "decode_asr": 8 + 6, **REALIGNED, **ASR_PRIMARIES, **TRAINED}
 
 
 @pytest.fixture
@@ -125,7 +131,7 @@ def _plan_with(workdir, config, change):
 # The tiny run's speech models: per architecture 1 ASR and 2 SER primaries, 2 l_c values for ASR → SER
 # on 2 folds and SER → ASR from 1 fold, and the controls (ASR → ASR, SER → SER on each fold).
 SPEECH_MODELS = {"asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8, "ser_to_asr": 4, "asr_control": 4,
-                 "ser_control": 8, "decode_asr": 2 + 4 + 4, **TRAINED}
+                 "ser_control": 8, "decode_asr": 2 + 4 + 4, **REALIGNED, **ASR_PRIMARIES, **TRAINED}
 
 
 def test_a_feature_setting_replans_speech_but_no_image_job(tiny_demo_run):
@@ -225,3 +231,30 @@ def test_report_is_one_self_contained_page_with_figures_tables_and_captions(tiny
     # self-contained: the figures are embedded, nothing is fetched from elsewhere
     assert html.count("data:image/png") >= 3
     assert not re.search(r"<(script|img|link)[^>]+(src|href)=\"https?:", html)
+
+
+def test_site_settings_from_the_environment_reach_the_slurm_jobs(tmp_path):
+    """profiles/slurm takes the partition, account and GPU model from the environment: a dry
+    run shows them on every job (training jobs: the GPU partition; others: the CPU one)."""
+    from conftest import tiny_config
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
+    site = {"GRADUAL_TRANSFER_SLURM_ACCOUNT": "acct-z", "GRADUAL_TRANSFER_CPU_PARTITION": "cpu-y",
+            "GRADUAL_TRANSFER_GPU_PARTITION": "gpu-x", "GRADUAL_TRANSFER_GPU_MODEL": "h200"}
+
+    def plan(environment):
+        result = subprocess.run([str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n",
+                                 "--profile", str(REPO / "profiles" / "slurm")], capture_output=True, text=True,
+                                cwd=tmp_path, timeout=300, env=environment)
+        assert result.returncode == 0, result.stderr[-3000:]
+        resources = re.findall(r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", result.stdout, re.M)
+        assert resources
+        return {rule: dict(item.split("=", 1) for item in line.split(", ")) for rule, line in resources}
+
+    with_site = plan({**os.environ, **site})
+    assert with_site["image_control"]["slurm_partition"] == with_site["asr_primary"]["slurm_partition"] == "gpu-x"
+    assert with_site["asr_primary"]["gpu_model"] == "h200" and with_site["asr_primary"]["cpus_per_gpu"] == "4"
+    assert with_site["timit_features"]["slurm_partition"] == "cpu-y" and "gpu_model" not in with_site["timit_features"]
+    assert {r["slurm_account"] for r in with_site.values() if "slurm_partition" in r} == {"acct-z"}
+    without = plan({k: v for k, v in os.environ.items() if not k.startswith("GRADUAL_TRANSFER_")})
+    assert not any("slurm_partition" in r or "slurm_account" in r for r in without.values())

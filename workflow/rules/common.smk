@@ -16,7 +16,13 @@ from gradual_transfer.config import (
     validate_config,
 )
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
-from gradual_transfer.grid import sweep, training_jobs, training_params
+from gradual_transfer.grid import (
+    aligner_jobs,
+    realign_passes,
+    sweep,
+    training_jobs,
+    training_params,
+)
 from gradual_transfer.io import OutdirInUse, hold_outdir
 from gradual_transfer.stages import STAGE_VERSIONS
 
@@ -101,7 +107,8 @@ def image_preparation_params(wildcards):
 # Every training job of the grid, by its folder under models/ (gradual_transfer.grid). Rules
 # match `{job}` against these folders only and look the job up: nothing is parsed from a path.
 MODELS = f"{OUT}/models"
-JOBS = {job.folder: job for job in training_jobs(config)}
+JOBS = {job.folder: job for job in training_jobs(config) + aligner_jobs(config)}
+REALIGN_PASSES = realign_passes(config)  # 0: TIMIT's targets are the extracted ones
 
 
 def jobs_of(experiment, kind=None, target_dataset=None):
@@ -126,8 +133,10 @@ def job_params(wildcards):
 def data_files(job):
     """The prepared data of a job's target task, by role."""
     dataset = task_dataset(job.target)
-    if dataset == "timit":
-        return timit_inputs()
+    if (
+        dataset == "timit"
+    ):  # an aligner trains on the targets of the pass before its own
+        return timit_inputs(job.aligner_pass - 1 if job.aligner_pass else None)
     if dataset == "iemocap":
         return {
             "features": f"{OUT}/features/iemocap/all.arrow",
@@ -164,22 +173,84 @@ def scored_metrics(job):
     return f"{MODELS}/{job.folder}/{decode}metrics.json"
 
 
-def timit_inputs():
+def timit_inputs(targets_pass=None):
+    """TIMIT's feature files with the targets of a realignment pass (0: as extracted; None:
+    the final targets, which every model trained on TIMIT uses). Realignment replaces the
+    targets of train and dev; test keeps the labelled ones (decoding never reads them).
+    """
+    targets_pass = REALIGN_PASSES if targets_pass is None else targets_pass
+    extracted = f"{OUT}/features/timit"
+    aligned = f"{extracted}/realigned/pass{targets_pass}" if targets_pass else extracted
     return {
-        "train": f"{OUT}/features/timit/train.arrow",
-        "dev": f"{OUT}/features/timit/dev.arrow",
-        "test": f"{OUT}/features/timit/test.arrow",
-        "stats": f"{OUT}/features/timit/stats/train.json",
+        "train": f"{aligned}/train.arrow",
+        "dev": f"{aligned}/dev.arrow",
+        "test": f"{extracted}/test.arrow",
+        "stats": f"{extracted}/stats/train.json",
     }
 
 
+def hmm_file(targets_pass=None):
+    """The HMM estimated on the training targets of a pass (None: the final targets)."""
+    targets_pass = REALIGN_PASSES if targets_pass is None else targets_pass
+    if targets_pass:
+        return f"{OUT}/features/timit/realigned/pass{targets_pass}/hmm.json"
+    return f"{OUT}/features/timit/hmm.json"
+
+
+def aligner_model(wildcards):
+    """The model whose alignments make the targets of pass `wildcards.targets_pass`."""
+    job = next(
+        j for j in JOBS.values() if j.aligner_pass == int(wildcards.targets_pass)
+    )
+    return f"{MODELS}/{job.folder}/model.pt"
+
+
+def alignment_inputs(wildcards):
+    previous = int(wildcards.targets_pass) - 1
+    current, labelled = timit_inputs(previous), timit_inputs(0)
+    return {
+        "model": aligner_model(wildcards),
+        "train": current["train"],
+        "dev": current["dev"],
+        "labelled_train": labelled["train"],
+        "labelled_dev": labelled["dev"],
+        "stats": current["stats"],
+        "hmm": hmm_file(previous),
+    }
+
+
+def realign_params():
+    task = speech_task("timit")
+    return canonical(
+        {
+            "acoustic_scale": task.get("realign_acoustic_scale", 0.1),
+            "window": task.get("realign_window"),
+            "context": config["features"]["context"],
+        }
+    )
+
+
 def all_metrics():
-    return [scored_metrics(job) for job in JOBS.values()]
+    """The scores of every result (aligners are a means, not a result)."""
+    return [scored_metrics(job) for job in JOBS.values() if job.kind != "aligner"]
 
 
 def training_metrics():
-    """Every training job's own metrics.json (its training history and cost)."""
+    """Every training job's own metrics.json (its training history and cost; aligners too)."""
     return [f"{MODELS}/{job.folder}/metrics.json" for job in JOBS.values()]
+
+
+def asr_primary_decodes():
+    """(per-speaker PER file, label) of the dev and test decodes of every ASR primary model."""
+    return [
+        (
+            f"{MODELS}/{job.folder}/decode/{split}/per_speaker.tsv",
+            {"arch": job.arch, "seed": job.seed, "split": split},
+        )
+        for job in JOBS.values()
+        if job.kind == "primary" and task_dataset(job.target) == "timit"
+        for split in ("dev", "test")
+    ]
 
 
 def lc_sets(experiment):
@@ -194,6 +265,7 @@ def figure_title(figure):
         "images": "Figure 1: gradual transfer between image datasets",
         "speech": "Figure 2: gradual transfer between speech tasks",
         "transferability": "Figure 3: transferability between tasks (test split)",
+        "curves": "Training curves: validation score per epoch",
     }[figure]
     return title + (" (DEMO DATA)" if DEMO_DATASETS else "")
 
@@ -256,5 +328,8 @@ def all_targets():
             f"{OUT}/tables/results.parquet",
             f"{OUT}/tables/cost.tsv",
             f"{OUT}/figures/figure3_transferability.png",
+            f"{OUT}/figures/training_curves.png",
         ]
+    if asr_primary_decodes():
+        targets.append(f"{OUT}/tables/per_speaker.tsv")
     return targets

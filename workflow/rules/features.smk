@@ -79,15 +79,19 @@ rule iemocap_stats:
         "../../scripts/feature_stats.py"
 
 
-rule kaldi_features:
-    """Not part of `all`: ask for results/features/<corpus>/kaldi/<split>/feats.scp to get
-    features Kaldi tools can read."""
+rule kaldi_data:
+    """Not part of `all`: ask for results/features/<corpus>/kaldi/<split>/wav.scp (or any file
+    of the folder) to get a Kaldi data directory of the features."""
     input:
-        f"{OUT}/features/{{corpus}}/{{split}}.arrow",
+        features=f"{OUT}/features/{{corpus}}/{{split}}.arrow",
+        corpus=lambda w: dataset_input(w.corpus),
     output:
         ark=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/feats.ark",
         scp=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/feats.scp",
         utt2spk=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/utt2spk",
+        spk2utt=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/spk2utt",
+        text=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/text",
+        wav=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/wav.scp",
     log:
         f"{OUT}/logs/features/kaldi_{{corpus}}_{{split}}.log",
     wildcard_constraints:
@@ -96,6 +100,7 @@ rule kaldi_features:
     conda:
         "../../envs/torch.yaml"
     params:
+        root=lambda w: dataset_root(w.corpus),
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/kaldi_features.py"

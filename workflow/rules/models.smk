@@ -12,7 +12,9 @@ rule image_primary:
     output:
         **training_outputs(),
     log:
-        f"{OUT}/logs/models/{{job}}.log",
+        main=f"{OUT}/logs/models/{{job}}.log",
+        # training curves, written as training goes (logs: a missing one re-runs nothing)
+        history=f"{MODELS}/{{job}}/history.csv",
     benchmark:
         f"{OUT}/benchmarks/models/{{job}}.tsv"
     wildcard_constraints:
@@ -24,6 +26,7 @@ rule image_primary:
         **IMAGE_TRAINING,
     params:
         training=job_params,
+        tensorboard=f"{OUT}/runs/{{job}}",
     script:
         "../../scripts/train.py"
 
@@ -70,3 +73,9 @@ use rule asr_primary as ser_to_asr with:
 use rule asr_primary as asr_control with:
     wildcard_constraints:
         job=jobs_of("speech", "control", "timit"),
+
+
+# ASR models trained only to realign TIMIT's targets (frame_targets: realigned): not results
+use rule ser_primary as asr_aligner with:
+    wildcard_constraints:
+        job=jobs_of("speech", "aligner", "timit"),

@@ -132,3 +132,45 @@ rule figure_transferability:
         version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure_transferability.py"
+
+
+rule figure_curves:
+    input:
+        training_metrics(),
+    output:
+        png=report(
+            f"{OUT}/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/training_curves.pdf",
+    log:
+        f"{OUT}/logs/figures/training_curves.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        title=figure_title("curves"),
+        dpi=config.get("figures", {}).get("dpi", 150),
+        version=STAGE_VERSIONS["figures"],
+    script:
+        "../../scripts/figure_curves.py"
+
+
+rule per_speaker_table:
+    input:
+        [path for path, _ in asr_primary_decodes()],
+    output:
+        tsv=report(
+            f"{OUT}/tables/per_speaker.tsv",
+            caption="../report/per_speaker_table.rst",
+            category="Tables",
+        ),
+    log:
+        f"{OUT}/logs/tables/per_speaker.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        labels=[label for _, label in asr_primary_decodes()],
+        version=STAGE_VERSIONS["tables"],
+    script:
+        "../../scripts/per_speaker_table.py"

@@ -1,0 +1,21 @@
+"""Snakemake adapter: realign TIMIT's train and dev targets with one pass's aligner (rule align_timit)."""
+
+from gradual_transfer import jobs
+from gradual_transfer.realign import realign
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+jobs.start(sm.log[0], sm.threads, gpu=True, jobs_per_gpu=sm.config["runtime"]["cuda"].get("jobs_per_gpu", 1))
+realign(
+    model=sm.input.model,
+    current={"train": sm.input.train, "dev": sm.input.dev},
+    labelled={"train": sm.input.labelled_train, "dev": sm.input.labelled_dev},
+    stats=sm.input.stats,
+    hmm_file=sm.input.hmm,
+    outputs={split: {"features": sm.output[split], "ali": sm.output[f"{split}_ali"],
+                     "ali_scp": sm.output[f"{split}_scp"]} for split in ("train", "dev")},
+    report=sm.output.report,
+    acoustic_scale=sm.params.realign["acoustic_scale"],
+    window=sm.params.realign["window"],
+    context=sm.params.realign["context"],
+    runtime=sm.config["runtime"],
+)

@@ -1,0 +1,13 @@
+"""Snakemake adapter: every training job's history → the training-curves figure (rule figure_curves)."""
+
+from gradual_transfer import jobs
+from gradual_transfer.analysis import curves_table, figure_curves
+
+jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+figure_curves(
+    curves_table(list(snakemake.input)),  # noqa: F821
+    snakemake.params.title,  # noqa: F821
+    snakemake.output.png,  # noqa: F821
+    snakemake.output.pdf,  # noqa: F821
+    dpi=snakemake.params.dpi,  # noqa: F821
+)
