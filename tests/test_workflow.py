@@ -56,7 +56,7 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
     assert planned_jobs(result.stdout) == {
         "demo_corpus": 5, "timit_features": 3, "timit_stats": 1, "iemocap_features": 1,
         "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]),
-        "prepare_images": 3, "image_primary": 3, "image_transfer": 30, "image_control": 15, "hmm_model": 1,
+        "prepare_images": 3, "image_primary": 3, "image_transfer": 6 * 4, "image_control": 3 * 4, "hmm_model": 1,
         "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 12, "ser_to_asr": 6, "asr_control": 6, "ser_control": 12,
         "decode_asr": 8 + 6, **REALIGNED, **ASR_PRIMARIES, **TRAINED}
 
@@ -221,15 +221,15 @@ def test_report_is_one_self_contained_page_with_figures_tables_and_captions(tiny
     assert result.returncode == 0, result.stderr
     html = (workdir / "results" / "report.html").read_text()
     results = html.split('<script id="results">', 1)[1].split("</script>", 1)[0]
-    for name in ("figure1_images.png", "figure2_speech.png", "figure3_transferability.png", "results.tsv",
-                 "summary.tsv", "transferability.tsv", "cost.tsv"):
+    for name in ("figure1_images.png", "figure2_speech.png", "figure3_transferability.png", "training_curves.png",
+                 "results.tsv", "summary.tsv", "transferability.tsv", "per_speaker.tsv", "cost.tsv"):
         assert f'"filename": "{name}"' in results, name
-    for caption in ("figure1_images", "figure2_speech", "figure3_transferability", "results_table", "summary_table",
-                    "transferability_table", "cost_table", "workflow"):
+    for caption in ("figure1_images", "figure2_speech", "figure3_transferability", "training_curves", "results_table",
+                    "summary_table", "transferability_table", "per_speaker_table", "cost_table", "workflow"):
         first_words = " ".join((REPO / "workflow" / "report" / f"{caption}.rst").read_text().split()[:6])
         assert first_words.replace("&", "&amp;") in html, caption
     # self-contained: the figures are embedded, nothing is fetched from elsewhere
-    assert html.count("data:image/png") >= 3
+    assert html.count("data:image/png") >= 4
     assert not re.search(r"<(script|img|link)[^>]+(src|href)=\"https?:", html)
 
 
