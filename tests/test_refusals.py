@@ -196,7 +196,9 @@ def test_train_image_from_the_command_line_resumes_after_a_kill(tmp_path):
     run = subprocess.Popen(train("killed"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = tmp_path / "killed.log"
     deadline = time.monotonic() + 300
-    while not (log.exists() and "epoch 1/3 lr" in log.read_text()) and time.monotonic() < deadline:
+    # epoch 2's progress line is written after epoch 1's checkpoint (epoch 1's own log line comes
+    # just before it: a kill between the two would resume from the start of epoch 1)
+    while not (log.exists() and "epoch 2/3:" in log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
