@@ -7,9 +7,14 @@
 3. Feeding: ``fit`` over the real batch sources (memory-mapped Arrow, gathered on the host),
    with the config's ``runtime`` settings for the model, with and without the prefetch thread,
    against the same steps on resident data. A ratio near 1 means the host keeps the GPU busy.
-4. Optional ``torch.compile`` of DenseNet-40 (compile time and steady throughput).
+4. Graphs and data on the device (``runtime.cuda.cuda_graphs``, ``resident_data_mb``): per model,
+   first whether a run whose step is a CUDA graph trains as the eager run (three epochs, a
+   learning-rate drop after the first two, a ragged last batch: the losses per epoch side by
+   side); then ``fit`` on resident data, eager and graphed, in fp32, bf16 and bf16 +
+   channels_last: what ``runtime.cuda_by_architecture`` should say.
+5. Optional ``torch.compile`` of DenseNet-40 (compile time and steady throughput).
 
-    python benchmarks/gpu_check.py [--out gpu_check.json] [--compile]
+    python benchmarks/gpu_check.py [--out gpu_check.json] [--compile] [--only graphs ...]
 
 Prints one JSON document (and writes it to --out); benchmarks/README.md quotes the latest.
 """
@@ -80,6 +85,8 @@ def check_lease(hold: float = 3.0) -> dict:
     }
 
 
+DEVICE = torch.device("cuda")  # (a CPU smoke test of the script's logic sets it to the CPU)
+
 CASES = {
     "densenet40": dict(input_shape=(3, 32, 32), classes=10, batch=64),
     "model_a": dict(input_shape=(1, 21, 40), classes=144, batch=256),
@@ -103,7 +110,7 @@ def runtime_config() -> dict:
 def fresh_model(name: str, channels_last: bool):
     torch.manual_seed(0)
     case = CASES[name]
-    model = build_model(architectures()[name], case["classes"], case["input_shape"]).cuda()
+    model = build_model(architectures()[name], case["classes"], case["input_shape"]).to(DEVICE)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
@@ -159,6 +166,11 @@ def frame_source(tmp: Path, utterances: int, frames: int) -> FrameSource:
     return FrameSource(SpeechFeatures(tmp / "speech.arrow"), np.arange(utterances), stats, context=10)
 
 
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def fit_rate(name: str, source, options: RuntimeOptions) -> float:
     """Examples per second of the second epoch of ``fit`` (the first warms cuDNN up)."""
     case = CASES[name]
@@ -167,12 +179,12 @@ def fit_rate(name: str, source, options: RuntimeOptions) -> float:
     model = fresh_model(name, options.channels_last)
     with tempfile.TemporaryDirectory() as checkpoints:
         fit(model, source, lambda m: {"score": 0.0}, recipe, checkpoint_dir=checkpoints, fingerprint={},
-            device=torch.device("cuda"), options=options, stop_after_epoch=1)
-        torch.cuda.synchronize()
+            device=DEVICE, options=options, stop_after_epoch=1)
+        synchronize()
         start = time.perf_counter()
         fit(model, source, lambda m: {"score": 0.0}, recipe, checkpoint_dir=checkpoints, fingerprint={},
-            device=torch.device("cuda"), options=options)  # resumes: exactly epoch 2
-        torch.cuda.synchronize()
+            device=DEVICE, options=options)  # resumes: exactly epoch 2
+        synchronize()
         return len(source) / (time.perf_counter() - start)
 
 
@@ -204,6 +216,54 @@ def feeding() -> list[dict]:
     return rows
 
 
+def epoch_losses(name: str, source, options: RuntimeOptions, epochs: int = 3) -> list[float]:
+    """Training loss per epoch of ``fit`` (learning rate ×0.1 after 2/3 of the epochs)."""
+    case = CASES[name]
+    recipe = Recipe(batch_size=case["batch"], epochs=epochs, lr=0.01, momentum=0.9, nesterov=True,
+                    weight_decay=1e-4, schedule={"kind": "step", "milestones": [0.67], "gamma": 0.1},
+                    early_stopping_patience=0, seed=0, head_warmup_iterations=5)
+    model = fresh_model(name, options.channels_last)
+    with tempfile.TemporaryDirectory() as checkpoints:
+        result = fit(model, source, lambda m: {"score": 0.0}, recipe, checkpoint_dir=checkpoints, fingerprint={},
+                     device=DEVICE, options=options)
+    return [h["train_loss"] for h in result.history]
+
+
+def graphs() -> dict:
+    """Graphed against eager ``fit`` on resident data: the same training, and how much faster."""
+    torch.backends.cudnn.benchmark = True
+    report = {"same_training": [], "throughput": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        frames = frame_source(tmp, 400, 300).to_device(DEVICE)
+        images = image_source(tmp, 64 * 150).to_device(DEVICE)
+        (tmp / "ragged").mkdir()
+        ragged_frames = frame_source(tmp / "ragged", 20, 301).to_device(DEVICE)  # 6,020 frames: 23 batches + 132
+        ragged_images = image_source(tmp / "ragged", 1000).to_device(DEVICE)  # 15 batches and 40 more
+        sources = {"densenet40": (images, ragged_images), "model_a": (frames, ragged_frames),
+                   "model_b": (frames, ragged_frames)}
+        for name, (source, ragged) in sources.items():
+            base = RuntimeOptions.from_config(runtime_config(), name, DEVICE)
+            for bf16 in (False, True):
+                options = dataclasses.replace(base, amp_bf16=bf16, channels_last=False, frozen_cache_mb=0)
+                eager = epoch_losses(name, ragged, dataclasses.replace(options, cuda_graphs=False))
+                graphed = epoch_losses(name, ragged, dataclasses.replace(options, cuda_graphs=True))
+                report["same_training"].append(dict(
+                    model=name, bf16=bf16, examples=len(ragged), eager_losses=eager, graphed_losses=graphed,
+                    max_relative_difference=max(abs(a - b) / abs(a) for a, b in zip(eager, graphed))))
+                print(json.dumps(report["same_training"][-1]), flush=True)
+            for bf16, channels_last in ((False, False), (True, False), (True, True)):
+                row = dict(model=name, bf16=bf16, channels_last=channels_last, examples=len(source))
+                for graphed in (False, True):
+                    options = dataclasses.replace(base, amp_bf16=bf16, channels_last=channels_last, cuda_graphs=graphed,
+                                                  prefetch=False)
+                    row["graphed_per_s" if graphed else "eager_per_s"] = round(fit_rate(name, source, options))
+                row["graphed_over_eager"] = round(row["graphed_per_s"] / row["eager_per_s"], 3)
+                report["throughput"].append(row)
+                print(json.dumps(row), flush=True)
+    return report
+
+
 def compiled() -> dict:
     case = CASES["densenet40"]
     eager = resident_steps_per_s(fresh_model("densenet40", True), case["batch"], case["classes"], case["input_shape"], True, True)
@@ -223,11 +283,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["lease", "throughput", "feeding"])
+    parts = {"lease": check_lease, "throughput": throughput, "feeding": feeding, "graphs": graphs}
+    parser.add_argument("--skip", nargs="*", default=[], choices=list(parts))
+    parser.add_argument("--only", nargs="*", choices=list(parts), help="run these parts only")
     args = parser.parse_args()
     report = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0)}
-    for part, measure in (("lease", check_lease), ("throughput", throughput), ("feeding", feeding)):
-        if part not in args.skip:
+    for part, measure in parts.items():
+        if part not in args.skip and (not args.only or part in args.only):
             report[part] = measure()
             print(json.dumps(report[part], indent=1), flush=True)
     if args.compile:

@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-import jsonschema
 import yaml
 
 from gradual_transfer.data import layouts
@@ -98,7 +97,7 @@ def _key(path: Iterable[Any]) -> str:
 _NUMBER_STRING = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
+def _explain(error: "jsonschema.ValidationError") -> str:
     """One schema violation as a sentence that says what to write instead."""
     key = _key(error.absolute_path)
     value = error.instance
@@ -135,6 +134,10 @@ def _explain(error: jsonschema.ValidationError) -> str:
 
 
 def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
+    # imported here, not at the top: reading a config needs no jsonschema, and the benchmarks run
+    # on GPU machines that have none
+    import jsonschema
+
     schema = load_yaml(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))

@@ -24,7 +24,8 @@ from gradual_transfer.checkpoints import load_model_file, save_model
 from gradual_transfer.grid import Job
 from gradual_transfer.io import write_json
 from gradual_transfer.models import GroupedNet, build_model
-from gradual_transfer.train import BatchSource, Recipe, RuntimeOptions, clear_checkpoints, fit, select_device
+from gradual_transfer.train import (BatchSource, Recipe, RuntimeOptions, clear_checkpoints, fit, place_on_device,
+                                    select_device)
 from gradual_transfer.transfer import transfer_model
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     recipe = Recipe.from_config(settings["recipe"])
     recipe = replace(recipe, seed=recipe.seed + job.seed)  # a seed of the study shifts every draw
     options = RuntimeOptions.from_config(runtime, job.arch, select_device())
-    sources = task.sources(settings, inputs, job.fold)
+    sources = place_on_device(task.sources(settings, inputs, job.fold), select_device(), options.resident_data_mb)
     input_shape = sources["train"].input_shape
     model = initial_model(job, settings["network"], settings["classes"], input_shape, recipe.seed,
                           inputs.get("source"))

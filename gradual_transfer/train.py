@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
@@ -62,9 +62,15 @@ class Recipe:
                    early_stopping_patience=entry["early_stopping_patience"], seed=entry["seed"],
                    head_warmup_iterations=entry.get("head_warmup_iterations", 0))
 
-    def optimizer(self, parameters) -> torch.optim.SGD:
-        return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
-                               weight_decay=self.weight_decay)
+    def optimizer(self, parameters, device: torch.device | None = None) -> torch.optim.SGD:
+        """SGD of this recipe; given a `device`, the fused implementation with the learning rate as
+        a tensor there (what a step captured as a CUDA graph needs: :class:`StepRunner`). The same
+        update either way, up to rounding."""
+        if device is None:
+            return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                                   weight_decay=self.weight_decay)
+        return torch.optim.SGD(parameters, lr=torch.tensor(self.lr, device=device), momentum=self.momentum,
+                               nesterov=self.nesterov, weight_decay=self.weight_decay, fused=True)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,8 @@ class RuntimeOptions:
     channels_last: bool = True
     prefetch: bool = False  # gather and pin batches on a background thread (CUDA only)
     frozen_cache_mb: int = 0  # cache the frozen groups' output of the training set up to this size
+    resident_data_mb: int = 0  # copy the training and validation data to the GPU up to this size
+    cuda_graphs: bool = False  # replay the training step as one CUDA graph (CUDA only; see StepRunner)
     progress_interval_s: float = 30.0
 
     @classmethod
@@ -88,7 +96,8 @@ class RuntimeOptions:
             return cls(channels_last=cpu["channels_last"], frozen_cache_mb=cpu["frozen_cache_mb"])
         knobs = {**runtime["cuda"], **runtime.get("cuda_by_architecture", {}).get(arch_name, {})}
         return cls(amp_bf16=knobs["amp_bf16"], channels_last=knobs["channels_last"], prefetch=knobs["prefetch"],
-                   frozen_cache_mb=knobs["frozen_cache_mb"])
+                   frozen_cache_mb=knobs["frozen_cache_mb"], resident_data_mb=knobs.get("resident_data_mb", 0),
+                   cuda_graphs=knobs.get("cuda_graphs", False))
 
 
 class BatchSource(Protocol):
@@ -114,12 +123,41 @@ class TensorSource:
     def __len__(self) -> int:
         return len(self.targets)
 
+    @property
+    def resident(self) -> bool:
+        """Held on a GPU (the frozen-prefix cache): no host work to prefetch."""
+        return self.inputs.device.type != "cpu"
+
     def batches(self, batch_size, generator):
         order = torch.randperm(len(self), generator=generator) if generator is not None else torch.arange(len(self))
+        order = order.to(self.inputs.device)  # once per epoch, not an index copy per batch
         for start in range(0, len(self), batch_size):
             index = order[start:start + batch_size]
             x = self.inputs[index]
             yield (self.prepare(x) if self.prepare else x), self.targets[index]
+
+
+def place_on_device(sources: dict, device: torch.device, budget_mb: int,
+                    splits: tuple[str, ...] = ("train", "validation")) -> dict:
+    """`sources` with `splits` (in that order) copied to `device` while together they fit
+    `budget_mb` (``runtime.cuda.resident_data_mb``); the others stay streamed from the host. The
+    training set is read every step and validation every epoch; the test split once."""
+    placed, used = dict(sources), 0.0
+    if budget_mb <= 0:
+        return placed
+    for split in splits:
+        source = sources[split]
+        if not hasattr(source, "to_device"):
+            continue
+        size_mb = source.resident_bytes() / 2**20
+        if used + size_mb > budget_mb:
+            log.info("%s data stay on the host: %.0f MB would exceed runtime resident_data_mb = %d (%.0f MB used)",
+                     split, size_mb, budget_mb, used)
+            continue
+        placed[split] = source.to_device(device)
+        used += size_mb
+        log.info("%s data on %s: %d examples, %.0f MB", split, device, len(source), size_mb)
+    return placed
 
 
 class LearningRate:
@@ -175,7 +213,9 @@ def select_device() -> torch.device:
 
 def _autocast(device: torch.device, options: RuntimeOptions):
     if device.type == "cuda" and options.amp_bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        # autocast's cache of bf16 weight copies must be off for a graph capture (the copies
+        # would be made once, at capture, and never again)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not options.cuda_graphs)
     return nullcontext()
 
 
@@ -269,6 +309,10 @@ def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, devic
     return TensorSource(torch.cat(outputs), torch.cat(targets))
 
 
+def _resident(source: BatchSource) -> bool:
+    return bool(getattr(source, "resident", False))
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
@@ -280,43 +324,120 @@ class TrainingDiverged(RuntimeError):
     """The loss or a trainable tensor stopped being finite: nothing of the run is kept."""
 
 
-def _train_steps(model: GroupedNet, batches, optimizer, device, options, desc: str = "", total: int | None = None,
-                 start_group: int = 0) -> float:
-    """One SGD step per batch; returns the mean training loss. With `start_group` = k the
-    batches hold the (cached) output of group k, not model inputs. Raises
-    :class:`TrainingDiverged` (naming `desc` and the first bad step) when a loss is not finite
-    or a trainable tensor is not finite at the end."""
-    model.train()
-    if options.prefetch and device.type == "cuda" and start_group == 0:
-        batches = prefetched(batches)
-    total_loss, count = torch.zeros((), device=device), 0
-    # the first step whose loss was not finite, kept on the device: checking each step on the
-    # host would make it wait for the GPU every step
-    first_bad = torch.full((), -1, dtype=torch.long, device=device)
-    for step, (x, y) in enumerate(progress(batches, desc=desc, interval=options.progress_interval_s, total=total), 1):
-        x, y = _to_device(x, device, options), _to_device(y, device, options)
-        with _autocast(device, options):
-            loss = F.cross_entropy(model(x, start_group), y)
-        optimizer.zero_grad(set_to_none=True)
+class StepRunner:
+    """SGD steps of one optimizer, with the epoch's summed loss and the first step whose loss was
+    not finite kept on the device (checking each step on the host would make it wait for the GPU
+    every step).
+
+    With ``cuda_graphs`` on a GPU the whole step of a full batch (forward, loss, backward, the
+    optimizer step and this bookkeeping) is captured once as a CUDA graph, after
+    :attr:`WARMUP_STEPS` eager steps on a side stream (as PyTorch asks: autograd, cuDNN's
+    autotuning and the momentum buffers are set up then), and replayed for every later full
+    batch: one launch instead of hundreds. A batch of another size (an epoch's ragged last
+    batch) runs eagerly through the same parameters, gradients and optimizer state: no example
+    is dropped or padded, so a graphed epoch trains on exactly the examples of an eager one. The
+    learning rate is a tensor on the device (fused SGD, :meth:`Recipe.optimizer`) that
+    :func:`set_learning_rate` changes in place, so the schedule needs no re-capture.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, model: GroupedNet, optimizer: torch.optim.Optimizer, device: torch.device,
+                 options: RuntimeOptions, batch_size: int, start_group: int = 0) -> None:
+        self.model, self.optimizer, self.device, self.options = model, optimizer, device, options
+        self.batch_size, self.start_group = batch_size, start_group
+        self.graphed = options.cuda_graphs and device.type == "cuda"
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_full_steps = 0
+        self.steps = torch.zeros((), dtype=torch.long, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.total_loss = torch.zeros((), device=device)
+        self.count = 0
+
+    def start_epoch(self) -> None:
+        self.steps.zero_()
+        self.first_bad.fill_(-1)
+        self.total_loss.zero_()
+        self.count = 0
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        with _autocast(self.device, self.options):
+            loss = F.cross_entropy(self.model(x, self.start_group), y)
         loss.backward()
-        optimizer.step()
-        loss = loss.detach()
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
-        total_loss += loss * len(y)
-        count += len(y)
-    bad_step = int(first_bad.item())
-    if bad_step >= 0:
-        raise TrainingDiverged(f"{desc}: the training loss became NaN or infinite at step {bad_step}")
-    bad = [name for name, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
-    if bad:
-        raise TrainingDiverged(f"{desc}: trainable parameters are not finite ({', '.join(bad[:3])})")
-    mean_loss = total_loss.item() / max(count, 1)
-    # cross-entropy starts near chance, log(classes); 1000 times that is no training at all
-    chance = math.log(max(model.head.out_features, 2))
-    if mean_loss > DIVERGED_LOSS_FACTOR * chance:
-        raise TrainingDiverged(f"{desc}: the mean training loss {mean_loss:.3g} is over {DIVERGED_LOSS_FACTOR} times "
-                               f"chance level ({chance:.2f})")
-    return mean_loss
+        self.optimizer.step()
+        loss = loss.detach().float()
+        self.steps += 1
+        self.first_bad.copy_(torch.where((self.first_bad < 0) & ~torch.isfinite(loss), self.steps, self.first_bad))
+        self.total_loss += loss * len(y)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.count += len(y)
+        if not self.graphed or len(y) != self.batch_size:
+            # after capture the gradients live in the graph's memory: zero them there, in place
+            self.optimizer.zero_grad(set_to_none=self.graph is None)
+            self._step(x, y)
+        elif self.graph is not None:
+            self.static_x.copy_(x)
+            self.static_y.copy_(y)
+            self.graph.replay()
+        elif self.eager_full_steps < self.WARMUP_STEPS:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.optimizer.zero_grad(set_to_none=True)
+                self._step(x, y)
+            torch.cuda.current_stream().wait_stream(side)
+            self.eager_full_steps += 1
+        else:
+            self.static_x, self.static_y = torch.empty_like(x), torch.empty_like(y)
+            self.static_x.copy_(x)
+            self.static_y.copy_(y)
+            self.optimizer.zero_grad(set_to_none=True)  # backward allocates them in the graph's pool
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._step(self.static_x, self.static_y)
+            self.graph = graph
+            log.info("training step captured as a CUDA graph (batch %d); ragged batches run eagerly", len(y))
+            graph.replay()  # capturing records the step; this runs it
+
+    def finish(self, desc: str) -> float:
+        """The epoch's mean training loss. Raises :class:`TrainingDiverged` (naming `desc` and the
+        first bad step) when a loss was not finite or a trainable tensor is not finite now."""
+        bad_step = int(self.first_bad.item())
+        if bad_step >= 0:
+            raise TrainingDiverged(f"{desc}: the training loss became NaN or infinite at step {bad_step}")
+        bad = [name for name, p in self.model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingDiverged(f"{desc}: trainable parameters are not finite ({', '.join(bad[:3])})")
+        mean_loss = self.total_loss.item() / max(self.count, 1)
+        # cross-entropy starts near chance, log(classes); 1000 times that is no training at all
+        chance = math.log(max(self.model.head.out_features, 2))
+        if mean_loss > DIVERGED_LOSS_FACTOR * chance:
+            raise TrainingDiverged(f"{desc}: the mean training loss {mean_loss:.3g} is over {DIVERGED_LOSS_FACTOR} "
+                                   f"times chance level ({chance:.2f})")
+        return mean_loss
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Every group's learning rate; a tensor one (a graphed step reads it) is changed in place."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+def _train_steps(runner: StepRunner, batches, desc: str = "", total: int | None = None) -> float:
+    """One SGD step per batch; returns the mean training loss. With ``runner.start_group`` = k
+    the batches hold the (cached) output of group k, not model inputs."""
+    runner.model.train()
+    runner.start_epoch()
+    device, options = runner.device, runner.options
+    if options.prefetch and device.type == "cuda":
+        batches = prefetched(batches)
+    for x, y in progress(batches, desc=desc, interval=options.progress_interval_s, total=total):
+        runner(_to_device(x, device, options), _to_device(y, device, options))
+    return runner.finish(desc)
 
 
 def _diverged(error: TrainingDiverged, recipe: "Recipe") -> TrainingDiverged:
@@ -374,6 +495,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         model.to(memory_format=torch.channels_last)
     lc = model.frozen_groups
     warmup = recipe.head_warmup_iterations if lc < model.num_groups else 0
+    # a graphed step needs the fused optimizer with its learning rate on the device (StepRunner)
+    optimizer_device = device if options.cuda_graphs else None
 
     state = None
     if checkpoint_path.exists():
@@ -393,9 +516,10 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
             batches = _cycle(train, recipe.batch_size, recipe.seed)
             limited = (next(batches) for _ in range(warmup))
             started = time.perf_counter()
+            eager = replace(options, cuda_graphs=False, prefetch=options.prefetch and not _resident(train))
             try:
-                loss = _train_steps(model, limited, head_optimizer, device, options, desc="the head warm-up",
-                                    total=warmup)
+                loss = _train_steps(StepRunner(model, head_optimizer, device, eager, recipe.batch_size), limited,
+                                    desc="the head warm-up", total=warmup)
             except TrainingDiverged as error:
                 raise _diverged(error, recipe) from None
             model.freeze(lc)
@@ -403,12 +527,18 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
                                    "seconds": time.perf_counter() - started})
             if on_epoch is not None:
                 on_epoch(result.history)
-        optimizer = recipe.optimizer(model.trainable_parameters())
+        optimizer = recipe.optimizer(model.trainable_parameters(), optimizer_device)
         _save_checkpoint(checkpoint_path, fingerprint, model, optimizer, schedule, result, epoch=0)
     else:
         model.load_state_dict(state["model"])
-        optimizer = recipe.optimizer(model.trainable_parameters())
+        optimizer = recipe.optimizer(model.trainable_parameters(), optimizer_device)
         optimizer.load_state_dict(state["optimizer"])
+        # the checkpoint's groups carry the implementation of the run that wrote it (maybe on
+        # another machine, with other runtime settings): this run uses its own
+        for group in optimizer.param_groups:
+            lr = float(group["lr"])
+            group.update(lr=lr if optimizer_device is None else torch.tensor(lr, device=optimizer_device),
+                         fused=None if optimizer_device is None else True, foreach=None)
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
@@ -421,6 +551,8 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
     cached = frozen_output(model, train, max(recipe.batch_size, 256), device, options)
     source, start_group = (cached, lc) if cached is not None else (train, 0)
     result.start_group = start_group
+    runner = StepRunner(model, optimizer, device, replace(options, prefetch=options.prefetch and not _resident(source)),
+                        recipe.batch_size, start_group)
     for epoch in range(start_epoch, recipe.epochs + 1):
         if stop_after_epoch is not None and epoch > stop_after_epoch:
             return result
@@ -428,13 +560,11 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
             result.stopped_early = True
             break
         lr = schedule.for_epoch(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rate(optimizer, lr)
         started = time.perf_counter()
         try:
-            loss = _train_steps(model, source.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
-                                optimizer, device, options, desc=f"epoch {epoch}/{recipe.epochs}",
-                                total=math.ceil(len(train) / recipe.batch_size), start_group=start_group)
+            loss = _train_steps(runner, source.batches(recipe.batch_size, _epoch_generator(recipe.seed, epoch)),
+                                desc=f"epoch {epoch}/{recipe.epochs}", total=math.ceil(len(train) / recipe.batch_size))
         except TrainingDiverged as error:
             raise _diverged(error, recipe) from None
         seconds = time.perf_counter() - started  # the loss's .item() waited for the device: the epoch is done

@@ -114,11 +114,16 @@ def test_the_grid_cost_benchmark_runs_through_fit(tmp_path):
     from conftest import REPO
 
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "grid_cost.py"), "--quick", "--device", "cpu",
-                             "--json", str(tmp_path / "cost.json")], capture_output=True, text=True, timeout=600)
+                             "--variants", "before", "after", "--json", str(tmp_path / "cost.json")],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     estimate = json.loads((tmp_path / "cost.json").read_text())
-    assert set(estimate["examples_per_s"]) == {f"densenet40 lc{lc}" for lc in (0, 1, 3, 5, 7)} | {
-        f"model_a lc{lc}" for lc in range(6)} | {f"model_b lc{lc}" for lc in range(7)}
-    assert all(rate > 0 for rate in estimate["examples_per_s"].values())
-    assert estimate["total_hours"] == pytest.approx(sum(estimate["hours"].values())) and estimate["total_hours"] > 0
-    assert "| all | | 259 |" in result.stdout
+    assert estimate["variants"] == ["before", "after"]
+    for variant in ("before", "after"):
+        rates = estimate["examples_per_s"][variant]
+        assert set(rates) == {f"densenet40 lc{lc}" for lc in (0, 1, 3, 5, 7)} | {
+            f"model_a lc{lc}" for lc in range(6)} | {f"model_b lc{lc}" for lc in range(7)}
+        assert all(rate > 0 for rate in rates.values())
+        total = estimate["total_hours"][variant]
+        assert total == pytest.approx(sum(estimate["hours"][variant].values())) and total > 0
+    assert "| all | | 259 |" in result.stdout and "| before: cpu-hours | after: cpu-hours |" in result.stdout

@@ -242,6 +242,15 @@ def test_runtime_options_per_device_and_architecture(paper_config):
     runtime["cuda_by_architecture"] = {"model_b": {"amp_bf16": not runtime["cuda"]["amp_bf16"]}}
     model_b = RuntimeOptions.from_config(runtime, "model_b", cuda)
     assert model_b.amp_bf16 != runtime["cuda"]["amp_bf16"] and model_b.prefetch == runtime["cuda"]["prefetch"]
+    # data on the device and graphs: GPU knobs (absent keys: off), never on a CPU
+    assert (model_a.resident_data_mb, model_a.cuda_graphs) == (runtime["cuda"]["resident_data_mb"],
+                                                               runtime["cuda"]["cuda_graphs"])
+    assert (cpu.resident_data_mb, cpu.cuda_graphs) == (0, False)
+    runtime["cuda_by_architecture"] = {"model_b": {"cuda_graphs": True}}
+    del runtime["cuda"]["resident_data_mb"], runtime["cuda"]["cuda_graphs"]
+    assert RuntimeOptions.from_config(runtime, "model_b", cuda).cuda_graphs
+    assert (RuntimeOptions.from_config(runtime, "model_a", cuda).resident_data_mb,
+            RuntimeOptions.from_config(runtime, "model_a", cuda).cuda_graphs) == (0, False)
 
 
 def test_prefetched_batches_keep_order_and_content():

@@ -8,6 +8,7 @@ entries are ``None``, which torchvision treats as "exists is enough".
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -229,7 +230,48 @@ class ImageSource:
         n = len(self)
         order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
         for start in range(0, n, batch_size):
-            index = np.sort(order[start:start + batch_size]) if generator is None else order[start:start + batch_size]
+            index = order[start:start + batch_size]
             x = torch.from_numpy(self.arrays.images[index]).permute(0, 3, 1, 2).float()
             y = torch.from_numpy(self.arrays.labels[index])
             yield (x - self.mean) / self.std, y
+
+    def resident_bytes(self) -> int:
+        """Device memory :meth:`to_device` takes: the uint8 images and int64 labels."""
+        return self.arrays.images.nbytes + len(self) * 8
+
+    def to_device(self, device) -> "ResidentImageSource":
+        return ResidentImageSource(self, device)
+
+
+class ResidentImageSource:
+    """An :class:`ImageSource` copied to `device` once (uint8, as stored): each batch is gathered
+    and normalised there by index, so a training step costs the host nothing but the launches.
+    The same examples in the same order as the source (both draw ``torch.randperm(n, generator)``
+    on the host's generator), and the same values: the same float32 operations."""
+
+    resident = True
+
+    def __init__(self, source: ImageSource, device) -> None:
+        import torch
+
+        self.device = torch.device(device)
+        self.input_shape = source.input_shape
+        with warnings.catch_warnings():  # the memory-mapped file is read-only; it is only read, to copy it
+            warnings.simplefilter("ignore", UserWarning)
+            self.images = torch.from_numpy(source.arrays.images).to(self.device)
+        self.labels = torch.from_numpy(source.arrays.labels).to(self.device)
+        self.mean, self.std = source.mean.to(self.device), source.std.to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size, generator):
+        import torch
+
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        order = order.to(self.device)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            x = self.images[index].permute(0, 3, 1, 2).float()
+            yield (x - self.mean) / self.std, self.labels[index]

@@ -1,0 +1,202 @@
+"""The GPU paths' CPU-checkable halves: data held on the device gives the streamed batches, and
+the graph-ready training step (fused SGD with a tensor learning rate, bookkeeping on the
+device, ragged batches eager) trains as the eager one. The capture itself needs a GPU:
+benchmarks/gpu_check.py checks it there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gradual_transfer.data.arrow import SpeechFeatures
+from gradual_transfer.data.images import ImageArrays, ImageSource, ResidentImageSource, write_images
+from gradual_transfer.models import build_model
+from gradual_transfer.speech import FrameSource, ResidentFrameSource
+from gradual_transfer.train import RuntimeOptions, StepRunner, fit, place_on_device
+from test_engine import ARCH, CPU, evaluator, recipe, tensors_of, toy_data
+from test_speech_data import write_random_file
+
+
+def image_source(tmp_path, n: int) -> ImageSource:
+    rng = np.random.default_rng(4)
+    write_images(tmp_path / "images.arrow", rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                 rng.integers(0, 10, n).astype(np.int16))
+    return ImageSource(ImageArrays(tmp_path / "images.arrow"), [0.49, 0.48, 0.45], [0.25, 0.24, 0.26])
+
+
+def frame_source(tmp_path) -> FrameSource:
+    write_random_file(tmp_path / "f.arrow", [5, 9, 1, 7, 3, 12, 4], rows_per_batch=2)  # windows never cross batches
+    features = SpeechFeatures(tmp_path / "f.arrow")
+    rng = np.random.default_rng(5)
+    stats = {"mean": rng.standard_normal(40).tolist(), "std": (0.5 + rng.random(40)).tolist()}
+    return FrameSource(features, [0, 2, 3, 5, 6], stats, context=3)  # a fold's utterances: not all rows
+
+
+def same_batches(streamed, resident, batch_size: int, seed: int | None) -> int:
+    generator = (lambda: torch.Generator().manual_seed(seed)) if seed is not None else (lambda: None)
+    count = 0
+    for (x, y), (rx, ry) in zip(streamed.batches(batch_size, generator()), resident.batches(batch_size, generator()),
+                                strict=True):
+        assert torch.equal(x, rx) and torch.equal(y, ry) and rx.dtype == x.dtype and ry.dtype == torch.long
+        count += len(y)
+    return count
+
+
+@pytest.mark.parametrize("seed", [None, 0, 7])
+def test_resident_images_are_the_streamed_batches(tmp_path, seed):
+    source = image_source(tmp_path, 70)
+    resident = source.to_device(CPU)
+    assert isinstance(resident, ResidentImageSource) and resident.input_shape == source.input_shape
+    assert same_batches(source, resident, 16, seed) == 70  # a ragged last batch of 6 included
+    assert source.resident_bytes() == resident.images.nbytes + resident.labels.nbytes
+
+
+@pytest.mark.parametrize("seed", [None, 0, 7])
+def test_resident_frames_are_the_streamed_batches(tmp_path, seed):
+    source = frame_source(tmp_path)
+    resident = source.to_device(CPU)
+    assert isinstance(resident, ResidentFrameSource) and resident.input_shape == source.input_shape
+    assert same_batches(source, resident, 8, seed) == len(source) == 5 + 1 + 7 + 12 + 4
+    held = resident.block.nbytes + resident.first.nbytes + resident.last.nbytes + len(resident) * 2
+    assert source.resident_bytes() == held  # (targets are counted as int16, as stored)
+    values = np.arange(len(source))
+    assert all(np.array_equal(a, b) for a, b in zip(source.split_by_utterance(values),
+                                                    resident.split_by_utterance(values), strict=True))
+
+
+class Sized:
+    """A source that only says how much device memory it would take."""
+
+    def __init__(self, mb: float) -> None:
+        self.mb = mb
+
+    def __len__(self) -> int:
+        return 1
+
+    def resident_bytes(self) -> int:
+        return int(self.mb * 2**20)
+
+    def to_device(self, device):
+        return ("on", device, self.mb)
+
+
+def test_place_on_device_fills_train_then_validation_within_the_budget(caplog):
+    sources = {"train": Sized(60), "validation": Sized(30), "test": Sized(1)}
+    assert place_on_device(sources, CPU, 0) == sources
+    both = place_on_device(sources, CPU, 90)
+    assert both["train"] == ("on", CPU, 60) and both["validation"] == ("on", CPU, 30) and both["test"] is sources["test"]
+    with caplog.at_level("INFO", logger="gradual_transfer.train"):
+        train_only = place_on_device(sources, CPU, 89)
+    assert train_only["train"] == ("on", CPU, 60) and train_only["validation"] is sources["validation"]
+    assert "validation data stay on the host: 30 MB would exceed runtime resident_data_mb = 89" in caplog.text
+    validation_only = place_on_device(sources, CPU, 40)
+    assert validation_only["train"] is sources["train"] and validation_only["validation"] == ("on", CPU, 30)
+    in_memory = {"train": toy_data(3, 10, 1), "validation": Sized(1)}  # tensors already in memory: left alone
+    assert place_on_device(in_memory, CPU, 100)["train"] is in_memory["train"]
+
+
+def test_fit_on_resident_data_is_bit_identical_to_streamed(tmp_path):
+    source = image_source(tmp_path, 40)
+    validation = toy_data(10, 20, 3, (3, 32, 32))
+    settings = recipe(batch_size=16, epochs=2, head_warmup_iterations=2)
+    arch = {**ARCH, "lc": [0, 7]}
+
+    def trained(train, where):
+        torch.manual_seed(2)
+        model = build_model(arch, 10, (3, 32, 32))
+        result = fit(model, train, evaluator(validation), settings, checkpoint_dir=tmp_path / where, fingerprint={},
+                     device=CPU, options=RuntimeOptions(channels_last=False))
+        return model, result
+
+    streamed_model, streamed = trained(source, "streamed")
+    resident_model, resident = trained(source.to_device(CPU), "resident")
+    assert [h["train_loss"] for h in streamed.history] == [h["train_loss"] for h in resident.history]
+    for (name, a), b in zip(tensors_of(streamed_model).items(), tensors_of(resident_model).values()):
+        assert torch.equal(a, b), name
+
+
+GRAPH_READY = RuntimeOptions(channels_last=False, cuda_graphs=True)
+
+
+def fit_toy(tmp_path, where: str, options: RuntimeOptions, **changes):
+    torch.manual_seed(1)
+    model = build_model(ARCH, 3, (3, 8, 8)).freeze(changes.pop("lc", 0))
+    train, val = toy_data(3, 90, 31), toy_data(3, 30, 32)  # 90 = 5 batches of 16 and a ragged one of 10
+    settings = recipe(epochs=4, head_warmup_iterations=3, schedule={"kind": "step", "milestones": [0.5], "gamma": 0.1})
+    result = fit(model, train, evaluator(val), settings, checkpoint_dir=tmp_path / where, fingerprint={}, device=CPU,
+                 options=options, **changes)
+    return model, result
+
+
+@pytest.mark.parametrize("lc", [0, 3])
+def test_the_graph_ready_step_trains_as_the_eager_step(tmp_path, lc):
+    """Fused SGD with the learning rate as a tensor changed in place (the schedule drops it ×0.1
+    after epoch 2: a rate that stayed would change everything after) and the loss kept on the
+    device give the eager run, up to the fused kernel's rounding."""
+    eager_model, eager = fit_toy(tmp_path, "eager", RuntimeOptions(channels_last=False), lc=lc)
+    ready_model, ready = fit_toy(tmp_path, "ready", GRAPH_READY, lc=lc)
+    assert [h["lr"] for h in ready.history[1:]] == pytest.approx([0.05, 0.05, 0.005, 0.005])
+    for a, b in zip(eager.history, ready.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+    for (name, a), b in zip(tensors_of(eager_model).items(), tensors_of(ready_model).values()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), name
+
+
+EAGER = RuntimeOptions(channels_last=False)
+
+
+@pytest.mark.parametrize("before,after", [(EAGER, GRAPH_READY), (GRAPH_READY, EAGER)], ids=["eager→ready", "ready→eager"])
+def test_a_checkpoint_resumes_under_the_other_optimizer(tmp_path, before, after):
+    """A job interrupted on one machine may resume on another with other runtime settings: the
+    checkpoint's learning rate and implementation are replaced by this run's (a number, or the
+    device tensor that the graph reads)."""
+    whole_model, whole = fit_toy(tmp_path, "whole", EAGER)
+    fit_toy(tmp_path, "split", before, stop_after_epoch=2)
+    resumed_model, resumed = fit_toy(tmp_path, "split", after)
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3, 4]
+    for a, b in zip(whole.history, resumed.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+    for (name, a), b in zip(tensors_of(whole_model).items(), tensors_of(resumed_model).values()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), name
+    saved = torch.load(tmp_path / "split" / "last.pt", weights_only=False)["optimizer"]["param_groups"][0]
+    assert isinstance(saved["lr"], torch.Tensor) == after.cuda_graphs and bool(saved["fused"]) == after.cuda_graphs
+
+
+def test_the_step_runner_counts_every_example_and_finds_the_first_bad_step():
+    model = build_model(ARCH, 3, (3, 8, 8)).train()
+    runner = StepRunner(model, torch.optim.SGD(model.parameters(), lr=0.0), CPU, GRAPH_READY, batch_size=16)
+    data = toy_data(3, 40, 1)
+    torch.manual_seed(5)
+    runner.start_epoch()
+    for x, y in data.batches(16, None):  # 16, 16 and a ragged 8
+        runner(x, y)
+    torch.manual_seed(5)  # the same dropout draws; a rate of 0 leaves the weights as they were
+    with torch.no_grad():
+        expected = sum(torch.nn.functional.cross_entropy(model(x), y, reduction="sum").item()
+                       for x, y in data.batches(16, None))
+    assert runner.count == 40 and int(runner.steps) == 3 and int(runner.first_bad) == -1
+    assert runner.finish("epoch 1") == pytest.approx(expected / 40, rel=1e-5)
+    runner.start_epoch()
+    x, y = next(data.batches(16, None))
+    for batch in (x, torch.full_like(x, float("nan")), x):
+        runner(batch, y)
+    with pytest.raises(Exception, match="epoch 2: the training loss became NaN or infinite at step 2"):
+        runner.finish("epoch 2")
+
+
+def test_posteriors_of_resident_frames_are_written_as_from_the_file(tmp_path):
+    """An ASR job's dev split is resident (evaluated every epoch) and then written for the
+    decoder: the same utterances, ids and values."""
+    import kaldiio
+
+    from gradual_transfer.speech import write_posteriors
+    from test_engine import SPEECH_ARCH
+
+    source = frame_source(tmp_path)
+    model = build_model(SPEECH_ARCH, 8, source.input_shape)
+    for name, s in (("streamed", source), ("resident", source.to_device(CPU))):
+        write_posteriors(model, s, tmp_path / f"{name}.ark", tmp_path / f"{name}.scp", 16, EAGER)
+    streamed, resident = (dict(kaldiio.load_scp(str(tmp_path / f"{n}.scp"))) for n in ("streamed", "resident"))
+    assert list(streamed) == list(resident) == ["u0", "u2", "u3", "u5", "u6"]
+    assert all(np.array_equal(streamed[u], resident[u]) for u in streamed)
