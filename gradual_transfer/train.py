@@ -394,7 +394,8 @@ class StepRunner:
             self.static_y.copy_(y)
             self.optimizer.zero_grad(set_to_none=True)  # backward allocates them in the graph's pool
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # thread-local: a prefetch thread (data that stay on the host) may pin memory meanwhile
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self._step(self.static_x, self.static_y)
             self.graph = graph
             log.info("training step captured as a CUDA graph (batch %d); ragged batches run eagerly", len(y))
