@@ -22,6 +22,7 @@ import torch
 from gradual_transfer.data import iemocap
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.order import epoch_order
 from gradual_transfer.io import read_json, write_ark_scp
 from gradual_transfer.metrics import unweighted_error
 from gradual_transfer.models import GroupedNet
@@ -50,7 +51,7 @@ class FrameSource:
 
     def batches(self, batch_size, generator):
         n = len(self)
-        order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
+        order = epoch_order(n, generator).numpy()
         ix = self.index
         for start in range(0, n, batch_size):
             chosen = order[start:start + batch_size]
@@ -104,8 +105,7 @@ class ResidentFrameSource:
 
     def batches(self, batch_size, generator):
         n = len(self)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        order = order.to(self.device)
+        order = epoch_order(n, generator, self.device)
         for start in range(0, n, batch_size):
             chosen = order[start:start + batch_size]
             index = torch.clamp(chosen[:, None] + self.offsets[None, :], self.first[chosen, None],

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from gradual_transfer.checkpoints import load_file
+from gradual_transfer.data.order import epoch_order
 from gradual_transfer.io import atomic_path
 from gradual_transfer.logs import progress
 from gradual_transfer.models import GroupedNet
@@ -129,8 +130,7 @@ class TensorSource:
         return self.inputs.device.type != "cpu"
 
     def batches(self, batch_size, generator):
-        order = torch.randperm(len(self), generator=generator) if generator is not None else torch.arange(len(self))
-        order = order.to(self.inputs.device)  # once per epoch, not an index copy per batch
+        order = epoch_order(len(self), generator, self.inputs.device)  # on the data's device: no copy per batch
         for start in range(0, len(self), batch_size):
             index = order[start:start + batch_size]
             x = self.inputs[index]
@@ -285,7 +285,8 @@ def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, devic
     epoch would compute the same values again; with them cached, fine-tuning at high l_c pays
     only for the groups that train. Kept on `device`. None when nothing is frozen or the cache
     would exceed ``options.frozen_cache_mb``. Its batches come in the same order as the
-    source's (both draw ``torch.randperm(len, generator)``), so training sees the same examples.
+    source's (both draw :func:`~gradual_transfer.data.order.epoch_order`), so training sees the
+    same examples.
     """
     lc = model.frozen_groups
     if lc == 0 or options.frozen_cache_mb <= 0:

@@ -227,8 +227,10 @@ class ImageSource:
     def batches(self, batch_size, generator):
         import torch
 
+        from gradual_transfer.data.order import epoch_order
+
         n = len(self)
-        order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
+        order = epoch_order(n, generator).numpy()
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size]
             x = torch.from_numpy(self.arrays.images[index]).permute(0, 3, 1, 2).float()
@@ -246,8 +248,9 @@ class ImageSource:
 class ResidentImageSource:
     """An :class:`ImageSource` copied to `device` once (uint8, as stored): each batch is gathered
     and normalised there by index, so a training step costs the host nothing but the launches.
-    The same examples in the same order as the source (both draw ``torch.randperm(n, generator)``
-    on the host's generator), and the same values: the same float32 operations."""
+    The same examples in the same order as the source (both draw their order with
+    :func:`~gradual_transfer.data.order.epoch_order` on the host), and the same values: the same
+    float32 operations."""
 
     resident = True
 
@@ -266,11 +269,10 @@ class ResidentImageSource:
         return len(self.labels)
 
     def batches(self, batch_size, generator):
-        import torch
+        from gradual_transfer.data.order import epoch_order
 
         n = len(self)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        order = order.to(self.device)
+        order = epoch_order(n, generator, self.device)
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size]
             x = self.images[index].permute(0, 3, 1, 2).float()
