@@ -132,6 +132,7 @@ def main() -> None:
     jobs = training_jobs(config)
 
     rates: dict[tuple[str, str, int], float] = {}
+    errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for experiment in ("images", "speech"):
             spec = config["experiments"][experiment]
@@ -149,12 +150,19 @@ def main() -> None:
                 for variant in args.variants:
                     options = dataclasses.replace(configured, **VARIANTS[variant])
                     for lc in sorted({0, *sweep(config, arch_name)}):
-                        rates[variant, arch_name, lc] = throughput(arch, source, task["classes"], batch, lc, device,
-                                                                   options)
+                        try:
+                            rates[variant, arch_name, lc] = throughput(arch, source, task["classes"], batch, lc,
+                                                                       device, options)
+                        except Exception as error:  # noqa: BLE001 - a GPU run should measure all it can
+                            errors[f"{variant} {arch_name} lc{lc}"] = f"{type(error).__name__}: {error}"
+                            print(f"{variant}: {arch_name} l_c {lc}: failed: {error}", file=sys.stderr, flush=True)
+                            continue
                         print(f"{variant}: {arch_name} l_c {lc}: {rates[variant, arch_name, lc]:,.0f} examples/s",
                               file=sys.stderr, flush=True)
+    failed = sorted({key.split()[0] for key in errors})
+    variants = [v for v in args.variants if v not in failed]  # a variant with a failed measurement has no total
 
-    hours: dict[str, dict[tuple[str, str, str], float]] = {v: defaultdict(float) for v in args.variants}
+    hours: dict[str, dict[tuple[str, str, str], float]] = {v: defaultdict(float) for v in variants}
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
     for job in jobs:
         task = config["tasks"][job.target]
@@ -162,27 +170,30 @@ def main() -> None:
         examples = recipe["epochs"] * TRAINING_EXAMPLES[task["dataset"]]
         examples += recipe.get("head_warmup_iterations", 0) * recipe["batch_size"]
         key = (job.experiment, job.arch, job.kind)
-        for variant in args.variants:
+        for variant in variants:
             hours[variant][key] += examples / rates[variant, job.arch, job.lc or 0] / 3600
         counts[key] += 1
 
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"| experiment | architecture | jobs | kind | {' | '.join(f'{v}: {device_name}-hours' for v in args.variants)} |")
-    print("|---|---|---|---|" + "---|" * len(args.variants))
+    print(f"| experiment | architecture | jobs | kind | {' | '.join(f'{v}: {device_name}-hours' for v in variants)} |")
+    print("|---|---|---|---|" + "---|" * len(variants))
     for key in sorted(counts):
         experiment, arch, kind = key
         print(f"| {experiment} | {arch} | {counts[key]} | {kind} | "
-              f"{' | '.join(f'{hours[v][key]:,.1f}' for v in args.variants)} |")
-    totals = {v: sum(hours[v].values()) for v in args.variants}
-    print(f"| all | | {len(jobs)} | | {' | '.join(f'{totals[v]:,.1f}' for v in args.variants)} |")
+              f"{' | '.join(f'{hours[v][key]:,.1f}' for v in variants)} |")
+    totals = {v: sum(hours[v].values()) for v in variants}
+    print(f"| all | | {len(jobs)} | | {' | '.join(f'{totals[v]:,.1f}' for v in variants)} |")
     if args.json:
         args.json.write_text(json.dumps({
-            "device": device_name, "steps": steps, "quick": args.quick, "variants": args.variants,
+            "device": device_name, "steps": steps, "quick": args.quick, "variants": variants, "errors": errors,
             "examples_per_s": {v: {f"{a} lc{lc}": r for (w, a, lc), r in sorted(rates.items()) if w == v}
                                for v in args.variants},
-            "hours": {v: {"/".join(k): h for k, h in sorted(hours[v].items())} for v in args.variants},
+            "hours": {v: {"/".join(k): h for k, h in sorted(hours[v].items())} for v in variants},
             "total_hours": totals,
         }, indent=2))
+    if errors:
+        print(f"failed measurements (their variants have no total): {json.dumps(errors, indent=1)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
