@@ -200,3 +200,25 @@ def test_posteriors_of_resident_frames_are_written_as_from_the_file(tmp_path):
     streamed, resident = (dict(kaldiio.load_scp(str(tmp_path / f"{n}.scp"))) for n in ("streamed", "resident"))
     assert list(streamed) == list(resident) == ["u0", "u2", "u3", "u5", "u6"]
     assert all(np.array_equal(streamed[u], resident[u]) for u in streamed)
+
+
+def test_ser_scores_of_resident_frames_equal_the_streamed_ones(tmp_path):
+    """SER validation (every epoch) decides per utterance from its frames: resident data must
+    split them back into the same utterances."""
+    from gradual_transfer.data.arrow import SpeechWriter, speech_schema
+    from gradual_transfer.speech import evaluator
+    from test_engine import SPEECH_ARCH
+
+    rng = np.random.default_rng(8)
+    with SpeechWriter(tmp_path / "ser.arrow", speech_schema(40), rows_per_batch=3) as writer:
+        for u in range(9):
+            n = int(rng.integers(4, 15))
+            writer.add({"utt_id": f"u{u}", "speaker": f"s{u % 3}", "num_frames": n,
+                        "feats": rng.normal(size=(n, 40)).astype(np.float32),
+                        "targets": np.where(rng.random(n) < 0.3, 4, u % 4).astype(np.int16)})  # emotion + silence
+    stats = {"mean": [0.0] * 40, "std": [1.0] * 40}
+    source = FrameSource(SpeechFeatures(tmp_path / "ser.arrow"), [0, 1, 2, 4, 5, 7, 8], stats, context=2)
+    model = build_model(SPEECH_ARCH, 5, source.input_shape)
+    evaluate = evaluator({"dataset": "iemocap"}, 16, EAGER)
+    streamed, resident = evaluate(model, source), evaluate(model, source.to_device(CPU))
+    assert streamed == resident and streamed["utterances"] == 7
