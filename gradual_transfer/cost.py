@@ -97,9 +97,12 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return rss / (2**20 if sys.platform == "darwin" else 2**10), "host rss"
 
 
-def summary(history: list[dict], step_flops: int, batch_size: int, device: torch.device, bf16: bool) -> dict:
+def summary(history: list[dict], step_flops: int, batch_size: int, device: torch.device, bf16: bool,
+            settings: dict | None = None) -> dict:
     """The ``cost`` entry of a job's metrics from its epoch history (warm-up excluded from the
-    rates, included in the device time)."""
+    rates, included in the device time). `settings` are the speed settings the job ran with
+    (precision, data on the device, graphs, frozen-prefix cache), so that a rate can be read
+    against them."""
     epochs = [h for h in history if h.get("phase") != "head warm-up" and "seconds" in h]
     seconds = sum(h["seconds"] for h in epochs)
     examples = sum(h["examples_per_s"] * h["seconds"] for h in epochs)
@@ -122,4 +125,5 @@ def summary(history: list[dict], step_flops: int, batch_size: int, device: torch
         "mfu": achieved / peak if achieved is not None and peak else None,
         "peak_memory_mb": memory,
         "peak_memory": memory_kind,
+        "settings": dict(settings or {}),
     }

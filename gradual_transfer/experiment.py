@@ -79,7 +79,10 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
         **job.meta(), "num_groups": model.num_groups,
         "best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "history": result.history,
         "validation": evaluate(model, validation), "test": evaluate(model, test),
-        "cost": cost.summary(result.history, step_flops, recipe.batch_size, device, options.amp_bf16),
+        "cost": cost.summary(result.history, step_flops, recipe.batch_size, device, options.amp_bf16, settings={
+            "amp_bf16": options.amp_bf16 and device.type == "cuda", "channels_last": options.channels_last,
+            "cuda_graphs": options.cuda_graphs and device.type == "cuda",
+            "data_on_device": bool(getattr(train, "resident", False)), "frozen_prefix_cached": result.start_group > 0}),
     }
     model.to("cpu").to(memory_format=torch.contiguous_format)
     save_model(out_model, model, arch_name=job.arch, arch=network, num_classes=num_classes, input_shape=input_shape,

@@ -41,6 +41,7 @@ def test_summary_rates_exclude_the_warm_up_and_cpus_have_no_mfu():
     assert summary["examples_per_s"] == pytest.approx(2000 / 40)
     assert summary["achieved_tflops"] == pytest.approx(1e9 * 50 / 1e12)
     assert summary["mfu"] is None and summary["peak"] is None and summary["peak_memory"] == "host rss"
+    assert summary["settings"] == {}
     json.dumps(summary, allow_nan=False)
 
 
@@ -88,6 +89,9 @@ def test_every_job_of_the_tiny_run_reports_its_cost(tiny_results):
         c = json.loads(path.read_text())["cost"]
         assert c["device"] == "cpu" and c["examples_per_s"] > 0 and c["step_flops"] > 0, path
         assert c["achieved_tflops"] > 0 and c["train_seconds"] > 0 and c["peak_memory_mb"] > 0
+        settings = c["settings"]  # on a CPU: no GPU knob is in force, whatever runtime.cuda says
+        assert not (settings["amp_bf16"] or settings["cuda_graphs"] or settings["data_on_device"]), path
+        assert settings["frozen_prefix_cached"] == ((json.loads(path.read_text()).get("lc") or 0) > 0), path
     table = pd.read_csv(out / "tables" / "cost.tsv", sep="\t")
     total = table[table["kind"] == "all"].iloc[0]
     assert total["jobs"] == len(list((out / "models").rglob("model.pt")))
