@@ -349,6 +349,7 @@ class StepRunner:
         self.batch_size, self.start_group = batch_size, start_group
         self.graphed = options.cuda_graphs and device.type == "cuda"
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.capture_stream: torch.cuda.Stream | None = None
         self.eager_full_steps = 0
         self.steps = torch.zeros((), dtype=torch.long, device=device)
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
@@ -382,12 +383,14 @@ class StepRunner:
             self.static_y.copy_(y)
             self.graph.replay()
         elif self.eager_full_steps < self.WARMUP_STEPS:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
+            # warm up on the stream the capture will use: handles and workspaces that libraries
+            # create lazily per stream (cuBLAS, cuDNN) exist before the capture, not inside it
+            self.capture_stream = self.capture_stream or torch.cuda.Stream()
+            self.capture_stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.capture_stream):
                 self.optimizer.zero_grad(set_to_none=True)
                 self._step(x, y)
-            torch.cuda.current_stream().wait_stream(side)
+            torch.cuda.current_stream().wait_stream(self.capture_stream)
             self.eager_full_steps += 1
         else:
             self.static_x, self.static_y = torch.empty_like(x), torch.empty_like(y)
@@ -396,7 +399,7 @@ class StepRunner:
             self.optimizer.zero_grad(set_to_none=True)  # backward allocates them in the graph's pool
             graph = torch.cuda.CUDAGraph()
             # thread-local: a prefetch thread (data that stay on the host) may pin memory meanwhile
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            with torch.cuda.graph(graph, stream=self.capture_stream, capture_error_mode="thread_local"):
                 self._step(self.static_x, self.static_y)
             self.graph = graph
             log.info("training step captured as a CUDA graph (batch %d); ragged batches run eagerly", len(y))
