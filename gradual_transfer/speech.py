@@ -67,9 +67,9 @@ class FrameSource:
         return np.split(np.asarray(values), np.cumsum(counts)[:-1])
 
     def resident_bytes(self) -> int:
-        """Device memory :meth:`to_device` takes: features (float32), targets (int16) and each
-        frame's utterance bounds (two int64)."""
-        return len(self) * (4 * self.features.num_bins + 2 + 16)
+        """Device memory :meth:`to_device` takes: features (float32), and per frame its target
+        and its utterance's bounds (three int64)."""
+        return len(self) * (4 * self.features.num_bins + 3 * 8)
 
     def to_device(self, device: torch.device | str) -> "ResidentFrameSource":
         return ResidentFrameSource(self, device)
@@ -79,7 +79,7 @@ class ResidentFrameSource:
     """A :class:`FrameSource` copied to `device` once: the frames of its utterances as one
     block, each frame's utterance bounds within it, the normalisation. Context windows, targets
     and normalisation of a batch are gathered there by index (no host work per step). The same
-    examples in the same order as the source and the same float32 values (test_speech_data)."""
+    examples in the same order as the source and the same float32 values (test_device_paths)."""
 
     resident = True
 

@@ -58,8 +58,8 @@ def test_resident_frames_are_the_streamed_batches(tmp_path, seed):
     resident = source.to_device(CPU)
     assert isinstance(resident, ResidentFrameSource) and resident.input_shape == source.input_shape
     assert same_batches(source, resident, 8, seed) == len(source) == 5 + 1 + 7 + 12 + 4
-    held = resident.block.nbytes + resident.first.nbytes + resident.last.nbytes + len(resident) * 2
-    assert source.resident_bytes() == held  # (targets are counted as int16, as stored)
+    held = resident.block.nbytes + resident.targets.nbytes + resident.first.nbytes + resident.last.nbytes
+    assert source.resident_bytes() == held
     values = np.arange(len(source))
     assert all(np.array_equal(a, b) for a, b in zip(source.split_by_utterance(values),
                                                     resident.split_by_utterance(values), strict=True))
