@@ -7,12 +7,15 @@
 3. Feeding: ``fit`` over the real batch sources (memory-mapped Arrow, gathered on the host),
    with the config's ``runtime`` settings for the model, with and without the prefetch thread,
    against the same steps on resident data. A ratio near 1 means the host keeps the GPU busy.
-4. Graphs and data on the device (``runtime.cuda.cuda_graphs``, ``resident_data_mb``): per model,
+4. Data on the device (``runtime.cuda.resident_data_mb``) against streamed data: the same
+   batches, scores and posterior archives through the real evaluators, and a fine-tuning with
+   the frozen prefix cached from resident data, eager and graphed.
+5. Graphs and data on the device (``runtime.cuda.cuda_graphs``, ``resident_data_mb``): per model,
    first whether a run whose step is a CUDA graph trains as the eager run (three epochs, a
    learning-rate drop after the first two, a ragged last batch: the losses per epoch side by
    side); then ``fit`` on resident data, eager and graphed, in fp32, bf16 and bf16 +
    channels_last: what ``runtime.cuda_by_architecture`` should say.
-5. Optional ``torch.compile`` of DenseNet-40 (compile time and steady throughput).
+6. Optional ``torch.compile`` of DenseNet-40 (compile time and steady throughput).
 
     python benchmarks/gpu_check.py [--out gpu_check.json] [--compile] [--only graphs ...]
 
@@ -217,6 +220,55 @@ def feeding() -> list[dict]:
     return rows
 
 
+def resident() -> dict:
+    """Data held on the device against the same data streamed from the host, on the GPU: the same
+    batches, the same scores from the real evaluators (images; SER's per-utterance decisions),
+    the same posterior archives, and a fine-tuning with the frozen prefix cached from resident
+    data (its targets then live on the device too)."""
+    from gradual_transfer import images as image_task
+    from gradual_transfer import speech as speech_task
+
+    report = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        image_streamed = image_source(tmp, 700)
+        frames_streamed = frame_source(tmp, 30, 50)
+        options = RuntimeOptions.from_config(runtime_config(), "model_a", DEVICE)
+        for name, streamed, batch in (("images", image_streamed, 64), ("frames", frames_streamed, 256)):
+            on_device = streamed.to_device(DEVICE)
+            same = all(torch.equal(x.to(DEVICE), rx) and torch.equal(y.to(DEVICE), ry)
+                       for (x, y), (rx, ry) in zip(streamed.batches(batch, torch.Generator().manual_seed(3)),
+                                                   on_device.batches(batch, torch.Generator().manual_seed(3)),
+                                                   strict=True))
+            report[f"{name}_same_batches"] = same
+        model = fresh_model("densenet40", False)
+        evaluate = image_task.evaluator({}, 256, options)
+        report["images_same_accuracy"] = evaluate(model, image_streamed) == evaluate(model, image_streamed.to_device(DEVICE))
+        model = fresh_model("model_a", False)
+        evaluate = speech_task.evaluator({"dataset": "timit"}, 1024, options)
+        report["frames_same_scores"] = (evaluate(model, frames_streamed)
+                                        == evaluate(model, frames_streamed.to_device(DEVICE)))
+        for name, source in (("streamed", frames_streamed), ("resident", frames_streamed.to_device(DEVICE))):
+            speech_task.write_posteriors(model, source, tmp / f"{name}.ark", tmp / f"{name}.scp", 1024, options)
+        report["same_posterior_archives"] = (tmp / "streamed.ark").read_bytes() == (tmp / "resident.ark").read_bytes()
+        recipe = Recipe(batch_size=64, epochs=2, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4,
+                        schedule={"kind": "step", "milestones": [], "gamma": 0.1}, early_stopping_patience=0,
+                        seed=0, head_warmup_iterations=3)
+        cached = dataclasses.replace(RuntimeOptions.from_config(runtime_config(), "densenet40", DEVICE),
+                                     frozen_cache_mb=4096)
+        for graphed in (False, True):
+            model = fresh_model("densenet40", False).freeze(5)
+            evaluate = image_task.evaluator({}, 256, cached)
+            with tempfile.TemporaryDirectory() as checkpoints:
+                result = fit(model, image_streamed.to_device(DEVICE), lambda m: evaluate(m, image_streamed), recipe,
+                             checkpoint_dir=checkpoints, fingerprint={}, device=DEVICE,
+                             options=dataclasses.replace(cached, cuda_graphs=graphed))
+            report[f"cached_prefix_fit{'_graphed' if graphed else ''}"] = dict(
+                start_group=result.start_group, losses=[h["train_loss"] for h in result.history])
+    print(json.dumps(report), flush=True)
+    return report
+
+
 def trained(name: str, source, options: RuntimeOptions, milestones=(0.67,)) -> tuple[list[float], torch.Tensor]:
     """(training loss per epoch, all parameters flattened) after three epochs of ``fit`` of a
     dropout-free model (dropout draws may be consumed differently by a graph) from the seed of
@@ -312,7 +364,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--compile", action="store_true")
-    parts = {"lease": check_lease, "throughput": throughput, "feeding": feeding, "graphs": graphs}
+    parts = {"lease": check_lease, "throughput": throughput, "feeding": feeding, "resident": resident, "graphs": graphs}
     parser.add_argument("--skip", nargs="*", default=[], choices=list(parts))
     parser.add_argument("--only", nargs="*", choices=list(parts), help="run these parts only")
     args = parser.parse_args()

@@ -119,7 +119,8 @@ class TensorSource:
                  prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
-        self.inputs, self.targets, self.prepare = inputs, targets.long(), prepare
+        # the targets live with the inputs: a batch is gathered by one index on their device
+        self.inputs, self.targets, self.prepare = inputs, targets.long().to(inputs.device), prepare
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -463,7 +464,7 @@ def predict(model: GroupedNet, source: BatchSource, batch_size: int, device: tor
             logits = model(_to_device(x, device, options))
         outputs.append(F.log_softmax(logits.float(), dim=1))  # kept on the device: one copy back at the end
         targets.append(y)
-    return torch.cat(outputs).cpu(), torch.cat(targets)
+    return torch.cat(outputs).cpu(), torch.cat(targets).cpu()  # (targets of data held on a GPU are there)
 
 
 def accuracy(log_posteriors: torch.Tensor, targets: torch.Tensor) -> float:
