@@ -20,7 +20,7 @@ from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.config import ConfigError, load_config, num_groups, validate_config
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.train import TrainingDiverged
+from gradual_transfer.train import GraphCaptureFailed, TrainingDiverged
 
 
 def _configfiles(parser: argparse.ArgumentParser) -> None:
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log)
     try:
         return args.run(args)
-    except (ConfigError, DataError, CheckpointError, TrainingDiverged) as error:
+    except (ConfigError, DataError, CheckpointError, TrainingDiverged, GraphCaptureFailed) as error:
         logging.getLogger("gradual_transfer").error("%s", error)
         return 2
 

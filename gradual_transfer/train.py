@@ -326,6 +326,33 @@ class TrainingDiverged(RuntimeError):
     """The loss or a trainable tensor stopped being finite: nothing of the run is kept."""
 
 
+class CudaGraphs:
+    """The CUDA calls of a graphed training step, in one place (tests stand in an eager
+    imitation, as CPUs have no graphs)."""
+
+    def new_stream(self) -> torch.cuda.Stream:
+        return torch.cuda.Stream()
+
+    def run_on(self, stream: torch.cuda.Stream, work: Callable[[], None]) -> None:
+        """`work` on `stream`, ordered after and before the current stream's work."""
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            work()
+        torch.cuda.current_stream().wait_stream(stream)
+
+    def capture(self, work: Callable[[], None], stream: torch.cuda.Stream) -> Callable[[], None]:
+        """`work` recorded (not run) as a graph on `stream`; returns what replays it. Thread-local:
+        a prefetch thread (data that stay on the host) may pin memory meanwhile."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+            work()
+        return graph.replay
+
+
+class GraphCaptureFailed(RuntimeError):
+    """The training step could not be captured: the job stops and names the setting."""
+
+
 class StepRunner:
     """SGD steps of one optimizer, with the epoch's summed loss and the first step whose loss was
     not finite kept on the device (checking each step on the host would make it wait for the GPU
@@ -333,24 +360,28 @@ class StepRunner:
 
     With ``cuda_graphs`` on a GPU the whole step of a full batch (forward, loss, backward, the
     optimizer step and this bookkeeping) is captured once as a CUDA graph, after
-    :attr:`WARMUP_STEPS` eager steps on a side stream (as PyTorch asks: autograd, cuDNN's
-    autotuning and the momentum buffers are set up then), and replayed for every later full
-    batch: one launch instead of hundreds. A batch of another size (an epoch's ragged last
-    batch) runs eagerly through the same parameters, gradients and optimizer state: no example
-    is dropped or padded, so a graphed epoch trains on exactly the examples of an eager one. The
-    learning rate is a tensor on the device (fused SGD, :meth:`Recipe.optimizer`) that
-    :func:`set_learning_rate` changes in place, so the schedule needs no re-capture.
+    :attr:`WARMUP_STEPS` eager steps on the stream the capture then uses (as PyTorch asks:
+    autograd, cuDNN's autotuning, the libraries' per-stream handles and the momentum buffers are
+    set up then), and replayed for every later full batch: one launch instead of hundreds. A
+    batch of another size (an epoch's ragged last batch) runs eagerly through the same
+    parameters, gradients and optimizer state: no example is dropped or padded, so a graphed
+    epoch trains on exactly the examples of an eager one. The learning rate is a tensor on the
+    device (fused SGD, :meth:`Recipe.optimizer`) that :func:`set_learning_rate` changes in
+    place, so the schedule needs no re-capture.
     """
 
     WARMUP_STEPS = 3
 
     def __init__(self, model: GroupedNet, optimizer: torch.optim.Optimizer, device: torch.device,
-                 options: RuntimeOptions, batch_size: int, start_group: int = 0) -> None:
+                 options: RuntimeOptions, batch_size: int, start_group: int = 0,
+                 graphs: CudaGraphs | None = None) -> None:
         self.model, self.optimizer, self.device, self.options = model, optimizer, device, options
         self.batch_size, self.start_group = batch_size, start_group
-        self.graphed = options.cuda_graphs and device.type == "cuda"
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.capture_stream: torch.cuda.Stream | None = None
+        if graphs is None and options.cuda_graphs and device.type == "cuda":
+            graphs = CudaGraphs()
+        self.graphs = graphs
+        self.replay: Callable[[], None] | None = None
+        self.capture_stream = None
         self.eager_full_steps = 0
         self.steps = torch.zeros((), dtype=torch.long, device=device)
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
@@ -373,38 +404,38 @@ class StepRunner:
         self.first_bad.copy_(torch.where((self.first_bad < 0) & ~torch.isfinite(loss), self.steps, self.first_bad))
         self.total_loss += loss * len(y)
 
+    def _fresh_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self._step(x, y)
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.count += len(y)
-        if not self.graphed or len(y) != self.batch_size:
+        if self.graphs is None or len(y) != self.batch_size:
             # after capture the gradients live in the graph's memory: zero them there, in place
-            self.optimizer.zero_grad(set_to_none=self.graph is None)
+            self.optimizer.zero_grad(set_to_none=self.replay is None)
             self._step(x, y)
-        elif self.graph is not None:
+        elif self.replay is not None:
             self.static_x.copy_(x)
             self.static_y.copy_(y)
-            self.graph.replay()
+            self.replay()
         elif self.eager_full_steps < self.WARMUP_STEPS:
-            # warm up on the stream the capture will use: handles and workspaces that libraries
-            # create lazily per stream (cuBLAS, cuDNN) exist before the capture, not inside it
-            self.capture_stream = self.capture_stream or torch.cuda.Stream()
-            self.capture_stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(self.capture_stream):
-                self.optimizer.zero_grad(set_to_none=True)
-                self._step(x, y)
-            torch.cuda.current_stream().wait_stream(self.capture_stream)
+            self.capture_stream = self.capture_stream or self.graphs.new_stream()
+            self.graphs.run_on(self.capture_stream, lambda: self._fresh_step(x, y))
             self.eager_full_steps += 1
         else:
             self.static_x, self.static_y = torch.empty_like(x), torch.empty_like(y)
             self.static_x.copy_(x)
             self.static_y.copy_(y)
             self.optimizer.zero_grad(set_to_none=True)  # backward allocates them in the graph's pool
-            graph = torch.cuda.CUDAGraph()
-            # thread-local: a prefetch thread (data that stay on the host) may pin memory meanwhile
-            with torch.cuda.graph(graph, stream=self.capture_stream, capture_error_mode="thread_local"):
-                self._step(self.static_x, self.static_y)
-            self.graph = graph
+            try:
+                self.replay = self.graphs.capture(lambda: self._step(self.static_x, self.static_y),
+                                                  self.capture_stream)
+            except RuntimeError as error:
+                raise GraphCaptureFailed(
+                    f"capturing the training step as a CUDA graph failed ({error}). Set cuda_graphs: false for "
+                    f"this architecture under runtime.cuda_by_architecture and run again.") from error
             log.info("training step captured as a CUDA graph (batch %d); ragged batches run eagerly", len(y))
-            graph.replay()  # capturing records the step; this runs it
+            self.replay()  # capturing records the step; this runs it
 
     def finish(self, desc: str) -> float:
         """The epoch's mean training loss. Raises :class:`TrainingDiverged` (naming `desc` and the

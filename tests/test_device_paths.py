@@ -1,7 +1,8 @@
 """The GPU paths' CPU-checkable halves: data held on the device gives the streamed batches, and
 the graph-ready training step (fused SGD with a tensor learning rate, bookkeeping on the
-device, ragged batches eager) trains as the eager one. The capture itself needs a GPU:
-benchmarks/gpu_check.py checks it there."""
+device, ragged batches eager, warm-up / capture / replay with the graph imitated eagerly)
+trains as the eager one. The capture itself needs a GPU: benchmarks/gpu_check.py checks it
+there."""
 
 from __future__ import annotations
 
@@ -222,3 +223,77 @@ def test_ser_scores_of_resident_frames_equal_the_streamed_ones(tmp_path):
     evaluate = evaluator({"dataset": "iemocap"}, 16, EAGER)
     streamed, resident = evaluate(model, source), evaluate(model, source.to_device(CPU))
     assert streamed == resident and streamed["utterances"] == 7
+
+
+class EagerGraphs:
+    """:class:`CudaGraphs` imitated on a CPU: a stream is nothing, and a captured step is its work
+    run again at each replay, after zeroing the gradients in place (a graph's backward writes
+    the static gradients it allocated at capture, where an eager backward would add to them).
+    Counts what it is asked to do."""
+
+    def __init__(self, model, fail: bool = False) -> None:
+        self.model, self.fail = model, fail
+        self.side_steps = self.captures = self.replays = 0
+
+    def new_stream(self):
+        return "capture stream"
+
+    def run_on(self, stream, work) -> None:
+        assert stream == "capture stream"
+        self.side_steps += 1
+        work()
+
+    def capture(self, work, stream):
+        if self.fail:
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+        self.captures += 1
+
+        def replay() -> None:
+            self.replays += 1
+            for p in self.model.parameters():
+                if p.grad is not None:
+                    p.grad.zero_()
+            work()
+        return replay  # capturing records the step without running it
+
+
+def run_epochs(graphs_for, epochs: int = 3):
+    """Three epochs of StepRunner over 90 toy examples (5 batches of 16 and a ragged 10), the
+    learning rate ×0.1 for the last; returns the model, the losses and the runner's graphs."""
+    from gradual_transfer.train import set_learning_rate
+
+    torch.manual_seed(1)
+    model = build_model(ARCH, 3, (3, 8, 8)).train()
+    optimizer = recipe().optimizer(model.trainable_parameters(), CPU)
+    graphs = graphs_for(model)
+    runner = StepRunner(model, optimizer, CPU, GRAPH_READY, batch_size=16, graphs=graphs)
+    data, losses = toy_data(3, 90, 31), []
+    torch.manual_seed(7)  # the dropout draws
+    for epoch in range(1, epochs + 1):
+        set_learning_rate(optimizer, 0.05 if epoch < epochs else 0.005)
+        runner.start_epoch()
+        for x, y in data.batches(16, torch.Generator().manual_seed(epoch)):
+            runner(x, y)
+        losses.append(runner.finish(f"epoch {epoch}"))
+    return model, losses, graphs
+
+
+def test_the_graphed_step_machinery_trains_as_the_eager_step():
+    """Warm-up on the capture stream, one capture, replays through the static batch, the ragged
+    batch eager on gradients zeroed in place: with the graph imitated eagerly, exactly the eager
+    training (a batch not copied into the static input, or gradients added to, would differ)."""
+    eager_model, eager_losses, _ = run_epochs(lambda model: None)
+    graphed_model, graphed_losses, graphs = run_epochs(EagerGraphs)
+    assert (graphs.side_steps, graphs.captures, graphs.replays) == (3, 1, 3 * 5 - 3 - 1 + 1)
+    assert graphed_losses == eager_losses
+    for (name, a), b in zip(tensors_of(eager_model).items(), tensors_of(graphed_model).values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_failed_capture_names_the_setting_to_change():
+    from gradual_transfer.train import GraphCaptureFailed
+
+    with pytest.raises(GraphCaptureFailed, match=r"failed \(CUDA error: operation not permitted when stream is "
+                                                 r"capturing\)\. Set cuda_graphs: false for this architecture "
+                                                 r"under runtime.cuda_by_architecture"):
+        run_epochs(lambda model: EagerGraphs(model, fail=True))
