@@ -24,8 +24,8 @@ from gradual_transfer.checkpoints import load_model_file, save_model
 from gradual_transfer.grid import Job
 from gradual_transfer.io import write_json
 from gradual_transfer.models import GroupedNet, build_model
-from gradual_transfer.train import (BatchSource, Recipe, RuntimeOptions, clear_checkpoints, fit, place_on_device,
-                                    select_device)
+from gradual_transfer.train import (BatchSource, Recipe, RuntimeOptions, clear_checkpoints, fit, is_resident,
+                                    place_on_device, select_device)
 from gradual_transfer.transfer import transfer_model
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
         "cost": cost.summary(result.history, step_flops, recipe.batch_size, device, options.amp_bf16, settings={
             "amp_bf16": options.amp_bf16 and device.type == "cuda", "channels_last": options.channels_last,
             "cuda_graphs": options.cuda_graphs and device.type == "cuda",
-            "data_on_device": bool(getattr(train, "resident", False)), "frozen_prefix_cached": result.start_group > 0}),
+            "data_on_device": is_resident(train), "frozen_prefix_cached": result.start_group > 0}),
     }
     model.to("cpu").to(memory_format=torch.contiguous_format)
     save_model(out_model, model, arch_name=job.arch, arch=network, num_classes=num_classes, input_shape=input_shape,

@@ -311,7 +311,8 @@ def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, devic
     return TensorSource(torch.cat(outputs), torch.cat(targets))
 
 
-def _resident(source: BatchSource) -> bool:
+def is_resident(source: BatchSource) -> bool:
+    """Whether `source` holds its examples on the training device (no host work per batch)."""
     return bool(getattr(source, "resident", False))
 
 
@@ -553,7 +554,7 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
             batches = _cycle(train, recipe.batch_size, recipe.seed)
             limited = (next(batches) for _ in range(warmup))
             started = time.perf_counter()
-            eager = replace(options, cuda_graphs=False, prefetch=options.prefetch and not _resident(train))
+            eager = replace(options, cuda_graphs=False, prefetch=options.prefetch and not is_resident(train))
             try:
                 loss = _train_steps(StepRunner(model, head_optimizer, device, eager, recipe.batch_size), limited,
                                     desc="the head warm-up", total=warmup)
@@ -588,7 +589,7 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
     cached = frozen_output(model, train, max(recipe.batch_size, 256), device, options)
     source, start_group = (cached, lc) if cached is not None else (train, 0)
     result.start_group = start_group
-    runner = StepRunner(model, optimizer, device, replace(options, prefetch=options.prefetch and not _resident(source)),
+    runner = StepRunner(model, optimizer, device, replace(options, prefetch=options.prefetch and not is_resident(source)),
                         recipe.batch_size, start_group)
     for epoch in range(start_epoch, recipe.epochs + 1):
         if stop_after_epoch is not None and epoch > stop_after_epoch:
