@@ -123,6 +123,18 @@ def test_a_realignment_setting_realigns_and_retrains_timit_models_but_not_the_fi
     assert planned == {"align_timit": 1, "hmm_realigned": 1, **TIMIT_MODELS}  # the aligner trained on thirds stays
 
 
+def test_speed_settings_plan_nothing(tiny_run):
+    """runtime: changes speed, not what is learnt: no job's params hold it."""
+    workdir, config = tiny_run
+
+    def change(c):
+        c["runtime"]["cpu"].update(channels_last=not c["runtime"]["cpu"]["channels_last"], frozen_cache_mb=0)
+        c["runtime"]["cuda"].update(amp_bf16=True, prefetch=False, resident_data_mb=0, cuda_graphs=True, jobs_per_gpu=2)
+        c["runtime"].setdefault("cuda_by_architecture", {})["model_a_demo"] = {"cuda_graphs": False}
+
+    assert _plan_with(workdir, config, change) == {}
+
+
 def test_switching_the_controls_off_trains_nothing(tiny_run):
     workdir, config = tiny_run
 
