@@ -1,12 +1,16 @@
 """Aggregation of every model's metrics into one long-form table, its summaries, and the figures.
 
-The results table has one row per (model, split, metric): ``experiment, arch, kind, source,
-target, seed, fold, lc, split, metric, value, primary_value, control_value``. ``kind`` is
-``primary``, ``transfer`` or ``control`` (a self-transfer: source = target). Every transfer row
-carries its baselines, paired run by run: ``primary_value`` is the target's own primary model
-and ``control_value`` the target's self-transfer at the same l_c, both of the same seed and fold
-(the fold-0 model for targets without folds). So the table feeds seaborn directly, and every
-comparison below is a paired one.
+The results table has one row per (model, split, metric): ``experiment, arch, kind,
+upper_groups, source, target, seed, fold, lc, split, metric, value, primary_value, control_value,
+decode_at_grid_edge``. ``kind`` is ``primary``, ``transfer`` or ``control`` (a self-transfer:
+source = target); ``upper_groups`` the family of a transfer or control (``copy`` or ``reinit``,
+:mod:`gradual_transfer.grid`; empty for a primary). Every transfer row carries its baselines,
+paired run by run: ``primary_value`` is the target's own primary model and ``control_value`` the
+target's self-transfer of the same family at the same l_c, both of the same seed and fold (the
+fold-0 model for targets without folds). So the table feeds seaborn directly, and every
+comparison below is a paired one. ``decode_at_grid_edge`` says, for a decoded (ASR) model,
+whether its acoustic scale or insertion penalty, tuned on dev, lies at an edge of the grid
+searched (``none``, or which setting at which edge): an optimum there may lie beyond the grid.
 
 Comparisons are made on errors, whatever the metric: accuracy becomes 100 − accuracy, PER and
 unweighted error are errors already, so a positive gap always means "worse than the baseline".
@@ -21,13 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradual_transfer.grid import FAMILIES
 from gradual_transfer.io import atomic_path, read_json
 
-COLUMNS = ["experiment", "arch", "kind", "source", "target", "seed", "fold", "lc", "split", "metric", "value",
-           "primary_value", "control_value"]
+COLUMNS = ["experiment", "arch", "kind", "upper_groups", "source", "target", "seed", "fold", "lc", "split", "metric",
+           "value", "primary_value", "control_value", "decode_at_grid_edge"]
 METRICS = {"accuracy": "top-1 accuracy (%)", "per": "phone error rate (%)", "ue": "unweighted error (%)"}
 HIGHER_IS_BETTER = {"accuracy"}
 KIND_ORDER = {"primary": 0, "transfer": 1, "control": 2}
+FAMILY_ORDER = {family: i for i, family in enumerate(FAMILIES)}
 
 
 def error(values, metric: str):
@@ -57,25 +63,42 @@ def _attach(table: pd.DataFrame, baselines: pd.DataFrame, on: list[str], name: s
     return table
 
 
+def grid_edge_note(decode: dict) -> str | None:
+    """What a decode's ``metrics.json`` says about its tuned settings and the grid's edges:
+    ``none``, or e.g. ``acoustic_scale=1 (largest)``; None for a model that was not decoded
+    (or a decode written before the edges were recorded)."""
+    edges = decode.get("tuned_at_grid_edge")
+    if edges is None:
+        return None
+    return "; ".join(f"{name}={decode[name]:g} ({edge})" for name, edge in sorted(edges.items())) or "none"
+
+
 def results_table(metrics_files: list[str | Path]) -> pd.DataFrame:
     rows = []
     for path in metrics_files:
         m = read_json(path)
+        primary = m["kind"] == "primary"
         for split in ("validation", "test"):
             for metric in METRICS:
                 if metric in m[split]:
                     rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"],
+                                 "upper_groups": pd.NA if primary else m.get("upper_groups", "copy"),
                                  "source": m["source"], "target": m["target"], "seed": int(m.get("seed", 0)),
-                                 "fold": int(m["fold"]), "lc": int(m["lc"]) if m["kind"] != "primary" else None,
-                                 "split": split, "metric": metric, "value": float(m[split][metric])})
-    table = pd.DataFrame(rows, columns=COLUMNS[:-2])
+                                 "fold": int(m["fold"]), "lc": None if primary else int(m["lc"]),
+                                 "split": split, "metric": metric, "value": float(m[split][metric]),
+                                 "decode_at_grid_edge": grid_edge_note(m)})
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("primary_value", "control_value")])
     table["lc"] = table["lc"].astype("Int64")
+    table["upper_groups"] = table["upper_groups"].astype("string")
+    table["decode_at_grid_edge"] = table["decode_at_grid_edge"].astype("string")
     keys = ["experiment", "arch", "target", "seed", "fold", "split", "metric"]
     table = _attach(table, table[table["kind"] == "primary"], keys, "primary_value")
-    table = _attach(table, table[table["kind"] == "control"], keys + ["lc"], "control_value")
+    table = _attach(table, table[table["kind"] == "control"], keys + ["upper_groups", "lc"], "control_value")
     table.loc[table["kind"] != "transfer", "control_value"] = float("nan")
-    table = table.sort_values(["experiment", "arch", "target", "seed", "fold", "kind", "source", "lc", "split", "metric"],
-                              key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c).reset_index(drop=True)
+    order = {"kind": KIND_ORDER, "upper_groups": FAMILY_ORDER}
+    table = table.sort_values(["experiment", "arch", "target", "seed", "fold", "kind", "upper_groups", "source", "lc",
+                               "split", "metric"],
+                              key=lambda c: c.map(order[c.name]) if c.name in order else c).reset_index(drop=True)
     return table[COLUMNS]
 
 
@@ -267,18 +290,35 @@ def _curve(rows: pd.DataFrame, lcs: list[int]) -> pd.DataFrame:
     return curve
 
 
+# How Figure 1 and 2 draw each family's transfers and controls: (line style, marker, label);
+# the colour says the split. With one family the labels name no family, as before families existed.
+CURVE_STYLES = {("copy", "transfer"): ("-", "o", "transfer"), ("copy", "control"): (":", "s", "self-transfer control"),
+                ("reinit", "transfer"): ("-.", "^", "transfer, upper groups re-initialised"),
+                ("reinit", "control"): ((0, (1, 3)), "v", "self-transfer control, upper groups re-initialised")}
+
+
+def _family(rows: pd.DataFrame) -> pd.Series:
+    """The family of each row, ``copy`` where the table has none (tables written before families)."""
+    if "upper_groups" not in rows:
+        return pd.Series("copy", index=rows.index)
+    return rows["upper_groups"].astype("object").where(rows["upper_groups"].notna(), "copy")
+
+
 def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, list[int]], title: str,
                     png: str | Path, pdf: str | Path, dpi: int = 150) -> None:
     """One panel per (arch, source → target): the metric against l_c for validation and test
-    (mean over seeds × folds, shaded: its 95 % interval where there are several runs), the
-    target's self-transfer control as dotted lines and its primary model as dashed lines, in
-    the same colours."""
+    (mean over seeds × folds, shaded: its 95 % interval where there are several runs), for each
+    family of transfers (``copy``: solid; ``reinit``, the groups above l_c re-initialised:
+    dash-dotted) with the target's self-transfer control of the same family (dotted, densely
+    or loosely), and the target's primary model as dashed lines, in the colour of the split."""
     sns = _style()
     import matplotlib.pyplot as plt
 
     rows = table[table["experiment"] == experiment]
+    rows = rows.assign(upper_groups=_family(rows))
     data = rows[rows["kind"] == "transfer"]
     controls = rows[rows["kind"] == "control"]
+    families = [f for f in FAMILIES if f in set(rows.loc[rows["kind"] != "primary", "upper_groups"])]
     panels = data[["arch", "source", "target", "metric"]].drop_duplicates().sort_values(["arch", "source", "target"])
     columns = 2 if len(panels) == 4 else min(3, max(len(panels), 1))
     n_rows = max(1, -(-len(panels) // columns))
@@ -289,18 +329,22 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
         cell = data[(data["arch"] == panel["arch"]) & (data["source"] == panel["source"]) & (data["target"] == panel["target"])]
         control = controls[(controls["arch"] == panel["arch"]) & (controls["target"] == panel["target"])]
         for split, colour in colours.items():
-            for rows_, style, label in ((cell, "-", "transfer"), (control, ":", "self-transfer control")):
-                curve = _curve(rows_[rows_["split"] == split], lcs)
-                if curve.empty:
-                    continue
-                positions = [lcs.index(lc) for lc in curve.index]
-                ax.plot(positions, curve["mean"], marker="o" if style == "-" else "s", markersize=4, linestyle=style,
-                        color=colour, label=f"{label}, {split}")
-                if curve["ci95"].notna().any():  # clipped to the metric's range: few runs give wide intervals
-                    upper = curve["mean"] + curve["ci95"]
-                    ax.fill_between(positions, (curve["mean"] - curve["ci95"]).clip(lower=0),
-                                    upper if panel["metric"] == "per" else upper.clip(upper=100),
-                                    color=colour, alpha=0.15 if style == "-" else 0.07)
+            for family in families:
+                for kind, rows_ in (("transfer", cell), ("control", control)):
+                    curve = _curve(rows_[(rows_["split"] == split) & (rows_["upper_groups"] == family)], lcs)
+                    if curve.empty:
+                        continue
+                    style, marker, label = CURVE_STYLES[family, kind]
+                    if len(families) == 1:
+                        label = CURVE_STYLES["copy", kind][2]
+                    positions = [lcs.index(lc) for lc in curve.index]
+                    ax.plot(positions, curve["mean"], marker=marker, markersize=4, linestyle=style, color=colour,
+                            label=f"{label}, {split}")
+                    if curve["ci95"].notna().any():  # clipped to the metric's range: few runs give wide intervals
+                        upper = curve["mean"] + curve["ci95"]
+                        ax.fill_between(positions, (curve["mean"] - curve["ci95"]).clip(lower=0),
+                                        upper if panel["metric"] == "per" else upper.clip(upper=100),
+                                        color=colour, alpha=0.15 if kind == "transfer" else 0.07)
             baseline = cell[cell["split"] == split]["primary_value"].mean()
             ax.axhline(baseline, color=colour, linestyle="--", linewidth=1, label=f"target's primary model, {split}")
         ax.set_xticks(range(len(lcs)), lc_labels(lcs), rotation=20)
@@ -310,9 +354,11 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
+    legend_columns = 3 if len(families) == 1 else 2
+    fig.legend(handles, labels, loc="lower center", ncol=legend_columns, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) > 4), 1, 0.97))
+    legend_rows = -(-len(labels) // legend_columns)
+    fig.tight_layout(rect=(0, (0.3 + 0.2 * legend_rows) / fig.get_figheight(), 1, 0.97))  # ~0.2 in a legend row
     _save(fig, png, pdf, dpi)
 
 

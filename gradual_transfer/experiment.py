@@ -49,15 +49,15 @@ def resume_dir(model_path: str | Path) -> Path:
 
 def initial_model(job: Job, network: dict, num_classes: int, input_shape: list[int], seed: int,
                   source_model: str | Path | None) -> GroupedNet:
-    """A fresh network for a primary; for a transfer, the source's body, a fresh head and the
-    first l_c groups frozen."""
+    """A fresh network for a primary; for a transfer, the source's body (``copy``) or its first
+    l_c groups (``reinit``), fresh layers above, a fresh head, and the first l_c groups frozen."""
     if not job.is_transfer:
         torch.manual_seed(seed)
         return build_model(network, num_classes, input_shape)
     if source_model is None:
         raise ValueError(f"{job.folder}: a transfer needs its source model ({job.source_job.folder})")
     source = load_model_file(source_model, job.arch, network)
-    return transfer_model(source, job.arch, network, num_classes, job.lc, seed)
+    return transfer_model(source, job.arch, network, num_classes, job.lc, seed, job.upper_groups)
 
 
 def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validation: BatchSource, test: BatchSource,
@@ -69,7 +69,8 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     `evaluate(model, source)` returns metrics with ``score`` (higher is better); `curves`
     records the history as training goes."""
     device = select_device()
-    log.info("training on %s: %s, l_c = %d of %d groups", device, job.arch, model.frozen_groups, model.num_groups)
+    log.info("training on %s: %s, l_c = %d of %d groups%s", device, job.arch, model.frozen_groups, model.num_groups,
+             ", the groups above re-initialised" if job.upper_groups == "reinit" else "")
     result = fit(model, train, lambda m: evaluate(m, validation), recipe, checkpoint_dir=resume_dir(out_model),
                  fingerprint=fingerprint, device=device, options=options, on_epoch=curves)
     model.load_state_dict(result.best_state)

@@ -1,10 +1,19 @@
 """What a training job of the study is, in one place.
 
 A :class:`Job` is the identity of one trained model: experiment, architecture, source and target
-task, fold, l_c (``None`` for a primary model) and seed. A transfer whose source is its own target
-is the self-transfer control (Yosinski et al.'s "BnB"): it separates what a frozen prefix loses
-by splitting co-adapted layers from what it loses by being specific to another task. Everything
-else is derived from the job:
+task, fold, l_c (``None`` for a primary model), seed and, for a transfer, how the groups above
+l_c start (``upper_groups``, the transfer's *family*):
+
+- ``copy`` (the paper): every group comes from the source model, the head is new, the groups
+  above l_c are fine-tuned with the target's ``finetune`` recipe after a head warm-up;
+- ``reinit`` (Yosinski et al., NIPS 2014): the first l_c groups come from the source model, the
+  groups above them and the head are initialised at random, and they train with the target's
+  ``training`` recipe, as a primary model trains (no head warm-up: a head warmed on random
+  features learns nothing worth keeping). l_c = 0 would copy nothing, so it is not a job.
+
+A transfer whose source is its own target is the self-transfer control of its family: in the
+``reinit`` family Yosinski's "BnB", which splits co-adapted layers; in the ``copy`` family a
+re-headed model fine-tuned further. Everything else is derived from the job:
 
 - its output folder under ``<outdir>/models`` (:attr:`Job.folder`), the only place a job's
   identity is written as a path; the workflow looks folders up in :func:`training_jobs`, it never
@@ -29,6 +38,7 @@ from gradual_transfer.config import canonical
 from gradual_transfer.stages import STAGE_VERSIONS
 
 SWEEP_KEYS = ("lc",)  # keys of an architecture entry that choose jobs, not the network
+FAMILIES = ("copy", "reinit")  # how the groups above l_c start: experiments.<exp>.upper_groups
 
 
 @dataclass(frozen=True)
@@ -48,12 +58,17 @@ class Job:
     seed: int = 0
     source_fold: int = 0
     aligner_pass: int = 0  # p > 0: the ASR model whose alignments make the targets of pass p
+    upper_groups: str = "copy"  # a transfer's family: how the groups above l_c start (FAMILIES)
 
     def __post_init__(self) -> None:
         if self.lc is None and (self.source != self.target or self.source_fold != self.fold):
             raise ValueError(f"a primary model trains on one task and fold: {self}")
         if self.aligner_pass and (self.is_transfer or self.seed):
             raise ValueError(f"an aligner is a primary model of seed 0: {self}")
+        if self.upper_groups not in FAMILIES:
+            raise ValueError(f"upper_groups is one of {FAMILIES}: {self}")
+        if self.upper_groups == "reinit" and not self.lc:
+            raise ValueError(f"a reinit transfer copies the first l_c > 0 groups (l_c = 0 copies nothing): {self}")
 
     @property
     def is_transfer(self) -> bool:
@@ -75,13 +90,21 @@ class Job:
         return "control" if self.is_control else "transfer"
 
     @property
+    def recipe(self) -> str:
+        """The target task's recipe the job trains with: ``finetune`` for a ``copy`` transfer,
+        ``training`` for a primary and for a ``reinit`` transfer (its upper groups start at random)."""
+        return "finetune" if self.is_transfer and self.upper_groups == "copy" else "training"
+
+    @property
     def folder(self) -> str:
         """Where the job writes, relative to ``<outdir>/models``. Seed 0 (the paper's single
-        run) has no seed level, so adding seeds later leaves existing results where they are."""
+        run) has no seed level, so adding seeds later leaves existing results where they are;
+        ``reinit`` transfers sit beside the ``copy`` ones under ``transfer-reinit``."""
         if self.aligner_pass:
             return f"{self.arch}/realign/pass{self.aligner_pass}"
         if self.is_transfer:
-            folder = f"{self.arch}/transfer/{self.source}-to-{self.target}/fold{self.fold}/lc{self.lc}"
+            family = "transfer" if self.upper_groups == "copy" else f"transfer-{self.upper_groups}"
+            folder = f"{self.arch}/{family}/{self.source}-to-{self.target}/fold{self.fold}/lc{self.lc}"
         else:
             folder = f"{self.arch}/primary/{self.target}/fold{self.fold}"
         return folder if self.seed == 0 else f"{folder}/seed{self.seed}"
@@ -95,17 +118,25 @@ class Job:
                    seed=self.seed, source_fold=self.source_fold)
 
     def meta(self) -> dict[str, Any]:
-        """The identity as written into ``metrics.json`` and the model file (l_c 0 for a primary)."""
-        return {"experiment": self.experiment, "arch": self.arch, "kind": self.kind, "source": self.source,
+        """The identity as written into ``metrics.json`` and the model file (l_c 0 for a primary).
+        ``upper_groups`` only for a ``reinit`` transfer: files without it are ``copy`` (as every
+        file written before the families existed), and a decode's params (which hold this) stay
+        as they were for ``copy`` jobs."""
+        meta = {"experiment": self.experiment, "arch": self.arch, "kind": self.kind, "source": self.source,
                 "target": self.target, "fold": self.fold, "lc": self.lc if self.is_transfer else 0,
                 "seed": self.seed}
+        if self.upper_groups != "copy":
+            meta["upper_groups"] = self.upper_groups
+        return meta
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields, without ``aligner_pass`` when 0: the params of every other job stay as
-        they were before aligners existed."""
+        """The fields, without ``aligner_pass`` when 0 and ``upper_groups`` when ``copy``: the
+        params of every other job stay as they were before aligners and families existed."""
         entry = asdict(self)
         if not self.aligner_pass:
             del entry["aligner_pass"]
+        if self.upper_groups == "copy":
+            del entry["upper_groups"]
         return entry
 
     @classmethod
@@ -146,10 +177,23 @@ def self_transfer(config: dict, experiment: str) -> bool:
     return bool(config["experiments"][experiment].get("self_transfer", False))
 
 
+def upper_groups(config: dict, experiment: str) -> list[str]:
+    """The transfer families of an experiment (``experiments.<exp>.upper_groups``; the paper's
+    ``[copy]`` by default), in the order of :data:`FAMILIES`."""
+    chosen = set(config["experiments"][experiment].get("upper_groups", ["copy"]))
+    return [family for family in FAMILIES if family in chosen]
+
+
+def family_sweep(config: dict, arch: str, family: str) -> list[int]:
+    """The l_c values a family sweeps: all of the architecture's, but l_c = 0 for ``reinit``
+    (it would copy nothing: the target's primary model trained again)."""
+    return [lc for lc in sweep(config, arch) if lc > 0 or family == "copy"]
+
+
 def training_jobs(config: dict) -> list[Job]:
-    """Every training job of the enabled experiments, per seed: primaries first, then transfers,
-    then (where switched on) the self-transfer controls. A job of seed s starts from the primary
-    model of seed s."""
+    """Every training job of the enabled experiments, per seed: primaries first, then per family
+    (``copy``, then ``reinit``) the transfers and (where switched on) the self-transfer controls.
+    A job of seed s starts from the primary model of seed s."""
     jobs: list[Job] = []
     experiments = config["experiments"]
     images = experiments.get("images", {})
@@ -161,8 +205,9 @@ def training_jobs(config: dict) -> list[Job]:
         for seed in seeds(config, "images"):
             for arch in images["architectures"]:
                 jobs += [Job("images", arch, task, task, seed=seed) for task in tasks]
-                jobs += [Job("images", arch, source, target, lc=lc, seed=seed)
-                         for source, target in pairs for lc in sweep(config, arch)]
+                for family in upper_groups(config, "images"):
+                    jobs += [Job("images", arch, source, target, lc=lc, seed=seed, upper_groups=family)
+                             for source, target in pairs for lc in family_sweep(config, arch, family)]
     speech = experiments.get("speech", {})
     if speech.get("enabled"):
         asr, ser = _speech_tasks(config)
@@ -170,17 +215,18 @@ def training_jobs(config: dict) -> list[Job]:
         control = self_transfer(config, "speech")
         for seed in seeds(config, "speech"):
             for arch in speech["architectures"]:
-                lcs = sweep(config, arch)
                 jobs.append(Job("speech", arch, asr, asr, seed=seed))
                 jobs += [Job("speech", arch, ser, ser, fold=f, seed=seed, source_fold=f) for f in ser_folds]
-                jobs += [Job("speech", arch, asr, ser, fold=f, lc=lc, seed=seed, source_fold=0)
-                         for f in ser_folds for lc in lcs]
-                jobs += [Job("speech", arch, ser, asr, fold=f, lc=lc, seed=seed, source_fold=f)
-                         for f in speech["ser_source_folds"] for lc in lcs]
-                if control:  # per fold for SER: each fold's primary transferred to its own fold
-                    jobs += [Job("speech", arch, asr, asr, lc=lc, seed=seed) for lc in lcs]
-                    jobs += [Job("speech", arch, ser, ser, fold=f, lc=lc, seed=seed, source_fold=f)
-                             for f in ser_folds for lc in lcs]
+                for family in upper_groups(config, "speech"):
+                    lcs = family_sweep(config, arch, family)
+                    jobs += [Job("speech", arch, asr, ser, fold=f, lc=lc, seed=seed, source_fold=0,
+                                 upper_groups=family) for f in ser_folds for lc in lcs]
+                    jobs += [Job("speech", arch, ser, asr, fold=f, lc=lc, seed=seed, source_fold=f,
+                                 upper_groups=family) for f in speech["ser_source_folds"] for lc in lcs]
+                    if control:  # per fold for SER: each fold's primary transferred to its own fold
+                        jobs += [Job("speech", arch, asr, asr, lc=lc, seed=seed, upper_groups=family) for lc in lcs]
+                        jobs += [Job("speech", arch, ser, ser, fold=f, lc=lc, seed=seed, source_fold=f,
+                                     upper_groups=family) for f in ser_folds for lc in lcs]
     return jobs
 
 
@@ -212,15 +258,16 @@ def aligner_jobs(config: dict) -> list[Job]:
 
 def job_settings(config: dict, job: Job) -> dict:
     """Exactly the settings a job's result depends on besides its input files: the network, the
-    target's classes and recipe (``training`` for a primary, ``finetune`` for a transfer), l_c,
-    the seed, and for speech the model's input window (and SER's validation speakers, which
-    choose its training data). Hardware knobs (``runtime``) are not here: they change speed only."""
+    target's classes and recipe (:attr:`Job.recipe`: ``finetune`` for a ``copy`` transfer,
+    ``training`` otherwise), l_c, the seed, and for speech the model's input window (and SER's
+    validation speakers, which choose its training data). The family is in the job's identity.
+    Hardware knobs (``runtime``) are not here: they change speed only."""
     task = config["tasks"][job.target]
     settings = {
         "dataset": task["dataset"],
         "network": network(config["architectures"][job.arch]),
         "classes": task["classes"],
-        "recipe": canonical(task["finetune" if job.is_transfer else "training"]),
+        "recipe": canonical(task[job.recipe]),
         "lc": job.lc,
         "seed": job.seed,
     }

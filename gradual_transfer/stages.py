@@ -17,6 +17,6 @@ STAGE_VERSIONS = {
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
     "decoding": 1,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring
     "alignment": 1,     # realign.py, hmm.align: realigned TIMIT targets (frame_targets: realigned)
-    "tables": 1,        # analysis.py: the results and summary tables
-    "figures": 1,       # analysis.py: the figures
+    "tables": 2,        # analysis.py: the results and summary tables (2: upper_groups, decode_at_grid_edge)
+    "figures": 2,       # analysis.py: the figures (2: both families in Figures 1 and 2)
 }

@@ -28,7 +28,7 @@ TINY_DEMO = {
 
 
 def tiny_config() -> dict:
-    """The demo config shrunk further: tiny corpora, 2 epochs, l_c ∈ {0, 3, 7}."""
+    """The demo config shrunk further: tiny corpora, 2 epochs, l_c ∈ {0, 3, 7}, copy transfers only."""
     from gradual_transfer.config import merge
 
     config = unshared(merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config.demo.yaml")))
@@ -46,6 +46,8 @@ def tiny_config() -> dict:
         config["tasks"][task]["training"].update(epochs=2)
         config["tasks"][task]["finetune"].update(epochs=1, head_warmup_iterations=5)
     config["tasks"]["asr"]["decode"] = {"acoustic_scales": [0.3, 1.0], "insertion_penalties": [-1.0, 0.0]}
+    # the paper's family only: the reinit family is added to a copy of the finished run (test_families)
+    config["experiments"]["images"]["upper_groups"] = ["copy"]
     return config
 
 

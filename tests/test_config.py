@@ -171,3 +171,12 @@ def test_placeholder_trees_pass_the_layout_check(tmp_path):
 def test_runtime_overrides_must_name_an_architecture(paper_config):
     paper_config["runtime"]["cuda_by_architecture"] = {"model_c": {"prefetch": False}}
     assert "runtime.cuda_by_architecture.model_c: unknown architecture" in problems_of(paper_config, check_data=False)
+
+
+@pytest.mark.parametrize("value, words", [([], "upper_groups"), (["copy", "copy"], "upper_groups"),
+                                          (["random"], "'random'"), ("reinit", "upper_groups")])
+def test_upper_groups_must_be_families(paper_config, value, words):
+    paper_config["experiments"]["images"]["upper_groups"] = value
+    message = problems_of(paper_config, check_data=False)
+    assert "experiments.images.upper_groups" in message and words in message
+

@@ -124,6 +124,44 @@ def test_fresh_head_is_seeded_and_body_copied(primary):
     assert torch.equal(a.body.conv0.weight, primary["state_dict"]["body.conv0.weight"])
 
 
+@pytest.mark.parametrize("lc", [1, 3, 7])
+def test_reinit_copies_and_freezes_the_first_lc_groups_and_starts_the_rest_where_a_primary_starts(primary, tmp_path,
+                                                                                               lc):
+    """Yosinski's design: groups below l_c from the source, frozen; the groups above and the head
+    as a fresh model of the job's seed initialises them (the target primary's own starting point)."""
+    from gradual_transfer.models import build_model
+
+    model = transfer_model(primary, "tiny", ARCH, 3, lc, seed=5, upper_groups="reinit")
+    torch.manual_seed(5)
+    fresh = tensors_of(build_model(ARCH, 3, (3, 8, 8)))
+    built = tensors_of(model)
+    for index in range(model.num_groups):
+        expected = primary["state_dict"] if index < lc else fresh
+        assert same(group_state(expected, model, index), group_state(built, model, index)), model.group_names[index]
+        if index >= lc and group_state(built, model, index):  # a trained group differs from its initial state
+            assert not same(group_state(primary["state_dict"], model, index), group_state(built, model, index))
+    assert torch.equal(model.head.weight, fresh["head.weight"])
+    assert model.frozen_groups == lc and all(not p.requires_grad for p in model.body[:lc].parameters())
+    # frozen through training, the rest trains; no head warm-up in the training recipe
+    result = fit(model, toy_data(3, 96, 11), evaluator(toy_data(3, 30, 12)), recipe(epochs=1),
+                 checkpoint_dir=tmp_path, fingerprint={}, device=CPU, options=OPTIONS)
+    tuned = tensors_of(model)
+    for index in range(lc):
+        assert same(group_state(primary["state_dict"], model, index), group_state(tuned, model, index))
+    assert [h.get("phase", "train") for h in result.history] == ["train"]
+
+
+def test_copy_and_reinit_differ_only_above_lc(primary):
+    copied = tensors_of(transfer_model(primary, "tiny", ARCH, 3, 3, seed=5))
+    reinit = tensors_of(transfer_model(primary, "tiny", ARCH, 3, 3, seed=5, upper_groups="reinit"))
+    model = transfer_model(primary, "tiny", ARCH, 3, 3, seed=5)
+    assert all(same(group_state(copied, model, i), group_state(reinit, model, i)) for i in range(3))
+    assert not same(group_state(copied, model, 3), group_state(reinit, model, 3))
+    assert torch.equal(copied["head.weight"], reinit["head.weight"])  # both fresh from the seed
+    with pytest.raises(ValueError, match="upper_groups"):
+        transfer_model(primary, "tiny", ARCH, 3, 3, seed=5, upper_groups="random")
+
+
 def test_transfer_refuses_another_architecture(primary):
     with pytest.raises(CheckpointError, match="cannot copy its layers"):
         transfer_model(primary, "tiny", {**ARCH, "growth_rate": 6}, 3, 1, seed=0)

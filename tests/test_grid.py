@@ -109,3 +109,65 @@ def test_model_files_hold_the_network_and_old_files_with_a_sweep_still_load(tmp_
     old["arch"] = {**arch, "lc": [0, 1, 3, 7]}  # as written before the sweep left the network
     torch.save(old, tmp_path / "old.pt")
     assert load_model_file(tmp_path / "old.pt", "d", {**arch, "lc": [0, 5]})["arch"] == network(arch)
+
+
+# --- families: how the groups above l_c start ------------------------------------------------
+
+def test_reinit_jobs_have_their_own_folders_identity_and_recipe(paper_config):
+    reinit = Job("images", "d", "cifar10", "svhn", lc=3, upper_groups="reinit")
+    copy = Job("images", "d", "cifar10", "svhn", lc=3)
+    assert reinit.folder == "d/transfer-reinit/cifar10-to-svhn/fold0/lc3" and reinit != copy
+    assert reinit.source_job == copy.source_job and reinit.kind == "transfer"
+    assert reinit.meta()["upper_groups"] == "reinit" and "upper_groups" not in copy.meta()
+    assert Job.from_dict(reinit.to_dict()) == reinit and reinit.to_dict()["upper_groups"] == "reinit"
+    control = Job("speech", "a", "ser", "ser", fold=2, lc=1, source_fold=2, upper_groups="reinit")
+    assert control.kind == "control" and control.folder == "a/transfer-reinit/ser-to-ser/fold2/lc1"
+    # Yosinski's AnB trains like the base network: the target's training recipe, no head warm-up
+    settings = job_settings(paper_config, Job("images", "densenet40", "cifar10", "svhn", lc=3, upper_groups="reinit"))
+    assert settings["recipe"] == paper_config["tasks"]["svhn"]["training"]
+    assert "head_warmup_iterations" not in settings["recipe"]
+    assert job_settings(paper_config, Job("images", "densenet40", "cifar10", "svhn", lc=3))["recipe"][
+        "head_warmup_iterations"] == 500
+    for wrong in (dict(lc=0, upper_groups="reinit"), dict(lc=None, upper_groups="reinit"),
+                  dict(lc=2, upper_groups="x")):
+        with pytest.raises(ValueError, match="upper_groups|reinit"):
+            Job("images", "d", "svhn", "svhn", **wrong)
+
+
+def test_copy_jobs_keep_the_identity_they_had_before_families(paper_config):
+    """What a finished run recorded for a copy transfer (params, metadata, folder) is unchanged:
+    the job's dict and metadata are exactly the fields they had before upper_groups existed."""
+    job = Job("speech", "model_a", "ser", "asr", fold=3, lc=2, source_fold=3)
+    assert job.to_dict() == {"experiment": "speech", "arch": "model_a", "source": "ser", "target": "asr", "fold": 3,
+                             "lc": 2, "seed": 0, "source_fold": 3}
+    assert job.meta() == {"experiment": "speech", "arch": "model_a", "kind": "transfer", "source": "ser",
+                          "target": "asr", "fold": 3, "lc": 2, "seed": 0}
+    config = unshared(paper_config)
+    config["experiments"]["speech"]["upper_groups"] = ["copy"]
+    config["experiments"]["images"].pop("upper_groups", None)  # absent: the paper's [copy]
+    assert training_jobs(config) == training_jobs(paper_config)
+
+
+def test_both_families_on_the_paper_grid(paper_config):
+    config = unshared(paper_config)
+    for experiment in ("images", "speech"):
+        config["experiments"][experiment].update(upper_groups=["reinit", "copy"], self_transfer=True)
+    jobs = training_jobs(config)
+    assert len(jobs) == len({j.folder for j in jobs})
+    reinit = [j for j in jobs if j.upper_groups == "reinit"]
+    assert all(j.lc > 0 for j in reinit)  # l_c = 0 would copy nothing
+    # images: 6 pairs + 3 controls at l_c 1, 3, 5, 7; speech: Model A l_c 1..5, Model B 1..6, each
+    # ASR → SER on 8 folds, SER → ASR from 8 folds, and the controls (TIMIT, 8 SER folds)
+    images = [j for j in reinit if j.experiment == "images"]
+    assert len(images) == (6 + 3) * 4 and sum(j.kind == "control" for j in images) == 3 * 4
+    speech = [j for j in reinit if j.experiment == "speech"]
+    assert len(speech) == (2 * 8 + 1 + 8) * (5 + 6)
+    assert Job("speech", "model_b", "asr", "ser", fold=4, lc=6, source_fold=0, upper_groups="reinit") in speech
+    assert Job("speech", "model_a", "asr", "asr", lc=5, upper_groups="reinit") in speech
+    # every reinit job has its copy twin where l_c > 0, and the same sources
+    copies = {j for j in jobs if j.upper_groups == "copy"}
+    from dataclasses import replace
+    assert all(replace(j, upper_groups="copy") in copies for j in reinit)
+    config["experiments"]["images"]["upper_groups"] = ["reinit"]
+    only = [j for j in training_jobs(config) if j.experiment == "images"]
+    assert {j.upper_groups for j in only if j.is_transfer} == {"reinit"} and sum(not j.is_transfer for j in only) == 3

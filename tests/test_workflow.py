@@ -56,7 +56,9 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
     assert planned_jobs(result.stdout) == {
         "demo_corpus": 5, "timit_features": 3, "timit_stats": 1, "iemocap_features": 1,
         "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]),
-        "prepare_images": 3, "image_primary": 3, "image_transfer": 6 * 4, "image_control": 3 * 4, "hmm_model": 1,
+        # images: copy transfers and controls at l_c 0, 3, 5, 7, reinit ones at 3, 5, 7
+        "prepare_images": 3, "image_primary": 3, "image_transfer": 6 * (4 + 3), "image_control": 3 * (4 + 3),
+        "hmm_model": 1,
         "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 12, "ser_to_asr": 6, "asr_control": 6, "ser_control": 12,
         "decode_asr": 8 + 6, **REALIGNED, **ASR_PRIMARIES, **TRAINED}
 
