@@ -1,6 +1,7 @@
 """Hybrid ConvNet-HMM decoding of TIMIT: the HMM and phone bigram estimated from the training
 targets, and decoding of a model's dev/test posteriors with :mod:`gradual_transfer.hmm`,
-tuned on dev, scored as PER on the 39-phone set.
+tuned on dev, scored as PER on the 39-phone set. A tuned setting at an edge of its grid is
+logged as a warning and recorded (``tuned_at_grid_edge``): the dev optimum may lie beyond it.
 """
 
 from __future__ import annotations
@@ -39,12 +40,25 @@ def _write_text(path: Path, sequences: dict[str, list[str]]) -> None:
     write_text(path, "".join(f"{utt} {' '.join(seq)}\n" for utt, seq in sorted(sequences.items())))
 
 
+def grid_edges(chosen: dict[str, float], grids: dict[str, list[float]]) -> dict[str, str]:
+    """Which tuned settings lie at an edge of their grid: ``{name: "smallest" | "largest"}`` for
+    each setting whose grid has more than one value and whose chosen value is its smallest or
+    largest (a single-valued grid is a fixed setting, not a search)."""
+    edges = {}
+    for name, value in chosen.items():
+        grid = sorted(set(grids[name]))
+        if len(grid) > 1 and value in (grid[0], grid[-1]):
+            edges[name] = "smallest" if value == grid[0] else "largest"
+    return edges
+
+
 def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path], references: dict[str, str | Path],
                      acoustic_scales: list[float], insertion_penalties: list[float], out_dir: str | Path,
-                     meta: dict) -> dict:
+                     meta: dict, self_loop_scale: float = 1.0) -> dict:
     """Tune acoustic scale and insertion penalty on dev, decode dev and test with the chosen
     pair, write Kaldi-style ``hyp.txt``/``ref.txt`` (39-phone set, as scored) and PER files:
-    ``per.json`` (corpus totals), ``per_speaker.tsv`` and the sclite-style ``align.txt``.
+    ``per.json`` (corpus totals), ``per_speaker.tsv`` and the sclite-style ``align.txt``. The
+    HMM's transitions are weighted by `self_loop_scale` (Kaldi's graphs: 0.1).
 
     `posteriors` and `references` map ``dev``/``test`` to a posterior scp and a feature file
     (whose ``phones`` column holds the 48-phone references). Two baselines are reported beside
@@ -68,7 +82,7 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
         matrices = [posts[split][u] for u in utts]
         if uniform:
             matrices = [np.full_like(m, -np.log(m.shape[1])) for m in matrices]
-        decoded = hmm.decode(matrices, model, scale, penalty)
+        decoded = hmm.decode(matrices, model, scale, penalty, self_loop_scale=self_loop_scale)
         hyps = {u: [phones[i] for i in seq] for u, seq in zip(utts, decoded)}
         return (*phone_error_rate(refs[split], hyps, fold), hyps)
 
@@ -78,7 +92,14 @@ def decode_and_score(*, hmm_file: str | Path, posteriors: dict[str, str | Path],
 
     dev_per, scale, penalty = tune(loop)
     log.info("tuned on dev: acoustic scale %g, insertion penalty %g → dev PER %.2f", scale, penalty, dev_per)
-    result = {**meta, "acoustic_scale": scale, "insertion_penalty": penalty, "validation": {}, "test": {}}
+    edges = grid_edges({"acoustic_scale": scale, "insertion_penalty": penalty},
+                       {"acoustic_scale": acoustic_scales, "insertion_penalty": insertion_penalties})
+    for name, edge in edges.items():
+        log.warning("the tuned %s (%g) is the %s value of its grid (tasks.<asr>.decode.%s): the dev optimum may lie "
+                    "beyond the grid; widen it there", name, scale if name == "acoustic_scale" else penalty, edge,
+                    "acoustic_scales" if name == "acoustic_scale" else "insertion_penalties")
+    result = {**meta, "acoustic_scale": scale, "insertion_penalty": penalty, "self_loop_scale": self_loop_scale,
+              "tuned_at_grid_edge": edges, "validation": {}, "test": {}}
     for split, key in (("dev", "validation"), ("test", "test")):
         per, counts, hyps = run(split, loop, scale, penalty)
         split_dir = out_dir / split

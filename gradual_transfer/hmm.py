@@ -8,9 +8,17 @@ phone bigram, searched with a batched Viterbi.
   Transition probabilities are estimated from the training targets.
 - **Bigram LM** over the 48 phones with sentence start and end, estimated on the training
   transcriptions with Witten-Bell interpolation towards an add-one unigram.
-- **Score** of a path: ``acoustic_scale · Σ scaled log-likelihoods + Σ log transitions +
-  Σ (log bigram + insertion_penalty) per phone``; acoustic scale and insertion penalty are tuned
-  on the dev set and applied unchanged to test.
+- **Score** of a path: ``acoustic_scale · Σ scaled log-likelihoods + self_loop_scale · Σ log
+  transitions + Σ (log bigram + insertion_penalty) per phone``; acoustic scale and insertion
+  penalty are tuned on the dev set and applied unchanged to test.
+- **Transition scales as Kaldi defines them** (``GetScaledTransitionLogProb`` and
+  ``AddSelfLoops`` in Kaldi's ``src/hmm/hmm-utils.cc``): a self-loop weighs
+  ``self_loop_scale · log p``, a forward transition ``self_loop_scale · log(1 − p) +
+  transition_scale · log P(this forward transition | leaving)``. Every state here has one
+  forward transition (the next state, or out of the phone), so the second term is log 1 = 0 and
+  the transition scale has no effect, as Kaldi's documentation says of typical topologies; the
+  self-loop scale scales every HMM transition. Kaldi aligns and builds decoding graphs with a
+  self-loop scale of 0.1.
 
 The decoder is vectorised over utterances and states: per frame one (batch × states) update and
 one (batch × phones × phones) maximum for the phone-to-phone step.
@@ -18,7 +26,7 @@ one (batch × phones × phones) maximum for the phone-to-phone step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,6 +67,16 @@ class PhoneLoop:
         return cls(log_prior=log_normalised(num_phones * STATES), log_self=np.log(stay), log_next=np.log(1 - stay),
                    log_bigram=bigram[:, :num_phones], log_initial=log_normalised(num_phones),
                    log_final=bigram[:, num_phones])
+
+    def with_transition_scales(self, self_loop_scale: float, transition_scale: float = 1.0) -> "PhoneLoop":
+        """The same HMM with its transition log-probabilities weighted as Kaldi weights them in
+        its graphs: a self-loop ``self_loop_scale · log p``, a forward transition
+        ``self_loop_scale · log(1 − p) + transition_scale · log P(this one | leaving)``, where
+        the last term is 0: each state has one forward transition. 1.0 and 1.0 leave the HMM as
+        it is. Priors, bigram and sentence start and end are not transitions of the HMM."""
+        forward_choice = np.zeros_like(self.log_next)  # log 1: one forward transition per state
+        return replace(self, log_self=self_loop_scale * self.log_self,
+                       log_next=self_loop_scale * self.log_next + transition_scale * forward_choice)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
@@ -111,8 +129,10 @@ def estimate(target_sequences: list[np.ndarray], phone_sequences: list[list[int]
 
 
 def decode(log_posteriors: list[np.ndarray], hmm: PhoneLoop, acoustic_scale: float,
-           insertion_penalty: float, batch_size: int = 64) -> list[list[int]]:
-    """Best phone-index sequence of each utterance (frames × states log posteriors)."""
+           insertion_penalty: float, batch_size: int = 64, self_loop_scale: float = 1.0) -> list[list[int]]:
+    """Best phone-index sequence of each utterance (frames × states log posteriors), the HMM's
+    transitions weighted by `self_loop_scale` (:meth:`PhoneLoop.with_transition_scales`)."""
+    hmm = hmm.with_transition_scales(self_loop_scale)
     results: list[list[int]] = [[] for _ in log_posteriors]
     order = np.argsort([len(x) for x in log_posteriors])  # similar lengths share a batch
     for start in range(0, len(order), batch_size):
@@ -185,9 +205,10 @@ def _decode_batch(log_posteriors: list[np.ndarray], hmm: PhoneLoop, acoustic_sca
 
 
 def path_score(states: list[int], log_posteriors: np.ndarray, hmm: PhoneLoop, acoustic_scale: float,
-               insertion_penalty: float) -> float:
+               insertion_penalty: float, self_loop_scale: float = 1.0) -> float:
     """Score of one state path under the decoder's model (-inf when the topology forbids it);
     the reference the Viterbi search is tested against."""
+    hmm = hmm.with_transition_scales(self_loop_scale)
     P = hmm.num_phones
     score = 0.0
     for t, s in enumerate(states):
@@ -217,17 +238,21 @@ def path_score(states: list[int], log_posteriors: np.ndarray, hmm: PhoneLoop, ac
 
 def align(log_posteriors: list[np.ndarray], phone_sequences: list[list[int]], hmm: PhoneLoop,
           acoustic_scale: float, windows: list[list[tuple[int, int]] | None] | None = None,
-          batch_size: int = 64) -> list[np.ndarray | None]:
+          batch_size: int = 64, self_loop_scale: float = 1.0, transition_scale: float = 1.0) -> list[np.ndarray | None]:
     """Viterbi forced alignment: the best state path (one state id 3p + k per frame) of each
     utterance through its own phone sequence, each phone a 3-state left-to-right HMM entered at
     its first state and left from its last, every state at least one frame, the path starting in
     the first phone's first state and ending in the last phone's last state. Scored like the
     decoder (:func:`path_score`): ``acoustic_scale`` × (log posterior − log prior) plus the
-    HMM's self-loop and forward log-probabilities; the bigram is constant for a given phone
-    sequence and left out. ``windows[u][i] = (first, end)`` keeps phone i of utterance u within
-    frames first ≤ t < end (None: boundaries free, as Kaldi aligns from the transcript alone).
-    An utterance that cannot be aligned (fewer frames than 3 × its phones, or windows too
-    tight) gets None. Vectorised over utterances and chain states, one update per frame."""
+    HMM's self-loop and forward log-probabilities weighted as Kaldi's ``--self-loop-scale`` and
+    ``--transition-scale`` weight them (:meth:`PhoneLoop.with_transition_scales`; Kaldi's
+    align scripts use 0.1 and 1.0 with an acoustic scale of 0.1); the bigram is constant for a
+    given phone sequence and left out. ``windows[u][i] = (first, end)`` keeps phone i of
+    utterance u within frames first ≤ t < end (None: boundaries free, as Kaldi aligns from the
+    transcript alone). An utterance that cannot be aligned (fewer frames than 3 × its phones, or
+    windows too tight) gets None. Vectorised over utterances and chain states, one update per
+    frame."""
+    hmm = hmm.with_transition_scales(self_loop_scale, transition_scale)
     results: list[np.ndarray | None] = [None] * len(log_posteriors)
     windows = windows or [None] * len(log_posteriors)
     order = np.argsort([len(x) for x in log_posteriors])

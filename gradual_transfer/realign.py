@@ -3,15 +3,17 @@
 A model trained on the current targets scores every frame of the training and dev sets; each
 utterance is then force-aligned through its own reference phones (:func:`gradual_transfer.hmm.align`,
 each phone a 3-state left-to-right HMM, emissions = acoustic scale × (log posterior − log state
-prior), transitions from the HMM estimated on the current targets), and the alignment replaces
-the targets. The phone boundaries are free, as Kaldi aligns from the transcript alone, or held
-within ± ``window`` frames of the hand-labelled ones. An utterance that cannot be aligned (fewer
-frames than three per phone, or windows too tight) keeps its current targets and is counted.
+prior), transitions from the HMM estimated on the current targets, weighted by the self-loop and
+transition scales as Kaldi weights them), and the alignment replaces the targets. The phone
+boundaries are free, as Kaldi aligns from the transcript alone, or held within ± ``window``
+frames of the hand-labelled ones. An utterance that cannot be aligned (fewer frames than three
+per phone, or windows too tight) keeps its current targets and is counted.
 
 The outputs are the feature file with new targets (Arrow, every other column unchanged) and a
-Kaldi alignment archive of the same targets (pdf ids = state ids 3p + k, int32 vectors, which
-``frame_targets: alignment`` reads back), plus a report: the share of frames whose state
-changed and how far phone boundaries moved from the labelled ones.
+Kaldi alignment archive of the same targets: per utterance an int32 vector of pdf-level state
+ids (3p + k), what Kaldi's ``ali-to-pdf`` writes, not transition ids; ``frame_targets:
+alignment`` reads it back. And a report: the scales, the share of frames whose state changed
+and how far phone boundaries moved from the labelled ones.
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ def boundary_shifts(labelled: list[tuple[int, int]], aligned: list[tuple[int, in
 
 
 def realign_split(model, current: SpeechFeatures, labelled: SpeechFeatures, stats: dict, loop: hmm.PhoneLoop,
-                  acoustic_scale: float, window: int | None, context: int, batch_size: int,
+                  scales: dict, window: int | None, context: int, batch_size: int,
                   options: RuntimeOptions) -> tuple[list[np.ndarray], dict]:
-    """New targets of every utterance of one split, and what changed."""
+    """New targets of every utterance of one split, and what changed. `scales` holds the
+    ``acoustic_scale``, ``self_loop_scale`` and ``transition_scale`` of :func:`hmm.align`."""
     phone_map = PhoneMap.load()
     source = FrameSource(current, range(len(current)), stats, context)
     started = time.perf_counter()
@@ -73,7 +76,8 @@ def realign_split(model, current: SpeechFeatures, labelled: SpeechFeatures, stat
     spans = [phone_spans(labelled.targets(r), phones[r]) for r in range(len(current))]
     windows = None if window is None else [[(a - window, b + window) for a, b in s] for s in spans]
     started = time.perf_counter()
-    paths = hmm.align(posteriors, phones, loop, acoustic_scale, windows)
+    paths = hmm.align(posteriors, phones, loop, scales["acoustic_scale"], windows,
+                      self_loop_scale=scales["self_loop_scale"], transition_scale=scales["transition_scale"])
     aligning = time.perf_counter() - started
     targets, kept, changed, shifts = [], 0, 0, []
     for r, path in enumerate(paths):
@@ -115,8 +119,8 @@ def write_with_targets(features: SpeechFeatures, targets: list[np.ndarray], out:
 
 def realign(*, model: str | Path, current: dict[str, str | Path], labelled: dict[str, str | Path],
             stats: str | Path, hmm_file: str | Path, outputs: dict[str, dict[str, str | Path]], report: str | Path,
-            acoustic_scale: float, window: int | None, context: int, runtime: dict,
-            batch_size: int = 4096) -> dict:
+            acoustic_scale: float, self_loop_scale: float, transition_scale: float, window: int | None,
+            context: int, runtime: dict, batch_size: int = 4096) -> dict:
     """Realign each split of `current` (``train``, ``dev``) with `model`; `labelled` are the
     same splits with the hand-labelled (thirds) targets, for windows and boundary shifts;
     `outputs[split]` names its ``features`` (Arrow) and ``ali`` / ``ali_scp`` (Kaldi) files."""
@@ -127,13 +131,15 @@ def realign(*, model: str | Path, current: dict[str, str | Path], labelled: dict
     data.pop("phones")
     loop = hmm.PhoneLoop.from_dict(data)
     statistics = read_json(stats)
+    scales = {"acoustic_scale": acoustic_scale, "self_loop_scale": self_loop_scale,
+              "transition_scale": transition_scale}
     reports = {}
     for split, out in outputs.items():
         features = SpeechFeatures(current[split])
         targets, reports[split] = realign_split(network, features, SpeechFeatures(labelled[split]), statistics, loop,
-                                                acoustic_scale, window, context, batch_size, options)
+                                                scales, window, context, batch_size, options)
         write_with_targets(features, targets, out["features"])
         write_ark_scp(((utt, t.astype(np.int32)) for utt, t in zip(features.utt_ids, targets)), out["ali"],
                       out["ali_scp"])
-    write_json(report, {"acoustic_scale": acoustic_scale, "window": window, **reports})
+    write_json(report, {**scales, "window": window, **reports})
     return reports

@@ -15,8 +15,8 @@ STAGE_VERSIONS = {
     "features": 1,      # features.py, data/timit.py, data/iemocap.py: features, frame targets, statistics
     "images": 1,        # data/images.py: the prepared image splits and their statistics
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
-    "decoding": 1,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring
-    "alignment": 1,     # realign.py, hmm.align: realigned TIMIT targets (frame_targets: realigned)
+    "decoding": 2,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring (2: Kaldi's self-loop scale)
+    "alignment": 2,     # realign.py, hmm.align: realigned TIMIT targets (2: Kaldi's self-loop and transition scales)
     "tables": 2,        # analysis.py: the results and summary tables (2: upper_groups, decode_at_grid_edge)
     "figures": 2,       # analysis.py: the figures (2: both families in Figures 1 and 2)
 }

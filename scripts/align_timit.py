@@ -15,6 +15,8 @@ realign(
                      "ali_scp": sm.output[f"{split}_scp"]} for split in ("train", "dev")},
     report=sm.output.report,
     acoustic_scale=sm.params.realign["acoustic_scale"],
+    self_loop_scale=sm.params.realign["self_loop_scale"],
+    transition_scale=sm.params.realign["transition_scale"],
     window=sm.params.realign["window"],
     context=sm.params.realign["context"],
     runtime=sm.config["runtime"],

@@ -13,6 +13,7 @@ decode_and_score(
     references={"dev": sm.input.dev_ref, "test": sm.input.test_ref},
     acoustic_scales=sm.params.grid["acoustic_scales"],
     insertion_penalties=sm.params.grid["insertion_penalties"],
+    self_loop_scale=sm.params.grid["self_loop_scale"],
     out_dir=Path(sm.output.metrics).parent,
     meta=sm.params.job,
 )

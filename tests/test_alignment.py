@@ -1,5 +1,6 @@
-"""Forced alignment (hmm.align): against brute force on tiny HMMs, boundaries recovered from
-sharp posteriors, windows, and utterances that cannot be aligned."""
+"""Forced alignment (hmm.align): against brute force on tiny HMMs, Kaldi's transition scales
+(against a scorer written from Kaldi's definition, and a case where they move a phone boundary),
+boundaries recovered from sharp posteriors, windows, and utterances that cannot be aligned."""
 
 from __future__ import annotations
 
@@ -49,6 +50,71 @@ def test_alignment_equals_brute_force_on_small_hmms(seed):
         windows = [(i * share - 2, (i + 1) * share + 2) for i in range(len(phones))]
     [path] = hmm.align([x], [phones], loop, scale, [windows] if windows else None)
     assert path.tolist() == brute_force(x, phones, loop, scale, windows)
+
+
+def kaldi_score(path: list[int], x: np.ndarray, loop: PhoneLoop, acoustic_scale: float, self_loop_scale: float,
+                transition_scale: float) -> float:
+    """A path's alignment score as Kaldi's gmm-align-compiled computes it (GetScaledTransitionLogProb in
+    src/hmm/hmm-utils.cc): acoustic_scale × scaled log-likelihood per frame; a self-loop
+    self_loop_scale × log p; a forward transition self_loop_scale × log(1 − p) + transition_scale ×
+    log P(this forward transition | leaving), with one forward transition per state: log 1."""
+    score = acoustic_scale * sum(x[t, s] - loop.log_prior[s] for t, s in enumerate(path))
+    for previous, state in zip(path[:-1], path[1:]):
+        p, k = divmod(previous, STATES)
+        stay = np.exp(loop.log_self[p, k])
+        score += self_loop_scale * np.log(stay) if state == previous else (
+            self_loop_scale * np.log(1 - stay) + transition_scale * np.log(1.0))
+    return score
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kaldi_scales_equal_brute_force_with_kaldis_score(seed):
+    rng = np.random.default_rng(10 + seed)
+    loop = PhoneLoop.random(3, rng)
+    phones = [int(p) for p in rng.integers(0, 3, 2)]
+    x = np.log(rng.dirichlet(np.ones(3 * STATES), size=3 * len(phones) + 3))
+    self_loop_scale, transition_scale = [(0.1, 1.0), (0.0, 1.0), (0.5, 3.0)][seed % 3]
+    chain = [STATES * p + k for p in phones for k in range(STATES)]
+    paths = [[s for s, d in zip(chain, durations) for _ in range(d)] for durations in compositions(len(x), len(chain))]
+    best = max(paths, key=lambda path: kaldi_score(path, x, loop, 0.1, self_loop_scale, transition_scale))
+    [path] = hmm.align([x], [phones], loop, 0.1, self_loop_scale=self_loop_scale, transition_scale=transition_scale)
+    assert path.tolist() == best
+
+
+def test_kaldis_weighting_moves_a_phone_boundary_that_unscaled_transitions_keep():
+    """Phones 0 and 1, 7 frames for 6 states: one state lasts two frames. The posteriors say the
+    extra frame is phone 1's first state (frame 3: 0.99 on state 3), but phone 0's last state
+    loops with p = 0.9 and every other state with p = 0.1. With unscaled transitions (the old
+    weighting, self-loop scale 1) staying in state 2 gains log 0.9 − log 0.1 = 2.2 nats, more
+    than 0.1 × the acoustic evidence (0.1 × log(0.99 / 0.002) = 0.62); Kaldi's weighting scales
+    both by 0.1 and follows the posteriors: phone 1 starts at frame 3 instead of 4."""
+    stay = np.array([[0.1, 0.1, 0.9], [0.1, 0.1, 0.1]])
+    loop = PhoneLoop(log_prior=np.full(6, np.log(1 / 6)), log_self=np.log(stay), log_next=np.log(1 - stay),
+                     log_bigram=np.log(np.full((2, 2), 0.5)), log_initial=np.log([0.5, 0.5]), log_final=np.zeros(2))
+    truth = [0, 1, 2, 3, 3, 4, 5]
+    x = np.full((7, 6), np.log(0.01 / 5))
+    x[np.arange(7), truth] = np.log(0.99)
+    [kaldi] = hmm.align([x], [[0, 1]], loop, 0.1, self_loop_scale=0.1, transition_scale=1.0)
+    [unscaled] = hmm.align([x], [[0, 1]], loop, 0.1, self_loop_scale=1.0)
+    assert kaldi.tolist() == truth
+    assert unscaled.tolist() == [0, 1, 2, 2, 3, 4, 5]
+    for path, scale in ((kaldi, 0.1), (unscaled, 1.0)):  # each the best under its own weighting
+        paths = [[s for s, d in zip(range(6), durations) for _ in range(d)] for durations in compositions(7, 6)]
+        assert path.tolist() == max(paths, key=lambda p: kaldi_score(p, x, loop, 0.1, scale, 1.0))
+
+
+def test_the_transition_scale_changes_no_alignment_with_one_forward_transition_per_state():
+    rng = np.random.default_rng(3)
+    loop = PhoneLoop.random(4, rng)
+    utterances = [np.log(rng.dirichlet(np.ones(12), size=n)) for n in (12, 20, 31)]
+    phones = [[0, 2, 1], [3, 3, 0, 1], [1, 2, 3, 0, 2]]
+    reference = hmm.align(utterances, phones, loop, 0.1, self_loop_scale=0.1, transition_scale=1.0)
+    for transition_scale in (0.0, 3.0):
+        paths = hmm.align(utterances, phones, loop, 0.1, self_loop_scale=0.1, transition_scale=transition_scale)
+        assert all(np.array_equal(a, b) for a, b in zip(paths, reference))
+    scaled = loop.with_transition_scales(0.1, 3.0)
+    assert np.allclose(scaled.log_self, 0.1 * loop.log_self) and np.allclose(scaled.log_next, 0.1 * loop.log_next)
+    assert scaled.log_bigram is loop.log_bigram and scaled.log_prior is loop.log_prior  # not HMM transitions
 
 
 def test_boundaries_are_recovered_from_sharp_posteriors():

@@ -180,3 +180,13 @@ def test_upper_groups_must_be_families(paper_config, value, words):
     message = problems_of(paper_config, check_data=False)
     assert "experiments.images.upper_groups" in message and words in message
 
+
+@pytest.mark.parametrize("key, value", [("realign_self_loop_scale", 1.5), ("realign_self_loop_scale", -0.1),
+                                        ("realign_transition_scale", -1.0)])
+def test_alignment_scales_are_bounded(paper_config, key, value):
+    paper_config["tasks"]["asr"][key] = value
+    assert f"tasks.asr.{key}" in problems_of(paper_config, check_data=False)
+    paper_config["tasks"]["asr"][key] = 0.5
+    validate_config(paper_config, check_data=False)
+    paper_config["tasks"]["asr"]["decode"]["self_loop_scale"] = 2.0
+    assert "tasks.asr.decode.self_loop_scale" in problems_of(paper_config, check_data=False)

@@ -12,11 +12,11 @@ from gradual_transfer import hmm
 from gradual_transfer.metrics import edit_counts, phone_error_rate, unweighted_average_recall, unweighted_error
 
 
-def brute_force(log_posteriors, loop, scale, penalty):
+def brute_force(log_posteriors, loop, scale, penalty, self_loop_scale=1.0):
     S = loop.num_phones * 3
     best, best_path = -np.inf, None
     for path in itertools.product(range(S), repeat=len(log_posteriors)):
-        score = hmm.path_score(list(path), log_posteriors, loop, scale, penalty)
+        score = hmm.path_score(list(path), log_posteriors, loop, scale, penalty, self_loop_scale)
         if score > best:
             best, best_path = score, path
     phones = [s // 3 for t, s in enumerate(best_path) if s % 3 == 0 and (t == 0 or best_path[t - 1] != s)]
@@ -30,9 +30,34 @@ def test_viterbi_equals_brute_force_on_small_hmms(seed):
     T = 6 if seed % 2 else 7
     log_posteriors = np.log(rng.dirichlet(np.ones(6), size=T))
     scale, penalty = [(1.0, 0.0), (0.3, -0.5), (0.7, 1.0)][seed % 3]
-    best, phones = brute_force(log_posteriors, loop, scale, penalty)
-    assert hmm.decode([log_posteriors], loop, scale, penalty) == [phones]
+    self_loop_scale = [1.0, 0.1][seed % 2]  # unscaled transitions, and Kaldi's graphs' weighting
+    best, phones = brute_force(log_posteriors, loop, scale, penalty, self_loop_scale)
+    assert hmm.decode([log_posteriors], loop, scale, penalty, self_loop_scale=self_loop_scale) == [phones]
     assert np.isfinite(best)
+
+
+def test_path_score_weighs_transitions_by_the_self_loop_scale():
+    """One phone over 4 frames, states 0, 0, 1, 2: one self-loop and two forward transitions (the
+    exit after the last frame is not part of a path), each times the self-loop scale."""
+    loop = hmm.PhoneLoop.random(2, np.random.default_rng(4))
+    x = np.log(np.full((4, 6), 1 / 6))
+    def score(self_loop_scale):
+        return hmm.path_score([0, 0, 1, 2], x, loop, 0.5, -1.0, self_loop_scale)
+    rest = loop.log_initial[0] - 1.0 + 0.5 * sum(x[t, s] - loop.log_prior[s] for t, s in enumerate([0, 0, 1, 2])) \
+        + loop.log_final[0]
+    transitions = loop.log_self[0, 0] + loop.log_next[0, 0] + loop.log_next[0, 1]
+    assert score(1.0) == pytest.approx(rest + transitions) and score(0.1) == pytest.approx(rest + 0.1 * transitions)
+
+
+def test_grid_edges_name_the_settings_at_an_edge_of_a_searched_grid():
+    from gradual_transfer.decoding import grid_edges
+
+    grids = {"acoustic_scale": [0.3, 0.7, 1.0], "insertion_penalty": [1.0, -1.0, 0.0]}
+    assert grid_edges({"acoustic_scale": 0.7, "insertion_penalty": 0.0}, grids) == {}
+    assert grid_edges({"acoustic_scale": 1.0, "insertion_penalty": -1.0}, grids) == {
+        "acoustic_scale": "largest", "insertion_penalty": "smallest"}  # the grid's order does not matter
+    assert grid_edges({"acoustic_scale": 0.3, "insertion_penalty": 1.0}, {**grids, "insertion_penalty": [1.0]}) == {
+        "acoustic_scale": "smallest"}  # one value is a fixed setting, not a search
 
 
 def test_batched_decoding_equals_one_at_a_time():

@@ -125,6 +125,30 @@ def test_tuning_never_looks_at_test(asr_demo, tmp_path):
     assert real["validation"] == noisy["validation"] and real["test"]["per"] < noisy["test"]["per"]
 
 
+def test_a_tuned_setting_at_the_edge_of_its_grid_is_logged_and_recorded(asr_demo, tmp_path, caplog):
+    """A penalty of −50 per phone leaves hypotheses of one phone, so 0 wins: the largest value
+    of that grid. A single acoustic scale is a fixed setting, not a search: no flag."""
+    import logging
+
+    from gradual_transfer.analysis import grid_edge_note
+
+    with caplog.at_level(logging.WARNING, logger="gradual_transfer.decoding"):
+        result = decode_and_score(
+            hmm_file=asr_demo / "hmm.json",
+            posteriors={"dev": asr_demo / "model" / "validation.scp", "test": asr_demo / "model" / "test.scp"},
+            references={"dev": asr_demo / "features" / "dev.arrow", "test": asr_demo / "features" / "test.arrow"},
+            acoustic_scales=[0.5], insertion_penalties=[-50.0, 0.0], out_dir=tmp_path, meta={"kind": "primary"},
+            self_loop_scale=0.1)
+    assert result["insertion_penalty"] == 0.0 and result["tuned_at_grid_edge"] == {"insertion_penalty": "largest"}
+    assert read_json(tmp_path / "metrics.json")["tuned_at_grid_edge"] == {"insertion_penalty": "largest"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "insertion_penalty (0) is the largest value" in warnings[0]
+    assert "insertion_penalties" in warnings[0]
+    assert grid_edge_note(result) == "insertion_penalty=0 (largest)"
+    assert grid_edge_note({"tuned_at_grid_edge": {}}) == "none"
+    assert grid_edge_note({"kind": "transfer"}) is None  # not a decode
+
+
 # --- end to end (the tiny run shared with the workflow tests) --------------------------------
 
 @pytest.fixture(scope="module")

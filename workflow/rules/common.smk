@@ -224,10 +224,18 @@ def realign_params():
     return canonical(
         {
             "acoustic_scale": task.get("realign_acoustic_scale", 0.1),
+            "self_loop_scale": task.get("realign_self_loop_scale", 0.1),
+            "transition_scale": task.get("realign_transition_scale", 1.0),
             "window": task.get("realign_window"),
             "context": config["features"]["context"],
         }
     )
+
+
+def decode_settings():
+    """The decoder's grids and transition weighting (tasks.<asr>.decode), with Kaldi's
+    self-loop scale of 0.1 where none is set."""
+    return canonical({"self_loop_scale": 0.1, **speech_task("timit")["decode"]})
 
 
 def all_metrics():

@@ -91,7 +91,7 @@ rule decode_asr:
     conda:
         "../../envs/torch.yaml"
     params:
-        grid=canonical(speech_task("timit")["decode"]),
+        grid=decode_settings(),
         job=lambda w: JOBS[w.job].meta(),
         version=STAGE_VERSIONS["decoding"],
     script:
