@@ -114,7 +114,11 @@ def cmd_train_image(args) -> int:
     l_h = num_groups(config["architectures"][args.arch])
     if args.lc is not None and not 0 <= args.lc <= l_h:
         raise ConfigError(f"--lc {args.lc}: {args.arch} has {l_h} layer groups; use 0..{l_h}.")
-    job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None)
+    if args.upper_groups == "reinit" and not (transfer and args.lc):
+        raise ConfigError("--upper-groups reinit: re-initialises the groups above l_c of a transfer; give "
+                          "--source-model and --lc 1 or more (l_c = 0 would copy nothing).")
+    job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None,
+              upper_groups=args.upper_groups)
     data, out = Path(args.data_dir), Path(args.out_dir)
     inputs = {split: str(data / f"{split}.arrow") for split in images.SPLITS}
     inputs["stats"] = str(data / "stats.json")
@@ -184,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", required=True, help="prepared splits of the target's dataset")
     p.add_argument("--source-model", help="primary model file to transfer from")
     p.add_argument("--lc", type=int, help="leading layer groups held constant (a transfer; default 0)")
+    p.add_argument("--upper-groups", choices=["copy", "reinit"], default="copy",
+                   help="a transfer's groups above l_c: copied from the source (the paper) or re-initialised "
+                        "(Yosinski et al. 2014; trains with the target's training recipe)")
     p.add_argument("--out-dir", required=True)
     _configfiles(p)
     p.set_defaults(run=cmd_train_image)

@@ -41,6 +41,11 @@ def test_image_steps_from_the_command_line(tmp_path):
                  "--lc", "3", "--out-dir", str(tmp_path / "transfer"), *c)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "transfer" / "metrics.json").is_file()
+    result = cli("train-image", "--arch", "densenet_demo", "--task", "cifar10", "--target", "cifar10",
+                 "--data-dir", str(tmp_path / "data"), "--source-model", str(tmp_path / "primary" / "model.pt"),
+                 "--lc", "3", "--upper-groups", "reinit", "--out-dir", str(tmp_path / "reinit"), *c)
+    assert result.returncode == 0, result.stderr
+    assert '"upper_groups": "reinit"' in (tmp_path / "reinit" / "metrics.json").read_text()
 
 
 def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
@@ -60,3 +65,13 @@ def test_train_image_refuses_an_lc_beyond_the_network_in_one_line(tmp_path):
                  "--configfile", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--lc 9: densenet_demo has 7 layer groups; use 0..7." in result.stderr
+
+
+def test_train_image_refuses_a_reinit_that_copies_nothing_in_one_line(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config()))
+    for extra in (["--source-model", str(tmp_path / "m.pt"), "--lc", "0"], []):
+        result = cli("train-image", "--arch", "densenet_demo", "--task", "cifar10", "--data-dir", str(tmp_path),
+                     "--upper-groups", "reinit", "--out-dir", str(tmp_path / "o"), "--configfile", str(config), *extra)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "--upper-groups reinit:" in result.stderr and "l_c = 0 would copy nothing" in result.stderr

@@ -200,3 +200,19 @@ def test_decodes_have_per_speaker_scores_and_sclite_alignments(speech_results):
     table = pd.read_csv(out / "tables" / "per_speaker.tsv", sep="\t")
     assert set(table["arch"]) == {"model_a_demo", "model_b_demo"} and set(table["split"]) == {"dev", "test"}
     assert list(table.columns[:4]) == ["arch", "seed", "split", "speaker"]
+
+
+def test_every_decode_says_whether_its_tuned_settings_sit_at_a_grid_edge(speech_results):
+    """The tiny run searches 2 acoustic scales × 2 penalties: whatever wins is an edge of both
+    grids, so every decode is flagged, in its log, its metrics and the results table."""
+    out, _, table = speech_results
+    decoded = table["target"] == "asr"
+    assert table.loc[~decoded, "decode_at_grid_edge"].isna().all()  # not decoded: nothing to say
+    for note in table.loc[decoded, "decode_at_grid_edge"]:
+        assert note.startswith("acoustic_scale=") and "; insertion_penalty=" in note
+    metrics = json.loads((out / "models" / "model_a_demo" / "primary" / "asr" / "fold0" / "decode" /
+                          "metrics.json").read_text())
+    assert set(metrics["tuned_at_grid_edge"]) == {"acoustic_scale", "insertion_penalty"}
+    assert metrics["self_loop_scale"] == 0.1  # Kaldi's graphs' weighting, the default
+    log = (out / "logs" / "decode" / "model_a_demo" / "primary" / "asr" / "fold0.log").read_text()
+    assert "WARNING" in log and "tasks.<asr>.decode.acoustic_scales" in log
