@@ -17,6 +17,6 @@ STAGE_VERSIONS = {
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
     "decoding": 1,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring
     "alignment": 1,     # realign.py, hmm.align: realigned TIMIT targets (frame_targets: realigned)
-    "tables": 1,        # analysis.py: the results and summary tables
-    "figures": 1,       # analysis.py: the figures
+    "tables": 2,        # analysis.py, statistics.py: the tables (2: units of replication, exact tests, full precision)
+    "figures": 2,       # analysis.py: the figures (2: Figure 3 per family, normalised by headroom)
 }

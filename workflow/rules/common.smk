@@ -22,6 +22,7 @@ from gradual_transfer.grid import (
     sweep,
     training_jobs,
     training_params,
+    transferability_settings,
 )
 from gradual_transfer.io import OutdirInUse, hold_outdir
 from gradual_transfer.stages import STAGE_VERSIONS
