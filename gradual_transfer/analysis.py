@@ -419,6 +419,8 @@ def figure_transferability(transferability: pd.DataFrame, title: str, png: str |
     fig, axes = plt.subplots(max(1, len(panels)), 2, figsize=(9.5, 3.6 * max(1, len(panels))), squeeze=False)
     for (left, right), (_, panel) in zip(axes, panels.iterrows()):
         matrix = transferability_matrix(rows, panel["arch"], split, panel["upper_groups"])
+        mine = rows[(rows["arch"] == panel["arch"]) & (rows["split"] == split)]
+        no_headroom = sorted(set(mine.loc[mine["trivial_error"] <= mine["primary_error"], "target"]))
         for ax, values, name in ((left, matrix, "normalised gap"), (right, asymmetry(matrix), "asymmetry")):
             limit = np.nanmax(np.abs(values.to_numpy())) if np.isfinite(values.to_numpy()).any() else 1.0
             with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
@@ -427,7 +429,9 @@ def figure_transferability(transferability: pd.DataFrame, title: str, png: str |
                             square=True, linewidths=0.5, cbar_kws={"shrink": 0.8}, mask=values.isna())
             ax.set_title(f"{panel['arch']}, {panel['upper_groups']} ({panel['experiment']}): {name}")
             ax.grid(False)
-            ax.set_xlabel("target")
+            # an empty column: the target's primary model does no better than a trivial predictor
+            ax.set_xlabel("target" + (f"\n(no headroom over a trivial predictor: {', '.join(no_headroom)})"
+                                      if no_headroom else ""))
             ax.set_ylabel("source")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))

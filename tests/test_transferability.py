@@ -121,6 +121,13 @@ def test_only_the_reinit_family_names_co_adaptation_and_specificity(tmp_path):
     assert row["onset_measure"] == "specificity"
 
 
+def test_no_normalised_gap_without_headroom(tmp_path):
+    # a primary no better than the trivial predictor has gained nothing a transfer could lose
+    table = transferability_table(results_table(image_runs(tmp_path)), {"cifar10": 9.0}, GROUPS)
+    row = table.query("kind == 'transfer' and split == 'test'").iloc[0]
+    assert row["primary_error"] == 9.0 and pd.isna(row["normalised_gap"]) and row["gap"] == 8.0
+
+
 def test_a_table_needs_the_trivial_error_of_each_target(tmp_path):
     with pytest.raises(ValueError, match="no trivial error for target cifar10"):
         transferability_table(results_table(image_runs(tmp_path)), {"ser": 75.0}, GROUPS)
