@@ -14,7 +14,7 @@ from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.images import ImageArrays, ImageSource, ResidentImageSource, write_images
 from gradual_transfer.models import build_model
 from gradual_transfer.speech import FrameSource, ResidentFrameSource
-from gradual_transfer.train import RuntimeOptions, StepRunner, fit, place_on_device
+from gradual_transfer.train import RuntimeOptions, StepRunner, accuracy, fit, place_on_device, predict
 from test_engine import ARCH, CPU, evaluator, recipe, tensors_of, toy_data
 from test_speech_data import write_random_file
 
@@ -297,3 +297,58 @@ def test_a_failed_capture_names_the_setting_to_change():
                                                  r"capturing\)\. Set cuda_graphs: false for this architecture "
                                                  r"under runtime.cuda_by_architecture"):
         run_epochs(lambda model: EagerGraphs(model, fail=True))
+
+
+def small_frame_source(tmp_path) -> FrameSource:
+    """Frames of six utterances with targets of five classes (trainable)."""
+    from gradual_transfer.data.arrow import SpeechWriter, speech_schema
+
+    rng = np.random.default_rng(9)
+    with SpeechWriter(tmp_path / "frames.arrow", speech_schema(40), rows_per_batch=2) as writer:
+        for u, n in enumerate([9, 4, 12, 7, 5, 11]):
+            writer.add({"utt_id": f"u{u}", "speaker": f"s{u % 2}", "num_frames": n,
+                        "feats": rng.normal(size=(n, 40)).astype(np.float32),
+                        "targets": rng.integers(0, 5, n).astype(np.int16)})
+    stats = {"mean": [0.0] * 40, "std": [1.0] * 40}
+    return FrameSource(SpeechFeatures(tmp_path / "frames.arrow"), range(6), stats, context=3)
+
+
+def canonical_strides(shape, channels_last: bool) -> tuple[int, ...]:
+    """The strides PyTorch gives a new tensor of `shape` in that layout (a 1-channel batch has
+    distinct strides in the two, though PyTorch calls either contiguous in both)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.empty(shape, memory_format=layout).stride()
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+@pytest.mark.parametrize("kind", ["images", "frames"])
+@pytest.mark.parametrize("where", ["streamed", "resident", "cached prefix"])
+def test_batches_reach_the_model_in_the_layout_the_settings_say(tmp_path, channels_last, kind, where):
+    """Image batches are gathered channels-last (NHWC pixels permuted), speech batches
+    contiguous; whatever the source, what reaches the model in training and evaluation has the
+    strides of the configured layout, as do the model's convolution weights (cuDNN runs
+    channels-last when either operand is, whatever the config says)."""
+    from test_engine import SPEECH_ARCH
+
+    if kind == "images":
+        source, arch, classes, lc = image_source(tmp_path, 40), ARCH, 10, 3
+    else:
+        source, arch, classes, lc = small_frame_source(tmp_path), SPEECH_ARCH, 5, 1
+    torch.manual_seed(0)
+    model = build_model(arch, classes, source.input_shape)
+    cached = where == "cached prefix"
+    if cached:
+        model.freeze(lc)
+    train = source.to_device(CPU) if where == "resident" else source
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append((tuple(args[0].shape), args[0].stride())))
+    options = RuntimeOptions(channels_last=channels_last, frozen_cache_mb=64 if cached else 0)
+    evaluate = lambda m: {"score": accuracy(*predict(m, train, 16, CPU, options))}  # noqa: E731
+    result = fit(model, train, evaluate, recipe(batch_size=16, epochs=1), checkpoint_dir=tmp_path / "ck",
+                 fingerprint={}, device=CPU, options=options)
+    assert result.start_group == (lc if cached else 0)
+    four_d = [(shape, strides) for shape, strides in seen if len(shape) == 4]
+    assert len(four_d) >= 4  # training batches (a ragged one included) and evaluation batches
+    assert all(strides == canonical_strides(shape, channels_last) for shape, strides in four_d), four_d
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    assert weights and all(w.stride() == canonical_strides(w.shape, channels_last) for w in weights)
