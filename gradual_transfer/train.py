@@ -514,7 +514,9 @@ def _diverged(error: TrainingDiverged, recipe: "Recipe") -> TrainingDiverged:
 def predict(model: GroupedNet, source: BatchSource, batch_size: int, device: torch.device,
             options: RuntimeOptions = RuntimeOptions()) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-posteriors (float32, CPU) and targets of every example of `source`, in order."""
-    lay_out(model, device, options).eval()
+    # the weights keep their layout: fit set it, and re-laying them here would leave a fused
+    # optimizer's momentum buffers in the other layout (they must match their parameters)
+    model.to(device).eval()
     outputs, targets = [], []
     for x, y in source.batches(batch_size, None):
         with _autocast(device, options):
@@ -594,6 +596,7 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         model.load_state_dict(state["model"])
         optimizer = recipe.optimizer(model.trainable_parameters(), optimizer_device)
         optimizer.load_state_dict(state["optimizer"])
+        relay_state(optimizer)
         # the checkpoint's groups carry the implementation of the run that wrote it (maybe on
         # another machine, with other runtime settings): this run uses its own
         for group in optimizer.param_groups:
@@ -647,6 +650,17 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         log.info("early stop: no better validation score for %d epochs", recipe.early_stopping_patience)
     log.info("best epoch %d, validation score %.5f", result.best_epoch, result.best_score)
     return result
+
+
+def relay_state(optimizer: torch.optim.Optimizer) -> None:
+    """Each parameter's state (momentum) in its parameter's layout. A checkpoint keeps the strides
+    of the run that wrote it, which may have had the other ``channels_last``: CUDA's fused SGD
+    refuses mismatched strides, and the CPU's silently pairs the wrong elements."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def _save_checkpoint(path: Path, fingerprint: dict, model: GroupedNet, optimizer, schedule: LearningRate,

@@ -352,3 +352,31 @@ def test_batches_reach_the_model_in_the_layout_the_settings_say(tmp_path, channe
     assert all(strides == canonical_strides(shape, channels_last) for shape, strides in four_d), four_d
     weights = [p for p in model.parameters() if p.dim() == 4]
     assert weights and all(w.stride() == canonical_strides(w.shape, channels_last) for w in weights)
+
+
+def resumed_across_layouts(tmp_path, where: str, before: bool, after: bool, graph_ready: bool):
+    """Two epochs in one layout, the checkpoint resumed for two more in `after`."""
+    fit_toy(tmp_path, where, RuntimeOptions(channels_last=before, cuda_graphs=graph_ready), stop_after_epoch=2)
+    return fit_toy(tmp_path, where, RuntimeOptions(channels_last=after, cuda_graphs=graph_ready))
+
+
+@pytest.mark.parametrize("graph_ready", [False, True], ids=["sgd", "fused sgd"])
+@pytest.mark.parametrize("before,after", [(False, True), (True, False)], ids=["contiguous→channels_last",
+                                                                              "channels_last→contiguous"])
+def test_a_checkpoint_resumes_in_the_other_layout(tmp_path, graph_ready, before, after):
+    """The momentum buffers of a checkpoint have the strides of the run that wrote it; resumed in
+    the other layout they are re-laid like their parameters (fused SGD refuses mismatched
+    strides on CUDA, and on a CPU it computes a wrong update). The fused run then trains as
+    the eager (unfused) one resumed across the same change: the layouts' own rounding differs,
+    so the reference changes layout too."""
+    model, result = resumed_across_layouts(tmp_path, "tested", before, after, graph_ready)
+    state = torch.load(tmp_path / "tested" / "last.pt", weights_only=False)["optimizer"]["state"]
+    buffers = [state[i]["momentum_buffer"] for i in range(len(model.trainable_parameters()))]
+    assert [b.stride() for b in buffers] == [p.stride() for p in model.trainable_parameters()]
+    if not graph_ready:
+        return
+    eager_model, eager = resumed_across_layouts(tmp_path, "eager", before, after, graph_ready=False)
+    for a, b in zip(eager.history, result.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+    for (name, a), b in zip(tensors_of(eager_model).items(), tensors_of(model).values()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), (name, (a - b).abs().max().item())
