@@ -208,7 +208,15 @@ class FitResult:
 
 
 def select_device() -> torch.device:
-    """CUDA when available (after the GPU lease picked the device), else CPU."""
+    """The device this process trains and evaluates on. A job (Snakemake's or the command line's)
+    took the GPU lease first (:func:`gradual_transfer.jobs.lease`): the GPU it leased, the only
+    one CUDA shows it (on the CPU where PyTorch cannot use CUDA), or the CPU where it leased
+    none. A process that took no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
+    from gradual_transfer.devices import held_lease
+
+    lease = held_lease()
+    if lease is not None and lease.device is None:
+        return torch.device("cpu")
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
