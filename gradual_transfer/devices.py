@@ -269,7 +269,8 @@ def lease_gpu(lock_dir: str | Path | None = None, environ: os._Environ | dict = 
                 others = _in_use_by_others(gpu, lock_dir, device)
                 if others and (busy_gpus == "avoid" or limit == 1):
                     os.close(fd)
-                    passed_over[device] = "in use by " + ", ".join(f"pid {pid} ({mib} MiB)" for pid, mib in others.items())
+                    passed_over[device] = "in use by " + ", ".join(f"pid {pid} ({mib} MiB)"
+                                                                   for pid, mib in others.items())
                     continue
                 try:  # who holds it, for the other jobs and for people (the file may be read-only to us)
                     os.ftruncate(fd, 0)
@@ -278,8 +279,8 @@ def lease_gpu(lock_dir: str | Path | None = None, environ: os._Environ | dict = 
                     pass
                 environ["CUDA_VISIBLE_DEVICES"] = device
                 shared = f", slot {slot + 1} of {jobs_per_gpu}" if jobs_per_gpu > 1 else ""
-                busy = f"; passed over {'; '.join(f'GPU {d}: {why}' for d, why in passed_over.items())}" if passed_over else ""
-                return Lease(device, slot, reason=f"leased GPU {device}{shared} ({lock_dir}{busy})", _fd=fd)
+                skipped = "".join(f"; passed over GPU {d}: {why}" for d, why in passed_over.items())
+                return Lease(device, slot, reason=f"leased GPU {device}{shared} ({lock_dir}{skipped})", _fd=fd)
         blocked = "; ".join(f"GPU {d}: {why}" for d, why in passed_over.items())
         if timeout is not None and time.monotonic() - started > timeout:
             raise TimeoutError(f"no free GPU slot among {devices} × {jobs_per_gpu} after {timeout} s "

@@ -86,13 +86,15 @@ def test_fp32_matmuls_on_fp32_cores_weigh_in_by_their_share_of_the_flops(monkeyp
     model_a = cost.StepFlops(convolution=23_750_246_400, matmul=13_514_047_488)  # 36 % in matrix products
     peak, source = cost.device_peak(torch.device("cuda"), False, model_a, {"convolution": "tf32", "matmul": "fp32"})
     assert peak == pytest.approx(model_a.total / (model_a.convolution / 494.7 + model_a.matmul / 66.9))
-    assert 140 < peak < 160 and "convolutions on TF32 tensor cores" in source and "matrix products on FP32 cores" in source
+    assert 140 < peak < 160
+    assert "convolutions on TF32 tensor cores" in source and "matrix products on FP32 cores" in source
 
 
 def test_a_mig_slice_is_named_and_gets_no_whole_gpu_peak(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3 MIG 3g.40gb")
     peak, source = cost.device_peak(torch.device("cuda"), True, MATMULS_ONLY, TF32)
-    assert peak is None and source == "NVIDIA H100 80GB HBM3 MIG 3g.40gb: a MIG slice (3g.40gb) of a GPU; no peak is known for a slice"
+    assert peak is None and source == ("NVIDIA H100 80GB HBM3 MIG 3g.40gb: a MIG slice (3g.40gb) of a GPU; no peak is "
+                                       "known for a slice")
 
 
 def test_the_units_follow_pytorchs_tf32_flags():

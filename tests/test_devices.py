@@ -301,7 +301,8 @@ def test_pytorch_must_agree_with_the_lease():
                                           "set GRADUAL_TRANSFER_GPUS=2 .*or export CUDA_VISIBLE_DEVICES= "):
         check_with_torch(Lease(None, reason="no GPU: running on the CPU"), 2, "2.11.0")
     warning = check_with_torch(Lease("0", 0, reason="leased GPU 0 (/tmp/x)"), 0, "2.11.0+cpu")
-    assert warning.startswith("leased GPU 0 (/tmp/x), but this PyTorch (2.11.0+cpu) cannot use CUDA: training on the CPU")
+    assert warning.startswith("leased GPU 0 (/tmp/x), but this PyTorch (2.11.0+cpu) cannot use CUDA: training on "
+                              "the CPU")
     assert check_with_torch(Lease("0", 0), 1, "2.11.0") is None and check_with_torch(Lease(None), 0, "2.11.0") is None
 
 
