@@ -20,6 +20,7 @@ from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.config import ConfigError, load_config, num_groups, validate_config
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.devices import DeviceError
 from gradual_transfer.train import GraphCaptureFailed, TrainingDiverged
 
 
@@ -101,7 +102,7 @@ def cmd_prepare_images(args) -> int:
 def cmd_train_image(args) -> int:
     from pathlib import Path
 
-    from gradual_transfer import images
+    from gradual_transfer import images, jobs
     from gradual_transfer.experiment import run_job
     from gradual_transfer.grid import Job, training_params
 
@@ -114,6 +115,7 @@ def cmd_train_image(args) -> int:
     l_h = num_groups(config["architectures"][args.arch])
     if args.lc is not None and not 0 <= args.lc <= l_h:
         raise ConfigError(f"--lc {args.lc}: {args.arch} has {l_h} layer groups; use 0..{l_h}.")
+    jobs.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
     job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None)
     data, out = Path(args.data_dir), Path(args.out_dir)
     inputs = {split: str(data / f"{split}.arrow") for split in images.SPLITS}
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log)
     try:
         return args.run(args)
-    except (ConfigError, DataError, CheckpointError, TrainingDiverged, GraphCaptureFailed) as error:
+    except (ConfigError, DataError, CheckpointError, DeviceError, TrainingDiverged, GraphCaptureFailed) as error:
         logging.getLogger("gradual_transfer").error("%s", error)
         return 2
 

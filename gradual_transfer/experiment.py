@@ -91,7 +91,7 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     clear_checkpoints(resume_dir(out_model))
     log.info("validation %s, test %s", metrics["validation"], metrics["test"])
     rate, mfu = metrics["cost"]["examples_per_s"], metrics["cost"]["mfu"]
-    log.info("cost: %.0f examples/s, %.3g GFLOP per step, MFU %s", rate or 0, step_flops / 1e9,
+    log.info("cost: %.0f examples/s, %.3g GFLOP per step, MFU %s", rate or 0, step_flops.total / 1e9,
              f"{mfu:.1%}" if mfu is not None else "n/a (no peak known for this device)")
     return metrics
 
