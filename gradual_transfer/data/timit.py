@@ -1,7 +1,8 @@
 """TIMIT (LDC93S1) as the Kaldi recipe (egs/timit/s5) reads it.
 
 - Layout ``TRAIN|TEST/DR1..8/<speaker>/<utt>.WAV|.PHN`` in upper or lower case; WAV files are
-  NIST SPHERE (libsndfile reads them).
+  NIST SPHERE (libsndfile reads them). Speaker folders and file names make the ids, so they
+  may hold only the characters of :mod:`gradual_transfer.data.ids`.
 - Train: every TRAIN utterance but the dialect sentences SA1/SA2 (3,696). Dev: the 50 speakers of
   ``dev_speakers.txt`` (400 utterances); test: the 24-speaker core test set (192), both from TEST
   and without SA sentences. Utterance ids are ``<speaker>_<utt>`` in lower case, as in Kaldi.
@@ -22,6 +23,7 @@ import numpy as np
 
 from gradual_transfer import resources
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.ids import check_id
 
 SPLITS = ("train", "dev", "test")
 STATES_PER_PHONE = 3
@@ -97,12 +99,14 @@ def list_utterances(root: str | Path, split: str) -> list[Utterance]:
             speaker = speaker_dir.name.lower()
             if wanted is not None and speaker not in wanted:
                 continue
+            check_id(speaker, "speaker folder name", speaker_dir)
             found_speakers.add(speaker)
             for wav in sorted(speaker_dir.iterdir()):
                 if wav.suffix.upper() != ".WAV" or wav.stem.upper().startswith("SA"):
                     continue
                 phn = next((wav.with_suffix(s) for s in (".PHN", ".phn") if wav.with_suffix(s).exists()), wav.with_suffix(".PHN"))
-                utterances.append(Utterance(f"{speaker}_{wav.stem.lower()}", speaker, split, wav, phn))
+                utt_id = check_id(f"{speaker}_{wav.stem.lower()}", "utterance id", wav)
+                utterances.append(Utterance(utt_id, speaker, split, wav, phn))
     if wanted is not None and not found_speakers:
         raise DataError(f"{part}: none of the {len(wanted)} {split} speakers of "
                         f"{'dev_speakers.txt' if split == 'dev' else 'core_test_speakers.txt'} is there "
