@@ -210,6 +210,36 @@ def thirds_targets(segments48: list[tuple[int, int, str]], num_frames: int, fram
     return (phones[segment] * STATES_PER_PHONE + state).astype(np.int16)
 
 
+def alignment_files(path: str | Path, base: str | Path = ".") -> list[Path]:
+    """The files a Kaldi alignment (``tasks.<asr>.alignment``) is read from: the archive, or the
+    script file and every archive it names (relative names are read from `base`, the working
+    directory, as kaldiio reads them). Each is an input of the extraction, so replacing one
+    re-extracts; a missing one, or a file of another kind, is a :class:`DataError` naming it."""
+    path = Path(base) / path
+    if not path.is_file():
+        raise DataError(f"{path}: {'a folder' if path.is_dir() else 'no such file'}; give a Kaldi alignment archive "
+                        f"(ali.ark) or script file (ali.scp) of pdf ids.")
+    if path.suffix not in (".ark", ".scp"):
+        raise DataError(f"{path}: not a Kaldi alignment archive (.ark) or script file (.scp).")
+    if path.suffix == ".ark":
+        return [path]
+    archives: dict[Path, int] = {}
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        fields = line.split(None, 1)
+        if not fields:
+            continue
+        value = fields[1].strip() if len(fields) == 2 else ""
+        if not value or value.endswith("|"):
+            raise DataError(f"{path} line {number}: expected '<utterance> <archive>:<offset>'"
+                            f"{', not a command: write the alignment to an archive first' if value else ''}.")
+        archive = Path(base) / re.sub(r":\d+$", "", value)
+        archives.setdefault(archive, number)
+    for archive, number in archives.items():
+        if not archive.is_file():
+            raise DataError(f"{path} line {number}: names the archive {archive}, which does not exist.")
+    return [path, *archives]
+
+
 def read_alignment(path: str | Path) -> dict[str, np.ndarray]:
     """Frame targets from a Kaldi alignment (pdf ids, e.g. ``ali-to-pdf`` output) via kaldiio."""
     import kaldiio
