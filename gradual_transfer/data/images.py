@@ -241,6 +241,10 @@ class ImageSource:
         """Device memory :meth:`to_device` takes: the uint8 images and int64 labels."""
         return self.arrays.images.nbytes + len(self) * 8
 
+    def labels(self) -> tuple[Path, np.ndarray]:
+        """The file the examples come from, and their labels (to check them against the task)."""
+        return self.arrays.path, self.arrays.labels
+
     def to_device(self, device) -> "ResidentImageSource":
         return ResidentImageSource(self, device)
 
