@@ -105,9 +105,9 @@ _KINDS = {"integer": "an integer", "number": "a number", "string": "a string", "
 
 def _allowed(schema: dict) -> str:
     """What a schema of one type allows, in words: "an integer from 1 to 5", "null"."""
-    kind = _KINDS.get(schema.get("type"), "a value") if isinstance(schema, dict) else "a value"
     if not isinstance(schema, dict):
-        return kind
+        return "a value"
+    kind = _KINDS.get(schema.get("type"), "a value")
     if schema.get("type") == "string" and schema.get("minLength") == 1:
         return "a non-empty string"
     low, high = schema.get("minimum"), schema.get("maximum")
@@ -169,8 +169,7 @@ def _explain(error: "jsonschema.ValidationError") -> str:
         # Alternatives told apart by a `kind` constant: report the problems of the one the user
         # meant (its constant and type matched), not "is not valid under any of the given schemas".
         meant = [errs for errs in by_alternative.values()
-                 if not any(e.validator in ("const", "type") and not e.relative_path for e in errs)
-                 and not any(e.validator == "const" for e in errs)]
+                 if not any(e.validator == "const" or (e.validator == "type" and not e.relative_path) for e in errs)]
         chosen = min(meant or by_alternative.values(), key=len)
         return "; ".join(_explain(e) for e in chosen)
     return f"{key}: {error.message}."
