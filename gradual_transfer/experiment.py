@@ -55,8 +55,8 @@ def check_labels(sources: Mapping[str, BatchSource], classes: int, task: str) ->
         path, labels = source.labels()
         if len(labels) and (labels.min() < 0 or labels.max() >= classes):
             bad = int(labels.max()) if labels.max() >= classes else int(labels.min())
-            raise DataError(f"{path}: holds label {bad}, but tasks.{task}.classes is {classes} (labels 0..{classes - 1}). "
-                            f"Set tasks.{task}.classes to the number of classes of its dataset"
+            raise DataError(f"{path}: holds label {bad}, but tasks.{task}.classes is {classes} (labels "
+                            f"0..{classes - 1}). Set tasks.{task}.classes to the number of classes of its dataset"
                             f"{f' (at least {bad + 1})' if bad >= classes else ''}.")
 
 

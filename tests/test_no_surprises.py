@@ -76,8 +76,9 @@ def test_a_timit_file_name_with_a_space_is_refused_naming_the_file(tmp_path):
     from gradual_transfer.features import extract_timit
 
     root = make_timit(tmp_path / "timit")
+    speaker = root / "TRAIN" / "DR1" / "FCJF0"
     for suffix in ("WAV", "PHN"):
-        (root / "TRAIN" / "DR1" / "FCJF0" / f"SX37.{suffix}").rename(root / "TRAIN" / "DR1" / "FCJF0" / f"SX 37.{suffix}")
+        (speaker / f"SX37.{suffix}").rename(speaker / f"SX 37.{suffix}")
     with pytest.raises(DataError, match=r"FCJF0/SX 37.WAV: utterance id 'fcjf0_sx 37' holds characters an id "
                                         r"cannot hold \(' '\)"):
         extract_timit(root, "train", tmp_path / "train.arrow", SETTINGS)
@@ -363,7 +364,8 @@ def test_every_integer_of_the_schema_has_an_upper_bound():
     walk(schema, "")
     assert unbounded == []
     seed = schema["$defs"]["seed"]
-    assert (2**32 - 1 + 2**32 - 1) * 1_000_003 + 10**6 < 2**64 and seed["maximum"] == 2**32 - 1  # train._epoch_generator
+    # train._epoch_generator seeds with (recipe seed + study seed) × 1,000,003 + epoch
+    assert seed["maximum"] == 2**32 - 1 and (2 * seed["maximum"]) * 1_000_003 + 10**6 < 2**64
 
 
 # --- outdir ----------------------------------------------------------------------------------
@@ -562,7 +564,8 @@ def test_slurm_site_settings_reach_sbatch_verbatim_and_run_nothing(tmp_path):
     nothing it says may run. (A stand-in sbatch records its arguments and refuses the job.)"""
     gpu_partition = f"__import__('os').system('touch {MARK}5')"  # Python that Snakemake ran in a dry run
     partition = f"cpu \"x\" 'y' $(touch {MARK}1) ; __import__('os').system('touch {MARK}2') $HOME ${{HOME}} ~"
-    account = f"acct'$(touch${{IFS}}{MARK}3)\"__import__('os').system('touch{MARK}4')"  # sbatch splits accounts at spaces
+    account = f"acct'$(touch${{IFS}}{MARK}3)\"__import__('os').system('touch{MARK}4')"  # no spaces: the plugin
+    # splits an account at spaces and commas (several accounts)
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
