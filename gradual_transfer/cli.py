@@ -21,6 +21,7 @@ from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.config import ConfigError, load_config, num_groups, validate_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.devices import DeviceError
+from gradual_transfer.io import WriteError
 from gradual_transfer.train import GraphCaptureFailed, TrainingDiverged
 
 
@@ -197,6 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, CheckpointError, DeviceError, TrainingDiverged, GraphCaptureFailed) as error:
         logging.getLogger("gradual_transfer").error("%s", error)
         return 2
+    except OSError as error:  # a full disk, a read-only folder, a file that cannot be read: one sentence
+        logging.getLogger("gradual_transfer").error("%s", os_error_sentence(error))
+        return 2
+
+
+def os_error_sentence(error: OSError) -> str:
+    """An OSError as one sentence naming its file (a WriteError is one already)."""
+    if isinstance(error, WriteError) or not error.filename:
+        return error.strerror or str(error)
+    return f"{error.filename}: {error.strerror or error}."
 
 
 if __name__ == "__main__":

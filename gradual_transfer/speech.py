@@ -71,6 +71,10 @@ class FrameSource:
         and its utterance's bounds (three int64)."""
         return len(self) * (4 * self.features.num_bins + 3 * 8)
 
+    def labels(self) -> tuple[Path, np.ndarray]:
+        """The file the frames come from, and their targets (to check them against the task)."""
+        return self.features.path, self.features.frame_targets(self.index.frames)
+
     def to_device(self, device: torch.device | str) -> "ResidentFrameSource":
         return ResidentFrameSource(self, device)
 
