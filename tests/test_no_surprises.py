@@ -32,7 +32,7 @@ from test_cli import cli
 from test_refusals import full_disk  # noqa: F401 - a fixture
 from test_speech_data import SETTINGS, make_iemocap, make_timit
 
-MARK = "META"  # what the hostile names below try to create
+MARK = "GTHOSTILEMARK"  # what the hostile names below try to create
 
 
 def side_effects(*folders: Path) -> list[Path]:
