@@ -8,18 +8,25 @@
    with the config's ``runtime`` settings for the model, with and without the prefetch thread,
    against the same steps on resident data. A ratio near 1 means the host keeps the GPU busy.
 4. Data on the device (``runtime.cuda.resident_data_mb``) against streamed data: the same
-   batches, scores and posterior archives through the real evaluators, and a fine-tuning with
-   the frozen prefix cached from resident data, eager and graphed.
+   batches, scores and per-utterance posteriors through the real evaluators, and a fine-tuning
+   with the frozen prefix cached from resident data, eager and graphed.
 5. Graphs and data on the device (``runtime.cuda.cuda_graphs``, ``resident_data_mb``): per model,
    first whether a run whose step is a CUDA graph trains as the eager run (three epochs, a
-   learning-rate drop after the first two, a ragged last batch: the losses per epoch side by
-   side); then ``fit`` on resident data, eager and graphed, in fp32, bf16 and bf16 +
-   channels_last: what ``runtime.cuda_by_architecture`` should say.
+   learning-rate drop after the first two, a ragged last batch), next to how far a second eager
+   run lands from the first (cuDNN's autotuned kernels and TF32 make two eager runs differ); then
+   ``fit`` on resident data, eager and graphed, in fp32, bf16 and bf16 + channels_last: what
+   ``runtime.cuda_by_architecture`` should say.
 6. Optional ``torch.compile`` of DenseNet-40 (compile time and steady throughput).
 
     python benchmarks/gpu_check.py [--out gpu_check.json] [--compile] [--only graphs ...]
+    python benchmarks/gpu_check.py --device cpu --quick --only resident graphs   # the logic, on a CPU
 
-Prints one JSON document (and writes it to --out); benchmarks/README.md quotes the latest.
+It returns what it measured whatever fails: each part (and each row of the graphs part) runs
+guarded, a failure is recorded with its error, and ``--out`` is rewritten after each, with the
+seconds each part took. It needs torch, numpy, pyarrow, torchvision and PyYAML only (no
+Snakemake, kaldiio, soundfile, jsonschema, kaldialign or tensorboard: the GPU machine has none
+of them; the per-utterance posteriors are compared as the archive writer receives them).
+benchmarks/README.md quotes the latest run.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +49,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # (grid_cost, for --quick)
 
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema  # noqa: E402
 from gradual_transfer.data.images import ImageArrays, ImageSource, write_images  # noqa: E402
@@ -53,9 +62,13 @@ import json, os, sys, time
 sys.path.insert(0, {repo!r})
 from gradual_transfer.devices import lease_gpu
 asked = time.time()
-lease = lease_gpu(lock_dir={lock_dir!r}, poll_seconds=0.1)
+try:
+    lease = lease_gpu(lock_dir={lock_dir!r}, poll_seconds=0.1, busy_gpus={busy!r}, timeout={timeout})
+except TimeoutError as error:
+    print(json.dumps(dict(pid=os.getpid(), error=str(error))), flush=True)
+    sys.exit()
 import torch
-print(json.dumps(dict(pid=os.getpid(), asked=asked, leased=time.time(), device=lease.device,
+print(json.dumps(dict(pid=os.getpid(), asked=asked, leased=time.time(), device=lease.device, reason=lease.reason,
                       cuda_visible=os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_available=torch.cuda.is_available(),
                       device_count=torch.cuda.device_count())), flush=True)
 x = torch.ones(1024, device="cuda").sum().item()  # really use the device
@@ -63,38 +76,76 @@ time.sleep({hold})
 """
 
 
+def lease_children(lock_dir: str, jobs: int, hold: float, busy: str = "avoid",
+                   timeout: float | None = None) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    code = LEASE_CHILD.format(repo=str(REPO), lock_dir=lock_dir, hold=hold, busy=busy, timeout=timeout)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+             for _ in range(jobs)]
+    return [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+
+
 def check_lease(hold: float = 3.0) -> dict:
-    proc = Path("/proc/driver/nvidia/gpus")
-    gpus = torch.cuda.device_count()  # the parent may initialise CUDA: the children lease on their own
-    if not proc.is_dir() or len(list(proc.iterdir())) != gpus:
-        return {"gpus": gpus, "error": f"{proc} does not list the {gpus} CUDA device(s): the lease would not see them"}
-    jobs = gpus + 1  # one more job than devices: it must wait for a release
+    """Concurrent jobs get distinct GPUs and an extra one waits for a release; the lease counts the
+    GPUs CUDA sees and reads nvidia-smi; a GPU this (parent) process uses counts as busy for a
+    job (``busy_gpus: avoid``) and is leased with ``share``."""
+    from gradual_transfer.devices import query_gpus, visible_devices
+
+    gpus = torch.cuda.device_count()  # (no CUDA context yet: nvidia-smi lists no process of ours)
+    if gpus == 0:
+        raise RuntimeError("no CUDA device: nothing to lease")
+    environ = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    report = {"gpus": gpus, "counted_by_the_lease": len(visible_devices(environ)),
+              "nvidia_smi": {k: dataclasses.asdict(g) for k, g in (query_gpus(environ) or {}).items() if k.isdigit()}}
     with tempfile.TemporaryDirectory() as lock_dir:
-        env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-        code = LEASE_CHILD.format(repo=str(REPO), lock_dir=lock_dir, hold=hold)
-        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-                 for _ in range(jobs)]
-        reports = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+        reports = lease_children(lock_dir, gpus + 1, hold)  # one more job than devices: it must wait for a release
     reports.sort(key=lambda r: r["leased"])
     concurrent = reports[:gpus]
     waiter = reports[-1]
-    return {
-        "gpus": gpus,
+    report.update({
         "jobs": reports,
         "distinct_devices_for_concurrent_jobs": len({r["device"] for r in concurrent}) == gpus,
         "each_job_sees_one_device": all(r["device_count"] == 1 and r["cuda_available"] for r in reports),
         "extra_job_waited_s": round(waiter["leased"] - waiter["asked"], 2),
         "extra_job_waited_for_a_release": waiter["leased"] - waiter["asked"] > hold * 0.8,
-    }
+    })
+    in_use = [torch.ones(1, device=f"cuda:{i}") for i in range(gpus)]  # this process now runs on every GPU
+    with tempfile.TemporaryDirectory() as lock_dir:
+        avoided = lease_children(lock_dir, 1, 0, busy="avoid", timeout=1.0)[0]
+        shared = lease_children(lock_dir, 1, 0, busy="share", timeout=1.0)[0]
+    del in_use
+    report.update({"busy_gpus_avoid": avoided, "busy_gpus_share": shared,
+                   "a_gpu_another_program_uses_is_avoided": f"pid {os.getpid()}" in avoided.get("error", ""),
+                   "and_shared_with_share": shared.get("device") is not None})
+    return report
 
 
-DEVICE = torch.device("cuda")  # (a CPU smoke test of the script's logic sets it to the CPU)
+DEVICE = torch.device("cuda")  # --device cpu runs the script's logic on a CPU
 
 CASES = {
     "densenet40": dict(input_shape=(3, 32, 32), classes=10, batch=64),
     "model_a": dict(input_shape=(1, 21, 40), classes=144, batch=256),
     "model_b": dict(input_shape=(1, 21, 40), classes=144, batch=256),
 }
+
+# How much data each part trains on: what an H100 runs in the time benchmarks/README.md gives
+# (--quick: enough to run every path on a CPU in about a minute)
+SIZES = {
+    "full": dict(feeding_images=64 * 300, feeding_utterances=400, resident_images=700, resident_utterances=30,
+                 graph_images=64 * 60, graph_utterances=200, graph_frames=300, ragged_images=1000,
+                 ragged_utterances=20, ragged_frames=301, steps=60, warmup_steps=15, batch_divisor=1,
+                 precisions=(False, True), layouts=((False, False), (True, False), (True, True))),
+    "quick": dict(feeding_images=24, feeding_utterances=1, resident_images=24, resident_utterances=2,
+                  graph_images=12, graph_utterances=1, graph_frames=48, ragged_images=14, ragged_utterances=1,
+                  ragged_frames=37, steps=2, warmup_steps=1, batch_divisor=16, precisions=(False,),
+                  layouts=((False, False),)),
+}
+SIZE = SIZES["full"]
+QUICK = False
+
+
+def batch_size(name: str) -> int:
+    return CASES[name]["batch"] // SIZE["batch_divisor"]
 
 
 def paper_config() -> dict:
@@ -103,7 +154,12 @@ def paper_config() -> dict:
 
 
 def architectures() -> dict:
-    return paper_config()["architectures"]
+    archs = paper_config()["architectures"]
+    if QUICK:
+        from grid_cost import quick  # the same groups at a fraction of the width
+
+        archs = {name: quick(arch) for name, arch in archs.items()}
+    return archs
 
 
 def runtime_config() -> dict:
@@ -118,24 +174,31 @@ def fresh_model(name: str, channels_last: bool, dropout: float | None = None):
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def resident_steps_per_s(model, batch, classes, input_shape, bf16, channels_last, steps=60, warmup=15) -> float:
-    """Forward, loss, backward, SGD step on one batch already on the GPU."""
-    x = torch.randn(batch, *input_shape, device="cuda")
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def resident_steps_per_s(model, batch, classes, input_shape, bf16, channels_last, steps=None, warmup=None) -> float:
+    """Forward, loss, backward, SGD step on one batch already on the device."""
+    steps = SIZE["steps"] if steps is None else steps
+    warmup = SIZE["warmup_steps"] if warmup is None else warmup
+    x = torch.randn(batch, *input_shape, device=DEVICE)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, classes, (batch,), device="cuda")
+    y = torch.randint(0, classes, (batch,), device=DEVICE)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     model.train()
     for i in range(warmup + steps):
         if i == warmup:
-            torch.cuda.synchronize()
+            synchronize()
             start = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=bf16 and DEVICE.type == "cuda"):
             loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    torch.cuda.synchronize()
+    synchronize()
     return steps / (time.perf_counter() - start)
 
 
@@ -143,12 +206,13 @@ def throughput() -> list[dict]:
     torch.backends.cudnn.benchmark = True
     rows = []
     for name, case in CASES.items():
-        for bf16 in (False, True):
+        for bf16 in SIZE["precisions"]:
             for channels_last in (False, True):
                 model = fresh_model(name, channels_last)
-                rate = resident_steps_per_s(model, case["batch"], case["classes"], case["input_shape"], bf16, channels_last)
+                rate = resident_steps_per_s(model, batch_size(name), case["classes"], case["input_shape"], bf16,
+                                            channels_last)
                 rows.append(dict(model=name, bf16=bf16, channels_last=channels_last,
-                                 examples_per_s=round(rate * case["batch"])))
+                                 examples_per_s=round(rate * batch_size(name))))
     return rows
 
 
@@ -170,16 +234,15 @@ def frame_source(tmp: Path, utterances: int, frames: int) -> FrameSource:
     return FrameSource(SpeechFeatures(tmp / "speech.arrow"), np.arange(utterances), stats, context=10)
 
 
-def synchronize() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
+def recipe_for(name: str, epochs: int, milestones=(), warmup: int = 0) -> Recipe:
+    return Recipe(batch_size=batch_size(name), epochs=epochs, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4,
+                  schedule={"kind": "step", "milestones": list(milestones), "gamma": 0.1}, early_stopping_patience=0,
+                  seed=0, head_warmup_iterations=warmup)
 
 
 def fit_rate(name: str, source, options: RuntimeOptions) -> float:
     """Examples per second of the second epoch of ``fit`` (the first warms cuDNN up)."""
-    case = CASES[name]
-    recipe = Recipe(batch_size=case["batch"], epochs=2, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4,
-                    schedule={"kind": "step", "milestones": [], "gamma": 0.1}, early_stopping_patience=0, seed=0)
+    recipe = recipe_for(name, epochs=2)
     model = fresh_model(name, options.channels_last)
     with tempfile.TemporaryDirectory() as checkpoints:
         fit(model, source, lambda m: {"score": 0.0}, recipe, checkpoint_dir=checkpoints, fingerprint={},
@@ -198,19 +261,20 @@ def feeding() -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        frames = frame_source(tmp, 400, 300)
-        sources = {"densenet40": image_source(tmp, 64 * 300), "model_a": frames, "model_b": frames}
+        frames = frame_source(tmp, SIZE["feeding_utterances"], 300)
+        sources = {"densenet40": image_source(tmp, SIZE["feeding_images"]), "model_a": frames, "model_b": frames}
         for name, source in sources.items():
             case = CASES[name]
             # the host side alone: how fast batches are gathered, normalised and pinned
             start = time.perf_counter()
-            gathered = sum(len(y) for x, y in source.batches(case["batch"], torch.Generator().manual_seed(0)))
+            gathered = sum(len(y) for x, y in source.batches(batch_size(name), torch.Generator().manual_seed(0)))
             gather_rate = gathered / (time.perf_counter() - start)
-            options = RuntimeOptions.from_config(runtime_config(), name, torch.device("cuda"))
+            options = RuntimeOptions.from_config(runtime_config(), name, DEVICE)
             plain = fit_rate(name, source, dataclasses.replace(options, prefetch=False))
             prefetched = fit_rate(name, source, dataclasses.replace(options, prefetch=True))
-            resident = resident_steps_per_s(fresh_model(name, options.channels_last), case["batch"], case["classes"],
-                                            case["input_shape"], options.amp_bf16, options.channels_last) * case["batch"]
+            resident = resident_steps_per_s(fresh_model(name, options.channels_last), batch_size(name),
+                                            case["classes"], case["input_shape"], options.amp_bf16,
+                                            options.channels_last) * batch_size(name)
             rows.append(dict(model=name, examples=len(source), amp_bf16=options.amp_bf16,
                              channels_last=options.channels_last, configured_prefetch=options.prefetch,
                              host_gather_per_s=round(gather_rate), fit_per_s=round(plain),
@@ -220,19 +284,38 @@ def feeding() -> list[dict]:
     return rows
 
 
+def briefly_trained(name: str, source) -> dict:
+    """The state of a model of the seed of :func:`fresh_model` (dropout off) after one epoch of
+    plain training on `source`. Comparisons start from it, not from a fresh model: a fresh
+    DenseNet-40's BatchNorm statistics are the initial ones, so its head warm-up (the body in
+    eval mode) starts at a loss of ~8e3, which ``fit`` refuses as diverged."""
+    model = fresh_model(name, False, dropout=0.0)
+    with tempfile.TemporaryDirectory() as checkpoints:
+        fit(model, source, lambda m: {"score": 0.0}, recipe_for(name, epochs=1), checkpoint_dir=checkpoints,
+            fingerprint={}, device=DEVICE, options=RuntimeOptions(channels_last=False))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def from_state(name: str, state: dict, channels_last: bool):
+    model = fresh_model(name, channels_last, dropout=0.0)
+    model.load_state_dict(state)
+    return model
+
+
 def resident() -> dict:
-    """Data held on the device against the same data streamed from the host, on the GPU: the same
-    batches, the same scores from the real evaluators (images; SER's per-utterance decisions),
-    the same posterior archives, and a fine-tuning with the frozen prefix cached from resident
-    data (its targets then live on the device too)."""
+    """Data held on the device against the same data streamed from the host: the same batches,
+    the same scores from the real evaluators (images; SER's per-utterance decisions), the same
+    per-utterance posteriors (what the ASR archive would hold), and a fine-tuning with the frozen
+    prefix cached from resident data (its targets then live on the device too), eager and
+    graphed from one briefly trained model."""
     from gradual_transfer import images as image_task
     from gradual_transfer import speech as speech_task
 
     report = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        image_streamed = image_source(tmp, 700)
-        frames_streamed = frame_source(tmp, 30, 50)
+        image_streamed = image_source(tmp, SIZE["resident_images"])
+        frames_streamed = frame_source(tmp, SIZE["resident_utterances"], 50)
         options = RuntimeOptions.from_config(runtime_config(), "model_a", DEVICE)
         for name, streamed, batch in (("images", image_streamed, 64), ("frames", frames_streamed, 256)):
             on_device = streamed.to_device(DEVICE)
@@ -243,44 +326,42 @@ def resident() -> dict:
             report[f"{name}_same_batches"] = same
         model = fresh_model("densenet40", False)
         evaluate = image_task.evaluator({}, 256, options)
-        report["images_same_accuracy"] = evaluate(model, image_streamed) == evaluate(model, image_streamed.to_device(DEVICE))
+        report["images_same_accuracy"] = (evaluate(model, image_streamed)
+                                          == evaluate(model, image_streamed.to_device(DEVICE)))
         model = fresh_model("model_a", False)
         evaluate = speech_task.evaluator({"dataset": "timit"}, 1024, options)
         report["frames_same_scores"] = (evaluate(model, frames_streamed)
                                         == evaluate(model, frames_streamed.to_device(DEVICE)))
-        for name, source in (("streamed", frames_streamed), ("resident", frames_streamed.to_device(DEVICE))):
-            speech_task.write_posteriors(model, source, tmp / f"{name}.ark", tmp / f"{name}.scp", 1024, options)
-        report["same_posterior_archives"] = (tmp / "streamed.ark").read_bytes() == (tmp / "resident.ark").read_bytes()
-        recipe = Recipe(batch_size=64, epochs=2, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4,
-                        schedule={"kind": "step", "milestones": [], "gamma": 0.1}, early_stopping_patience=0,
-                        seed=0, head_warmup_iterations=3)
+        streamed, held = (speech_task.utterance_posteriors(model, source, 1024, options)
+                          for source in (frames_streamed, frames_streamed.to_device(DEVICE)))
+        report["same_posteriors"] = ([u for u, _ in streamed] == [u for u, _ in held]
+                                     and all(np.array_equal(a, b) for (_, a), (_, b) in zip(streamed, held)))
+        recipe = recipe_for("densenet40", epochs=2, warmup=3)
         cached = dataclasses.replace(RuntimeOptions.from_config(runtime_config(), "densenet40", DEVICE),
                                      frozen_cache_mb=4096)
+        resident_images = image_streamed.to_device(DEVICE)
+        start = briefly_trained("densenet40", resident_images)
         for graphed in (False, True):
-            model = fresh_model("densenet40", False).freeze(5)
+            model = from_state("densenet40", start, False).freeze(5)
             evaluate = image_task.evaluator({}, 256, cached)
             with tempfile.TemporaryDirectory() as checkpoints:
-                result = fit(model, image_streamed.to_device(DEVICE), lambda m: evaluate(m, image_streamed), recipe,
+                result = fit(model, resident_images, lambda m: evaluate(m, image_streamed), recipe,
                              checkpoint_dir=checkpoints, fingerprint={}, device=DEVICE,
                              options=dataclasses.replace(cached, cuda_graphs=graphed))
             report[f"cached_prefix_fit{'_graphed' if graphed else ''}"] = dict(
                 start_group=result.start_group, losses=[h["train_loss"] for h in result.history])
-    print(json.dumps(report), flush=True)
     return report
 
 
-def trained(name: str, source, options: RuntimeOptions, milestones=(0.67,)) -> tuple[list[float], torch.Tensor]:
-    """(training loss per epoch, all parameters flattened) after three epochs of ``fit`` of a
-    dropout-free model (dropout draws may be consumed differently by a graph) from the seed of
-    :func:`fresh_model`; the learning rate drops ×0.1 after two epochs."""
-    case = CASES[name]
-    recipe = Recipe(batch_size=case["batch"], epochs=3, lr=0.01, momentum=0.9, nesterov=True,
-                    weight_decay=1e-4, schedule={"kind": "step", "milestones": list(milestones), "gamma": 0.1},
-                    early_stopping_patience=0, seed=0, head_warmup_iterations=5)
-    model = fresh_model(name, options.channels_last, dropout=0.0)
+def trained(name: str, source, options: RuntimeOptions, start: dict,
+            milestones=(0.67,)) -> tuple[list[float], torch.Tensor]:
+    """(training loss per epoch, all parameters flattened) after a head warm-up and three epochs
+    of ``fit`` of a dropout-free model (dropout draws may be consumed differently by a graph) from
+    `start`; the learning rate drops ×0.1 after two epochs."""
+    model = from_state(name, start, options.channels_last)
     with tempfile.TemporaryDirectory() as checkpoints:
-        result = fit(model, source, lambda m: {"score": 0.0}, recipe, checkpoint_dir=checkpoints, fingerprint={},
-                     device=DEVICE, options=options)
+        result = fit(model, source, lambda m: {"score": 0.0}, recipe_for(name, 3, milestones, warmup=5),
+                     checkpoint_dir=checkpoints, fingerprint={}, device=DEVICE, options=options)
     return [h["train_loss"] for h in result.history], flat(model)
 
 
@@ -288,16 +369,20 @@ def flat(model) -> torch.Tensor:
     return torch.cat([p.detach().float().flatten() for p in model.parameters()])
 
 
-def same_training(name: str, source, options: RuntimeOptions) -> dict:
-    """How far the graphed run's weights end from the eager run's, against how far training moved
-    them and how far a wrong learning rate (no drop after epoch 2) would take them."""
-    start = flat(fresh_model(name, options.channels_last, dropout=0.0))
-    eager_losses, eager = trained(name, source, dataclasses.replace(options, cuda_graphs=False))
-    graphed_losses, graphed = trained(name, source, dataclasses.replace(options, cuda_graphs=True))
-    _, wrong = trained(name, source, dataclasses.replace(options, cuda_graphs=False), milestones=())
-    moved = (eager - start).abs().max().item()
+def same_training(name: str, source, options: RuntimeOptions, start: dict) -> dict:
+    """How far the graphed run's weights end from the eager run's, against how far a second eager
+    run lands (the device's own non-determinism: the baseline), how far training moved them, and
+    how far a wrong learning rate (no drop after epoch 2) would take them."""
+    begin = flat(from_state(name, start, False))
+    eager_options = dataclasses.replace(options, cuda_graphs=False)
+    eager_losses, eager = trained(name, source, eager_options, start)
+    again_losses, again = trained(name, source, eager_options, start)
+    graphed_losses, graphed = trained(name, source, dataclasses.replace(options, cuda_graphs=True), start)
+    _, wrong = trained(name, source, eager_options, start, milestones=())
+    moved = (eager - begin).abs().max().item()
     return dict(model=name, bf16=options.amp_bf16, examples=len(source), eager_losses=eager_losses,
-                graphed_losses=graphed_losses, weights_moved=moved,
+                eager_again_losses=again_losses, graphed_losses=graphed_losses, weights_moved=moved,
+                eager_again_off_eager=(again - eager).abs().max().item() / moved,
                 graphed_off_eager=(graphed - eager).abs().max().item() / moved,
                 wrong_lr_off_eager=(wrong - eager).abs().max().item() / moved)
 
@@ -307,6 +392,7 @@ def graphs() -> dict:
     A failing measurement is recorded with its error and the others go on."""
     torch.backends.cudnn.benchmark = True
     report = {"same_training": [], "throughput": []}
+    REPORT["graphs"] = report  # rows are saved as they come
 
     def attempt(part: str, row: dict, measure) -> None:
         try:
@@ -315,24 +401,31 @@ def graphs() -> dict:
             row["error"] = f"{type(error).__name__}: {error}"
         report[part].append(row)
         print(json.dumps(row), flush=True)
+        REPORT.save()
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        frames = frame_source(tmp, 400, 300).to_device(DEVICE)
-        images = image_source(tmp, 64 * 150).to_device(DEVICE)
+        frames = frame_source(tmp, SIZE["graph_utterances"], SIZE["graph_frames"]).to_device(DEVICE)
+        images = image_source(tmp, SIZE["graph_images"]).to_device(DEVICE)
         (tmp / "ragged").mkdir()
-        ragged_frames = frame_source(tmp / "ragged", 20, 301).to_device(DEVICE)  # 6,020 frames: 23 batches + 132
-        ragged_images = image_source(tmp / "ragged", 1000).to_device(DEVICE)  # 15 batches and 40 more
+        # not a whole number of batches: 6,020 frames are 23 batches of 256 and 132; 1,000 images 15 of 64 and 40
+        ragged_frames = frame_source(tmp / "ragged", SIZE["ragged_utterances"], SIZE["ragged_frames"]).to_device(DEVICE)
+        ragged_images = image_source(tmp / "ragged", SIZE["ragged_images"]).to_device(DEVICE)
         sources = {"densenet40": (images, ragged_images), "model_a": (frames, ragged_frames),
                    "model_b": (frames, ragged_frames)}
         for name, (source, ragged) in sources.items():
             base = dataclasses.replace(RuntimeOptions.from_config(runtime_config(), name, DEVICE), prefetch=False)
-            for bf16 in (False, True):
+            start = {}
+            for bf16 in SIZE["precisions"]:
                 options = dataclasses.replace(base, amp_bf16=bf16, channels_last=False, frozen_cache_mb=0)
-                attempt("same_training", {"model": name, "bf16": bf16},
-                        lambda: same_training(name, ragged, options))
-            for bf16, channels_last in ((False, False), (True, False), (True, True)):
-                def rates() -> dict:
+
+                def compared(options=options) -> dict:
+                    if not start:
+                        start.update(briefly_trained(name, ragged))
+                    return same_training(name, ragged, options, start)
+                attempt("same_training", {"model": name, "bf16": bf16}, compared)
+            for bf16, channels_last in SIZE["layouts"]:
+                def rates(bf16=bf16, channels_last=channels_last) -> dict:
                     row = {}
                     for graphed in (False, True):
                         options = dataclasses.replace(base, amp_bf16=bf16, channels_last=channels_last,
@@ -347,37 +440,76 @@ def graphs() -> dict:
 
 def compiled() -> dict:
     case = CASES["densenet40"]
-    eager = resident_steps_per_s(fresh_model("densenet40", True), case["batch"], case["classes"], case["input_shape"], True, True)
+    batch = batch_size("densenet40")
+    eager = resident_steps_per_s(fresh_model("densenet40", True), batch, case["classes"], case["input_shape"], True,
+                                 True)
     model = fresh_model("densenet40", True)
     start = time.perf_counter()
     compiled_model = torch.compile(model)
-    first = resident_steps_per_s(compiled_model, case["batch"], case["classes"], case["input_shape"], True, True,
+    first = resident_steps_per_s(compiled_model, batch, case["classes"], case["input_shape"], True, True,
                                  steps=1, warmup=0)
     compile_s = time.perf_counter() - start - 1 / first
-    rate = resident_steps_per_s(compiled_model, case["batch"], case["classes"], case["input_shape"], True, True)
-    return dict(model="densenet40", eager_examples_per_s=round(eager * case["batch"]),
-                compiled_examples_per_s=round(rate * case["batch"]), speed_up=round(rate / eager, 2),
+    rate = resident_steps_per_s(compiled_model, batch, case["classes"], case["input_shape"], True, True)
+    return dict(model="densenet40", eager_examples_per_s=round(eager * batch),
+                compiled_examples_per_s=round(rate * batch), speed_up=round(rate / eager, 2),
                 compile_s=round(compile_s, 1))
 
 
-def main() -> None:
+class Report(dict):
+    """The run's results, written to `path` (whole, atomically) whenever :meth:`save` is called."""
+
+    def __init__(self, path: Path | None, **header) -> None:
+        super().__init__(header)
+        self.path = path
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self, indent=1) + "\n")
+        os.replace(tmp, self.path)
+
+
+REPORT = Report(None)
+PARTS = {"lease": check_lease, "throughput": throughput, "feeding": feeding, "resident": resident, "graphs": graphs,
+         "compile": compiled}
+
+
+def run_parts(parts: list[str]) -> None:
+    """Each part guarded: a failure is its entry (with the end of its traceback) and the next part
+    runs; the report is saved after each."""
+    for part in parts:
+        started = time.perf_counter()
+        try:
+            REPORT[part] = PARTS[part]()
+        except Exception as error:  # noqa: BLE001 - one GPU run should report everything it can
+            REPORT[part] = {**(REPORT.get(part) or {}), "error": f"{type(error).__name__}: {error}",
+                            "traceback": traceback.format_exc()[-3000:]}
+        REPORT.setdefault("seconds", {})[part] = round(time.perf_counter() - started, 1)
+        print(json.dumps({part: REPORT[part]}, indent=1), flush=True)
+        REPORT.save()
+
+
+def main(argv: list[str] | None = None) -> None:
+    global DEVICE, SIZE, QUICK, REPORT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="the JSON report, rewritten after each part")
     parser.add_argument("--compile", action="store_true")
-    parts = {"lease": check_lease, "throughput": throughput, "feeding": feeding, "resident": resident, "graphs": graphs}
-    parser.add_argument("--skip", nargs="*", default=[], choices=list(parts))
-    parser.add_argument("--only", nargs="*", choices=list(parts), help="run these parts only")
-    args = parser.parse_args()
-    report = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0)}
-    for part, measure in parts.items():
-        if part not in args.skip and (not args.only or part in args.only):
-            report[part] = measure()
-            print(json.dumps(report[part], indent=1), flush=True)
-    if args.compile:
-        report["compile"] = compiled()
-        print(json.dumps(report["compile"], indent=1), flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    measured = [part for part in PARTS if part != "compile"]
+    parser.add_argument("--skip", nargs="*", default=[], choices=measured)
+    parser.add_argument("--only", nargs="*", choices=measured, help="run these parts only")
+    parser.add_argument("--device", default="cuda", help="cpu: run the logic without a GPU (with --quick)")
+    parser.add_argument("--quick", action="store_true", help="tiny data and narrow models: checks the script runs")
+    args = parser.parse_args(argv)
+    DEVICE, QUICK = torch.device(args.device), args.quick
+    SIZE = SIZES["quick" if args.quick else "full"]
+    if args.quick:
+        torch.set_num_threads(1)  # batches of a few examples: more threads only wait for each other
+    REPORT = Report(args.out, torch=torch.__version__, quick=args.quick,
+                    device=torch.cuda.get_device_name(0) if DEVICE.type == "cuda" else "cpu")
+    REPORT.save()
+    parts = [p for p in measured if p not in args.skip and (not args.only or p in args.only)]
+    run_parts(parts + (["compile"] if args.compile else []))
 
 
 if __name__ == "__main__":

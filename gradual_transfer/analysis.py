@@ -18,15 +18,16 @@ unweighted error are errors already, so a positive gap always means "worse than 
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from gradual_transfer.grid import FAMILIES
 from gradual_transfer.io import atomic_path, read_json
+from gradual_transfer.statistics import ci95, holm, onset, signed_rank_test, unit_of_replication, unit_values
 
 COLUMNS = ["experiment", "arch", "kind", "upper_groups", "source", "target", "seed", "fold", "lc", "split", "metric",
            "value", "primary_value", "control_value", "decode_at_grid_edge"]
@@ -39,16 +40,6 @@ FAMILY_ORDER = {family: i for i, family in enumerate(FAMILIES)}
 def error(values, metric: str):
     """A score as an error in per cent (lower is better): accuracy → 100 − accuracy."""
     return 100.0 - values if metric in HIGHER_IS_BETTER else values
-
-
-def ci95(std: float, n: int) -> float:
-    """Half-width of the 95 % confidence interval of a mean of n runs (Student t, n − 1 degrees
-    of freedom); NaN for a single run, which has no spread to estimate."""
-    from scipy.stats import t
-
-    if n < 2 or not np.isfinite(std):
-        return float("nan")
-    return float(t.ppf(0.975, n - 1) * std / math.sqrt(n))
 
 
 def _attach(table: pd.DataFrame, baselines: pd.DataFrame, on: list[str], name: str) -> pd.DataFrame:
@@ -102,100 +93,188 @@ def results_table(metrics_files: list[str | Path]) -> pd.DataFrame:
     return table[COLUMNS]
 
 
-SETTING = ["experiment", "arch", "kind", "source", "target", "lc", "split", "metric"]
+FAMILY_DEFAULT = "copy"  # results tables written before the reinit family existed hold copy runs only
+
+
+def _with_family(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its ``upper_groups`` column (how the groups above l_c start: ``copy`` or
+    ``reinit``; empty for primaries); a table without one holds the paper's ``copy`` runs."""
+    if "upper_groups" in table.columns:
+        return table
+    table = table.copy()
+    family = pd.Series(FAMILY_DEFAULT, index=table.index, dtype=object)
+    family[table["kind"] == "primary"] = pd.NA
+    table.insert(table.columns.get_loc("kind") + 1, "upper_groups", family)
+    return table
+
+
+SETTING = ["experiment", "arch", "kind", "upper_groups", "source", "target", "lc", "split", "metric"]
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation, number of runs (seeds × folds) and the 95 % confidence interval
-    of the mean of every (model setting, split, metric), with the mean primary baseline. Tasks
-    without folds and a single seed have one run and no interval."""
-    grouped = table.groupby(SETTING, dropna=False, sort=True)
-    summary = grouped["value"].agg(mean="mean", std="std", runs="count").reset_index()
-    summary["ci95"] = [ci95(std, n) for std, n in zip(summary["std"], summary["runs"])]
-    summary["primary_mean"] = grouped["primary_value"].mean().to_numpy()
-    return summary
+    """Every (model setting, split, metric) over its units of replication
+    (:mod:`gradual_transfer.statistics`): folds, each the mean of its seeds, where the runs have
+    folds, else seeds. ``unit`` and ``n_units`` say which and how many, ``n_runs`` how many runs
+    (seeds × folds) they average; ``mean``, ``std`` and ``ci95`` (half-width of the 95 % Student t
+    interval, empty for one unit) are over units, as is ``primary_mean``, the mean of the target's
+    primary models. Runs without a value are not counted."""
+    rows = []
+    for key, group in _with_family(table).groupby(SETTING, dropna=False, sort=True):
+        runs = group[np.isfinite(group["value"].astype(float))]
+        _, units = unit_values(runs, ["value", "primary_value"])
+        std = units["value"].std()
+        rows.append({**dict(zip(SETTING, key)), "unit": unit_of_replication(group["fold"]), "n_units": len(units),
+                     "n_runs": len(runs), "mean": units["value"].mean(), "std": std, "ci95": ci95(std, len(units)),
+                     "primary_mean": units["primary_value"].mean()})
+    columns = SETTING + ["unit", "n_units", "n_runs", "mean", "std", "ci95", "primary_mean"]
+    summary = pd.DataFrame(rows, columns=columns)
+    return summary.astype({"lc": "Int64", "n_units": int, "n_runs": int})
 
 
-def _wilcoxon(differences: np.ndarray) -> float:
-    """Two-sided p-value of the Wilcoxon signed-rank test of paired differences (exact for the
-    small numbers of runs here); 1 when every difference is 0, NaN for fewer than 2 runs."""
-    from scipy.stats import wilcoxon
-
-    differences = differences[np.isfinite(differences)]
-    if len(differences) < 2:
-        return float("nan")
-    if not differences.any():
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(wilcoxon(differences).pvalue)
+# A transfer's gap to the target's primary splits at the self-transfer control of its family into
+# (the control's own gap, the rest: transfer minus control), named by what each measures.
+# reinit (Yosinski et al.'s BnB and AnB): splitting co-adapted layers, and the frozen layers'
+# specificity. copy (the paper's recipe: the control re-heads the target's own model and
+# fine-tunes it further, splitting nothing): what a new head and further fine-tuning alone
+# change, and the cost of the source's features.
+DECOMPOSITION = {"reinit": ("co_adaptation", "specificity"),
+                 "copy": ("rehead_and_finetune", "source_features_cost")}
+TRANSFERABILITY_KEYS = ["experiment", "arch", "kind", "upper_groups", "source", "target", "split", "metric", "lc"]
+CURVE = TRANSFERABILITY_KEYS[:-1]  # one curve against l_c: a family of tests for Holm
 
 
-def transferability_table(table: pd.DataFrame) -> pd.DataFrame:
+def _beyond_control_columns() -> list[str]:
+    columns = []
+    for control_part, rest in DECOMPOSITION.values():
+        columns += [control_part, rest, f"{rest}_ci95", f"{rest}_p", f"{rest}_p_holm"]
+    return columns
+
+
+TRANSFERABILITY_COLUMNS = (TRANSFERABILITY_KEYS
+                           + ["unit", "n_units", "relative_depth", "error", "primary_error", "trivial_error", "gap",
+                              "gap_std", "gap_ci95", "gap_p", "gap_p_holm", "normalised_gap"]
+                           + _beyond_control_columns() + ["test_note", "onset_lc", "onset_measure", "onset_reason"])
+
+
+def _transferability_row(group: pd.DataFrame, family: str) -> dict:
+    """One (setting, l_c): means, interval and tests over the units of the runs that have
+    everything the row compares (the transfer, its primary and, where the row has one, its
+    control)."""
+    with_control = bool((group["kind"] == "transfer").all() and group["control_error"].notna().any())
+    runs = group.dropna(subset=["error", "primary_error"] + (["control_error"] if with_control else []))
+    _, units = unit_values(runs, ["error", "primary_error", "gap", "control_gap", "beyond_control"])
+    n = len(units)
+    gap = signed_rank_test(units["gap"])
+    row = {"unit": unit_of_replication(group["fold"]), "n_units": n, "error": units["error"].mean(),
+           "primary_error": units["primary_error"].mean(), "gap": units["gap"].mean(),
+           "gap_std": units["gap"].std(), "gap_ci95": ci95(units["gap"].std(), n), "gap_p": gap.p_value,
+           "_gap_reason": gap.reason}
+    notes = [f"gap: {gap.reason}"] if gap.reason else []
+    if with_control:
+        control_part, rest = DECOMPOSITION[family]
+        beyond = signed_rank_test(units["beyond_control"])
+        row.update({control_part: units["control_gap"].mean(), rest: units["beyond_control"].mean(),
+                    f"{rest}_ci95": ci95(units["beyond_control"].std(), n), f"{rest}_p": beyond.p_value,
+                    "_beyond_reason": beyond.reason})
+        notes += [f"{rest}: {beyond.reason}"] if beyond.reason else []
+    row["test_note"] = "; ".join(notes)
+    return row
+
+
+def _curve_statistics(curve: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Holm over the curve's l_c, for the gap and for the part beyond the control; the onset of
+    the curve's measure (the part beyond the control where there is one, else the gap)."""
+    curve = curve.sort_values("lc").copy()
+    rest = DECOMPOSITION[family][1]
+    curve["gap_p_holm"] = holm(curve["gap_p"])
+    curve[f"{rest}_p_holm"] = holm(curve[f"{rest}_p"])
+    measure, reason = (rest, "_beyond_reason") if curve[rest].notna().any() else ("gap", "_gap_reason")
+    reasons = [r if isinstance(r, str) else "no control" for r in curve[reason]]
+    lc, why = onset(curve["lc"].tolist(), curve[measure].tolist(), curve[f"{measure}_p_holm"].tolist(), reasons)
+    return curve.assign(onset_lc=lc, onset_measure=measure, onset_reason=why)
+
+
+def transferability_table(table: pd.DataFrame, trivial_errors: dict[str, float],
+                          layer_groups: dict[str, int]) -> pd.DataFrame:
     """How much of its target's performance each transfer (and each self-transfer control) gives
-    up, per (architecture, source, target, split) and l_c, over the paired runs (seeds × folds):
+    up, per (architecture, family, source, target, split) and l_c. Scores are read as errors
+    (100 − accuracy), so positive is worse. Runs are paired (a transfer with the primary and
+    control of its own seed and fold) and averaged into units of replication
+    (:mod:`gradual_transfer.statistics`); every statistic is over the row's ``n_units`` units.
 
-    - ``gap``: error of the transfer minus error of the target's primary model, run by run
-      (positive: worse), with its standard deviation and 95 % interval (``gap_ci95``);
-    - ``normalised_gap``: the mean gap over the primary's mean error (the relative increase of
-      the error; Figure 3 averages it over l_c);
-    - ``p_value``: Wilcoxon signed-rank test of the paired gaps (transfer vs primary);
-    - ``onset_lc``: the first l_c whose gap exceeds its interval (lower bound above 0), the
-      "specificity onset"; empty without an interval (one run) or when no gap exceeds it;
-    - with the control: ``co_adaptation``, the control's own gap at that l_c (what freezing
-      the target's *own* first l_c groups already costs), and ``specificity``, the rest
-      (transfer error minus control error, run by run) with its interval.
+    - ``gap``: transfer error minus the target primary's error, with its standard deviation,
+      95 % interval, exact signed-rank p-value and its Holm adjustment over the curve's l_c;
+    - ``normalised_gap``: the mean gap over the primary's headroom, ``trivial_error`` (the error
+      of a predictor that learnt nothing, `trivial_errors` by target task) minus its error: the
+      fraction of what the target's own model gained that the transfer loses;
+    - ``relative_depth``: l_c over the architecture's number of layer groups (`layer_groups`);
+    - with the control of the row's family, the gap split in two (:data:`DECOMPOSITION`): the
+      control's own gap and the rest (transfer minus control, run by run) with its interval and
+      tests. Only ``reinit`` rows carry ``co_adaptation`` and ``specificity``;
+    - ``onset_lc``: the first l_c from which ``onset_measure`` (the rest beyond the control, or
+      the gap without a control) stays above zero at every larger swept l_c by the
+      Holm-adjusted test; empty with the ``onset_reason`` otherwise. ``test_note`` says why a
+      test has no p-value.
     """
-    runs = table[table["kind"].isin(["transfer", "control"])].copy()
+    runs = _with_family(table)
+    runs = runs[runs["kind"].isin(["transfer", "control"])].copy()
+    for name, column in (("trivial error", "target"), ("layer-group count", "arch")):
+        given = trivial_errors if column == "target" else layer_groups
+        missing = sorted(set(runs[column]) - set(given))
+        if missing:
+            raise ValueError(f"no {name} for {column} {', '.join(missing)}: pass it to transferability_table")
     err = pd.Series([error(v, m) for v, m in zip(runs["value"], runs["metric"])], index=runs.index)
-    err_primary = pd.Series([error(v, m) for v, m in zip(runs["primary_value"], runs["metric"])], index=runs.index)
-    err_control = pd.Series([error(v, m) for v, m in zip(runs["control_value"], runs["metric"])], index=runs.index)
-    runs["error"], runs["primary_error"] = err, err_primary
-    runs["gap"] = err - err_primary
-    runs["control_gap"] = err_control - err_primary
-    runs["specificity"] = err - err_control
+    runs["error"] = err
+    runs["primary_error"] = [error(v, m) for v, m in zip(runs["primary_value"], runs["metric"])]
+    runs["control_error"] = [error(v, m) for v, m in zip(runs["control_value"], runs["metric"])]
+    runs["gap"] = runs["error"] - runs["primary_error"]
+    runs["control_gap"] = runs["control_error"] - runs["primary_error"]
+    runs["beyond_control"] = runs["error"] - runs["control_error"]
 
-    def summarise(group: pd.DataFrame) -> pd.Series:
-        n = len(group)
-        gap_std = group["gap"].std()
-        spec = group["specificity"].dropna()
-        primary_error = group["primary_error"].mean()
-        return pd.Series({
-            "runs": n, "error": group["error"].mean(), "primary_error": primary_error,
-            "gap": group["gap"].mean(), "gap_std": gap_std, "gap_ci95": ci95(gap_std, n),
-            "normalised_gap": group["gap"].mean() / primary_error if primary_error > 0 else float("nan"),
-            "p_value": _wilcoxon(group["gap"].to_numpy(dtype=float)),
-            "co_adaptation": group["control_gap"].mean(),
-            "specificity": spec.mean() if len(spec) else float("nan"),
-            "specificity_ci95": ci95(spec.std(), len(spec)),
-        })
-
-    keys = ["experiment", "arch", "kind", "source", "target", "split", "metric", "lc"]
-    columns = ["runs", "error", "primary_error", "gap", "gap_std", "gap_ci95", "normalised_gap", "p_value",
-               "co_adaptation", "specificity", "specificity_ci95"]
-    if runs.empty:
-        return pd.DataFrame(columns=keys + columns + ["onset_lc"])
-    summary = runs.groupby(keys, sort=True).apply(summarise, include_groups=False).reset_index()
-    summary["runs"] = summary["runs"].astype(int)
+    rows = [{**dict(zip(TRANSFERABILITY_KEYS, key)), **_transferability_row(group, key[3])}
+            for key, group in runs.groupby(TRANSFERABILITY_KEYS, sort=True)]
+    summary = pd.DataFrame(rows, columns=TRANSFERABILITY_COLUMNS + ["_gap_reason", "_beyond_reason"])
+    if summary.empty:
+        return summary[TRANSFERABILITY_COLUMNS]
     summary["lc"] = summary["lc"].astype(int)
+    summary["relative_depth"] = summary["lc"] / summary["arch"].map(layer_groups)
+    summary["trivial_error"] = summary["target"].map(trivial_errors).astype(float)
+    headroom = summary["trivial_error"] - summary["primary_error"]
+    summary["normalised_gap"] = (summary["gap"] / headroom).where(headroom > 0)
+    summary = pd.concat([_curve_statistics(curve, key[3])
+                         for key, curve in summary.groupby(CURVE, sort=False)], ignore_index=True)
+    summary = summary.astype({"n_units": int, "onset_lc": "Int64"})
+    summary = summary.sort_values(TRANSFERABILITY_KEYS, key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c)
+    return summary[TRANSFERABILITY_COLUMNS].reset_index(drop=True)
 
-    def onset(group: pd.DataFrame) -> float:
-        exceeded = group[group["gap"] - group["gap_ci95"] > 0]
-        return float(exceeded["lc"].min()) if len(exceeded) else float("nan")
 
-    curve = keys[:-1]
-    onsets = summary.groupby(curve, sort=False).apply(onset, include_groups=False).rename("onset_lc").reset_index()
-    summary = summary.merge(onsets, on=curve, how="left")
-    summary["onset_lc"] = summary["onset_lc"].astype("Int64")
-    return summary.sort_values(keys, key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c).reset_index(drop=True)
+def mean_over_depth(relative_depth: Sequence[float], values: Sequence[float]) -> float:
+    """The mean of a curve over relative depth: the trapezoid area under the values against
+    l_c / L_H over the swept span, divided by that span (the value itself for one l_c). Unlike
+    the mean over the swept l_c, it weighs every fraction of the network alike, so architectures
+    with different depths and sweeps compare."""
+    points = pd.DataFrame({"x": relative_depth, "y": values}).dropna().sort_values("x")
+    if points.empty:
+        return float("nan")
+    span = points["x"].iloc[-1] - points["x"].iloc[0]
+    if span == 0:
+        return float(points["y"].mean())
+    return float(np.trapezoid(points["y"], points["x"]) / span)
 
 
-def transferability_matrix(transferability: pd.DataFrame, arch: str, split: str = "test") -> pd.DataFrame:
-    """Figure 3's matrix for one architecture: rows sources, columns targets, each cell the mean
-    over l_c of the normalised gap of that transfer (the diagonal: the self-transfer control's)."""
-    rows = transferability[(transferability["arch"] == arch) & (transferability["split"] == split)]
+def transferability_matrix(transferability: pd.DataFrame, arch: str, split: str = "test",
+                           upper_groups: str = FAMILY_DEFAULT) -> pd.DataFrame:
+    """Figure 3's matrix for one architecture and family: rows sources, columns targets, each
+    cell the normalised gap of that transfer averaged over relative depth
+    (:func:`mean_over_depth`; the diagonal: the self-transfer control's)."""
+    rows = _with_family(transferability)
+    rows = rows[(rows["arch"] == arch) & (rows["split"] == split) & (rows["upper_groups"] == upper_groups)]
     tasks = sorted(set(rows["source"]) | set(rows["target"]))
-    cells = rows.groupby(["source", "target"])["normalised_gap"].mean()
+    cells = pd.Series({pair: mean_over_depth(curve["relative_depth"], curve["normalised_gap"])
+                       for pair, curve in rows.groupby(["source", "target"])}, dtype=float)
+    if cells.empty:
+        return pd.DataFrame(index=tasks, columns=tasks, dtype=float)
+    cells.index.names = ["source", "target"]
     return cells.unstack("target").reindex(index=tasks, columns=tasks).astype(float)
 
 
@@ -216,9 +295,19 @@ def write_table(table: pd.DataFrame, parquet: str | Path, tsv: str | Path, summa
         write_tsv(summary_table(table), summary_tsv)
 
 
+def _is_p_value(column: str) -> bool:
+    return column.endswith(("_p", "_p_holm")) or column == "p_value"
+
+
 def write_tsv(table: pd.DataFrame, path: str | Path) -> None:
+    """A table as TSV at full precision (every float as its shortest exact repr), p-values in
+    scientific notation; empty cells for missing values."""
+    table = table.copy()
+    for column in filter(_is_p_value, table.columns):
+        table[column] = [np.format_float_scientific(p, unique=True) if np.isfinite(p) else ""
+                         for p in table[column].astype(float)]
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+        table.to_csv(tmp, sep="\t", index=False)
 
 
 COST_KEYS = ["experiment", "arch", "kind", "device_name"]
@@ -364,26 +453,31 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
 
 def figure_transferability(transferability: pd.DataFrame, title: str, png: str | Path, pdf: str | Path,
                            dpi: int = 150, split: str = "test") -> None:
-    """Figure 3: per architecture, the transferability matrix (rows sources, columns targets,
-    cells the mean normalised gap over l_c; the diagonal the self-transfer control) and its
-    asymmetry (A → B minus B → A)."""
+    """Figure 3: per architecture and family (``copy``, ``reinit``), the transferability matrix
+    (rows sources, columns targets, cells the normalised gap, the fraction of the target
+    primary's headroom over a trivial predictor that the transfer loses, averaged over relative
+    depth; the diagonal the self-transfer control) and its asymmetry (A → B minus B → A)."""
     sns = _style()
     import matplotlib.pyplot as plt
 
-    archs = sorted(transferability["arch"].unique())
-    fig, axes = plt.subplots(max(1, len(archs)), 2, figsize=(9.5, 3.6 * max(1, len(archs))), squeeze=False)
-    for (left, right), arch in zip(axes, archs):
-        matrix = transferability_matrix(transferability, arch, split)
-        experiment = transferability.loc[transferability["arch"] == arch, "experiment"].iloc[0]
-        for ax, values, name in ((left, matrix, "mean normalised gap"), (right, asymmetry(matrix), "asymmetry")):
+    rows = _with_family(transferability)
+    panels = rows[["arch", "upper_groups", "experiment"]].drop_duplicates().sort_values(["arch", "upper_groups"])
+    fig, axes = plt.subplots(max(1, len(panels)), 2, figsize=(9.5, 3.6 * max(1, len(panels))), squeeze=False)
+    for (left, right), (_, panel) in zip(axes, panels.iterrows()):
+        matrix = transferability_matrix(rows, panel["arch"], split, panel["upper_groups"])
+        mine = rows[(rows["arch"] == panel["arch"]) & (rows["split"] == split)]
+        no_headroom = sorted(set(mine.loc[mine["trivial_error"] <= mine["primary_error"], "target"]))
+        for ax, values, name in ((left, matrix, "normalised gap"), (right, asymmetry(matrix), "asymmetry")):
             limit = np.nanmax(np.abs(values.to_numpy())) if np.isfinite(values.to_numpy()).any() else 1.0
             with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
                 warnings.simplefilter("ignore", PendingDeprecationWarning)
                 sns.heatmap(values, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=True, fmt=".2f",
                             square=True, linewidths=0.5, cbar_kws={"shrink": 0.8}, mask=values.isna())
-            ax.set_title(f"{arch} ({experiment}): {name}")
+            ax.set_title(f"{panel['arch']}, {panel['upper_groups']} ({panel['experiment']}): {name}")
             ax.grid(False)
-            ax.set_xlabel("target")
+            # an empty column: the target's primary model does no better than a trivial predictor
+            ax.set_xlabel("target" + (f"\n(no headroom over a trivial predictor: {', '.join(no_headroom)})"
+                                      if no_headroom else ""))
             ax.set_ylabel("source")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))

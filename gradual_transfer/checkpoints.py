@@ -72,6 +72,24 @@ def load_model_file(path: str | Path, arch_name: str | None = None, arch: dict |
     return data
 
 
+def require_primary_of(data: dict, path: str | Path, task: str) -> None:
+    """A transfer from `task` starts from the primary model of `task`: a loaded model file
+    (`data`) whose stored identity says otherwise (a transfer, another task's primary, none)
+    is refused, so that no result records a source it did not come from."""
+    meta = data.get("meta") or {}
+    kind, target = meta.get("kind"), meta.get("target")
+    if kind == "primary" and target == task:
+        return
+    if kind is None or target is None:
+        found = "holds no identity (its metadata names no kind and task)"
+    elif kind == "primary":
+        found = f"is the primary model of {target!r}"
+    else:
+        found = f"is a {kind} model ({meta.get('source')} → {target}, l_c = {meta.get('lc')})"
+    raise CheckpointError(f"{path}: {found}, not a primary model of {task!r}; a transfer from {task!r} starts from "
+                          f"the primary model of {task!r}.")
+
+
 def model_from_file(data: dict) -> GroupedNet:
     model = build_model(data["arch"], data["num_classes"], data["input_shape"])
     model.load_state_dict(data["state_dict"])

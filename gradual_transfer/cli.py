@@ -20,6 +20,8 @@ from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.config import ConfigError, load_config, num_groups, validate_config
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.devices import DeviceError
+from gradual_transfer.io import WriteError
 from gradual_transfer.train import GraphCaptureFailed, TrainingDiverged
 
 
@@ -101,7 +103,7 @@ def cmd_prepare_images(args) -> int:
 def cmd_train_image(args) -> int:
     from pathlib import Path
 
-    from gradual_transfer import images
+    from gradual_transfer import images, jobs
     from gradual_transfer.experiment import run_job
     from gradual_transfer.grid import Job, training_params
 
@@ -117,6 +119,7 @@ def cmd_train_image(args) -> int:
     if args.upper_groups == "reinit" and not (transfer and args.lc):
         raise ConfigError("--upper-groups reinit: re-initialises the groups above l_c of a transfer; give "
                           "--source-model and --lc 1 or more (l_c = 0 would copy nothing).")
+    jobs.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
     job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None,
               upper_groups=args.upper_groups)
     data, out = Path(args.data_dir), Path(args.out_dir)
@@ -199,9 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log)
     try:
         return args.run(args)
-    except (ConfigError, DataError, CheckpointError, TrainingDiverged, GraphCaptureFailed) as error:
+    except (ConfigError, DataError, CheckpointError, DeviceError, TrainingDiverged, GraphCaptureFailed) as error:
         logging.getLogger("gradual_transfer").error("%s", error)
         return 2
+    except OSError as error:  # a full disk, a read-only folder, a file that cannot be read: one sentence
+        logging.getLogger("gradual_transfer").error("%s", os_error_sentence(error))
+        return 2
+
+
+def os_error_sentence(error: OSError) -> str:
+    """An OSError as one sentence naming its file (a WriteError is one already)."""
+    if isinstance(error, WriteError) or not error.filename:
+        return error.strerror or str(error)
+    return f"{error.filename}: {error.strerror or error}."
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Three layers, each with messages that name the config key and the fix:
 2. cross-references the schema cannot express (a task naming an unknown architecture, an l_c
    beyond the architecture's depth, SER folds outside the fold list);
 3. data roots of every dataset an enabled experiment uses, unless the demo generates it
-   (:mod:`gradual_transfer.data.layouts`).
+   (:mod:`gradual_transfer.data.layouts`), and the files other settings name (a Kaldi
+   alignment). `outdir` is checked with the cross-references: a folder of its own.
 """
 
 from __future__ import annotations
@@ -97,11 +98,39 @@ def _key(path: Iterable[Any]) -> str:
 _NUMBER_STRING = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+_BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+_KINDS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+          "null": "null", "array": "a list", "object": "a mapping"}
+
+
+def _allowed(schema: dict) -> str:
+    """What a schema of one type allows, in words: "an integer from 1 to 5", "null"."""
+    if not isinstance(schema, dict):
+        return "a value"
+    kind = _KINDS.get(schema.get("type"), "a value")
+    if schema.get("type") == "string" and schema.get("minLength") == 1:
+        return "a non-empty string"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        return f"{kind} from {low} to {high}"
+    limits = [f"{sign} {schema[bound]}" for bound, sign in zip(_BOUNDS, ("≥", ">", "≤", "<")) if bound in schema]
+    return f"{kind} {' and '.join(limits)}" if limits else kind
+
+
 def _explain(error: "jsonschema.ValidationError") -> str:
     """One schema violation as a sentence that says what to write instead."""
     key = _key(error.absolute_path)
     value = error.instance
+    integer = error.validator == "type" and "integer" in (
+        error.validator_value if isinstance(error.validator_value, list) else [error.validator_value])
     if error.validator == "type" and isinstance(value, str) and _NUMBER_STRING.match(value.strip()):
+        if integer:
+            number = float(value)
+            if number.is_integer() and abs(number) < 1e300:
+                written = str(int(number))
+                how = " without quotes" if value.strip().lstrip("+") == written else ""
+                return f"{key}: '{value}' is a string, not an integer. Write {written}{how}."
+            return f"{key}: '{value}' is a string; write {_allowed(error.schema)}."
         mantissa, _, exponent = value.strip().lower().partition("e")
         if exponent:
             if "." not in mantissa:
@@ -111,6 +140,12 @@ def _explain(error: "jsonschema.ValidationError") -> str:
                 f"a decimal point as text). Write {mantissa}e{exponent}."
             )
         return f"{key}: '{value}' is a string, not a number. Write {value.strip()} without quotes."
+    if integer and isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e300:
+            return f"{key}: {value!r} is not an integer (it has a decimal point or an exponent). Write {int(value)}."
+        return f"{key}: {value!r} is not an integer; write {_allowed(error.schema)}."
+    if error.validator in _BOUNDS:
+        return f"{key}: {value!r} is out of range; write {_allowed(error.schema)}."
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
@@ -122,15 +157,31 @@ def _explain(error: "jsonschema.ValidationError") -> str:
         choices = ", ".join(map(repr, error.validator_value))
         return f"{key}: {value!r} is not allowed; choose one of {choices}."
     if error.validator in ("oneOf", "anyOf") and error.context:
-        # Alternatives are told apart by a `kind` constant: report the problems of the one the
-        # user meant (its constant matched), not "is not valid under any of the given schemas".
         by_alternative: dict[int, list] = {}
         for sub in error.context:
             by_alternative.setdefault(sub.relative_schema_path[0], []).append(sub)
-        meant = [errs for errs in by_alternative.values() if not any(e.validator == "const" for e in errs)]
+        # Alternatives of one plain type each (null or an integer ≥ 1): say them all, not the
+        # first one's complaint ("0 is not of type 'null'").
+        tops = [next((e for e in errs if not e.relative_path), None) for _, errs in sorted(by_alternative.items())]
+        if len(tops) == len(error.validator_value) and all(
+                top is not None and "properties" not in top.schema and "type" in top.schema for top in tops):
+            return f"{key}: {value!r} is not allowed; write {' or '.join(_allowed(top.schema) for top in tops)}."
+        # Alternatives told apart by a `kind` constant: report the problems of the one the user
+        # meant (its constant and type matched), not "is not valid under any of the given schemas".
+        meant = [errs for errs in by_alternative.values()
+                 if not any(e.validator == "const" or (e.validator == "type" and not e.relative_path) for e in errs)]
         chosen = min(meant or by_alternative.values(), key=len)
         return "; ".join(_explain(e) for e in chosen)
     return f"{key}: {error.message}."
+
+
+def _validator_class(jsonschema):
+    """Draft 2020-12, except that an integer is an int: JSON Schema counts 2.0 and 2.0e13 as
+    integers, but Python keeps them floats, which `range`, tensor shapes and seeds refuse."""
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)
 
 
 def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
@@ -139,7 +190,7 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
     import jsonschema
 
     schema = load_yaml(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator_class(jsonschema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     return [_explain(e) for e in errors]
 
@@ -253,6 +304,56 @@ def demo_datasets(config: dict) -> list[str]:
     return [d for d in config.get("demo", {}) if d in config["datasets"]]
 
 
+# Where no outdir may be: the system's own trees (and anything inside them), and folders that
+# hold others' files (themselves: a folder of one's own inside them is fine). An outdir there
+# scatters corpora/, logs/, models/ and a lock file among what is already there.
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys",
+                "/usr")
+SHARED_FOLDERS = ("/", "/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/tmp", "/var")
+
+
+def outdir_errors(config: dict, base: Path = Path(".")) -> list[str]:
+    """`outdir` must be a folder of its own: not a file, not `/` or a shared folder itself (a
+    home directory included), nothing inside a system tree."""
+    given = config["outdir"]
+    path = (Path(base) / given).resolve()
+    if path.exists() and not path.is_dir():
+        return [f"outdir: {given} is a file, not a folder. Set outdir to a folder (it is made when missing)."]
+    try:
+        home = Path.home().resolve()
+    except (KeyError, RuntimeError):  # no home directory known
+        home = None
+    if str(path) in SHARED_FOLDERS or path == home:
+        shown = given if str(path) == str(given) else f"{given} ({path})"
+        return [f"outdir: {shown} is a folder that holds other files than this workflow's. Set outdir to a folder "
+                f"of its own (e.g. results)."]
+    tree = next((t for t in SYSTEM_TREES if path == Path(t) or Path(t) in path.parents), None)
+    if tree is not None:
+        return [f"outdir: {given} is inside {tree}, which holds the system's own files. Set outdir to a folder of "
+                f"your own, e.g. results."]
+    return []
+
+
+def alignment_errors(config: dict, base: Path = Path(".")) -> list[str]:
+    """The Kaldi alignment a TIMIT task trains on (``frame_targets: alignment``): its files
+    exist and are of the right kind (an archive, or a script file and the archives it names)."""
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.data.timit import alignment_files
+
+    speech = config["experiments"].get("speech", {})
+    if not speech.get("enabled"):
+        return []
+    problems = []
+    for name in speech["tasks"]:
+        task = config["tasks"][name]
+        if task["dataset"] == "timit" and task.get("frame_targets") == "alignment" and task.get("alignment"):
+            try:
+                alignment_files(task["alignment"], base)
+            except DataError as error:
+                problems.append(f"tasks.{name}.alignment: {error}")
+    return problems
+
+
 def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
     generated = set(demo_datasets(config))
     problems = []
@@ -296,9 +397,9 @@ def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SC
     """Raise :class:`ConfigError` listing every problem; return the config unchanged if none."""
     problems = schema_errors(config, schema_path)
     if not problems:
-        problems = semantic_errors(config)
+        problems = semantic_errors(config) + outdir_errors(config, base)
     if not problems and check_data:
-        problems = data_root_errors(config, base)
+        problems = data_root_errors(config, base) + alignment_errors(config, base)
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")

@@ -20,9 +20,10 @@ import torch
 
 from gradual_transfer import cost
 from gradual_transfer.curves import EpochLog
-from gradual_transfer.checkpoints import load_model_file, save_model
+from gradual_transfer.checkpoints import load_model_file, require_primary_of, save_model
+from gradual_transfer.data.errors import DataError
 from gradual_transfer.grid import Job
-from gradual_transfer.io import write_json
+from gradual_transfer.io import all_or_none, write_json
 from gradual_transfer.models import GroupedNet, build_model
 from gradual_transfer.train import (BatchSource, Recipe, RuntimeOptions, clear_checkpoints, fit, is_resident,
                                     place_on_device, select_device)
@@ -47,6 +48,18 @@ def resume_dir(model_path: str | Path) -> Path:
     return Path(model_path).parent / "resume"
 
 
+def check_labels(sources: Mapping[str, BatchSource], classes: int, task: str) -> None:
+    """Every label of the data has an output of the network: a label beyond ``classes`` would
+    stop training with an IndexError after minutes, or hours."""
+    for source in sources.values():
+        path, labels = source.labels()
+        if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+            bad = int(labels.max()) if labels.max() >= classes else int(labels.min())
+            raise DataError(f"{path}: holds label {bad}, but tasks.{task}.classes is {classes} (labels "
+                            f"0..{classes - 1}). Set tasks.{task}.classes to the number of classes of its dataset"
+                            f"{f' (at least {bad + 1})' if bad >= classes else ''}.")
+
+
 def initial_model(job: Job, network: dict, num_classes: int, input_shape: list[int], seed: int,
                   source_model: str | Path | None) -> GroupedNet:
     """A fresh network for a primary; for a transfer, the source's body (``copy``) or its first
@@ -57,6 +70,7 @@ def initial_model(job: Job, network: dict, num_classes: int, input_shape: list[i
     if source_model is None:
         raise ValueError(f"{job.folder}: a transfer needs its source model ({job.source_job.folder})")
     source = load_model_file(source_model, job.arch, network)
+    require_primary_of(source, source_model, job.source)
     return transfer_model(source, job.arch, network, num_classes, job.lc, seed, job.upper_groups)
 
 
@@ -86,13 +100,14 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
             "data_on_device": is_resident(train), "frozen_prefix_cached": result.start_group > 0}),
     }
     model.to("cpu").to(memory_format=torch.contiguous_format)
-    save_model(out_model, model, arch_name=job.arch, arch=network, num_classes=num_classes, input_shape=input_shape,
-               meta=job.meta())
-    write_json(out_metrics, metrics)
+    with all_or_none():  # a model without its metrics (or the reverse) is never left behind
+        save_model(out_model, model, arch_name=job.arch, arch=network, num_classes=num_classes,
+                   input_shape=input_shape, meta=job.meta())
+        write_json(out_metrics, metrics)
     clear_checkpoints(resume_dir(out_model))
     log.info("validation %s, test %s", metrics["validation"], metrics["test"])
     rate, mfu = metrics["cost"]["examples_per_s"], metrics["cost"]["mfu"]
-    log.info("cost: %.0f examples/s, %.3g GFLOP per step, MFU %s", rate or 0, step_flops / 1e9,
+    log.info("cost: %.0f examples/s, %.3g GFLOP per step, MFU %s", rate or 0, step_flops.total / 1e9,
              f"{mfu:.1%}" if mfu is not None else "n/a (no peak known for this device)")
     return metrics
 
@@ -118,7 +133,9 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     recipe = Recipe.from_config(settings["recipe"])
     recipe = replace(recipe, seed=recipe.seed + job.seed)  # a seed of the study shifts every draw
     options = RuntimeOptions.from_config(runtime, job.arch, select_device())
-    sources = place_on_device(task.sources(settings, inputs, job.fold), select_device(), options.resident_data_mb)
+    host_sources = task.sources(settings, inputs, job.fold)
+    check_labels(host_sources, settings["classes"], job.target)
+    sources = place_on_device(host_sources, select_device(), options.resident_data_mb)
     input_shape = sources["train"].input_shape
     model = initial_model(job, settings["network"], settings["classes"], input_shape, recipe.seed,
                           inputs.get("source"))

@@ -16,6 +16,7 @@ of the first pass are logged with their count and those utterances left out — 
 from __future__ import annotations
 
 import logging
+import shlex
 import struct
 from collections import Counter
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ import torch
 from gradual_transfer.data import iemocap, timit
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.io import write_ark_scp, write_json, write_text
+from gradual_transfer.data.ids import check_id
+from gradual_transfer.io import all_or_none, write_ark_scp, write_json, write_text
 from gradual_transfer.logs import progress
 
 log = logging.getLogger(__name__)
@@ -278,11 +280,17 @@ def _audio_files(corpus: str, root: str | Path) -> dict[str, Path]:
 
 
 def _wav_entry(path: Path) -> str:
-    """A wav.scp value: the absolute path, or for a SPHERE file a command that converts it."""
+    """A wav.scp value: the absolute path, or for a SPHERE file a command that converts it, the
+    path quoted for ``sh`` (Kaldi runs a value that ends in ``|`` through the shell: a folder
+    named ``$(...)`` or ``a;b`` must stay a name). A plain path is never run, and Kaldi takes
+    the rest of the line after the id as the file name, spaces included."""
     path = path.resolve()
+    if "\n" in str(path) or "\r" in str(path):
+        raise DataError(f"{str(path)!r}: a line break in a file name cannot stand in wav.scp (one line per "
+                        f"utterance). Rename it.")
     with open(path, "rb") as f:
         sphere = f.read(7) == b"NIST_1A"
-    return f"{SPHERE_READER} {path} |" if sphere else str(path)
+    return f"{SPHERE_READER} {shlex.quote(str(path))} |" if sphere else str(path)
 
 
 def export_kaldi(features_path: str | Path, out_dir: str | Path, corpus: str | None = None,
@@ -290,14 +298,26 @@ def export_kaldi(features_path: str | Path, out_dir: str | Path, corpus: str | N
     """A Kaldi data directory of a feature file: ``feats.ark``/``feats.scp`` (absolute archive
     path), ``utt2spk``, ``spk2utt``, ``text`` (TIMIT: the reference phones on the 48-phone set,
     as Kaldi's TIMIT recipe keeps them; IEMOCAP: the emotion) and, given the corpus and its
-    root, ``wav.scp`` (absolute paths; SPHERE through :data:`SPHERE_READER`). Every file is
-    sorted as ``LC_ALL=C sort`` sorts, and each appears only when complete."""
+    root, ``wav.scp`` (absolute paths; SPHERE through :data:`SPHERE_READER`, the path quoted
+    for ``sh``). Every file is sorted as ``LC_ALL=C sort`` sorts, and they appear together when
+    all are complete. Ids that Kaldi cannot hold (:mod:`gradual_transfer.data.ids`) are refused."""
     features = SpeechFeatures(features_path)
     out_dir = Path(out_dir)
     duplicates = sorted(u for u, n in Counter(features.utt_ids).items() if n > 1)
     if duplicates:
         raise DataError(f"{features_path}: duplicate utterance ids {duplicates[:3]}; a Kaldi archive needs unique keys.")
     speakers = features.speakers.tolist()
+    for value, what in [(u, "utterance id") for u in features.utt_ids] + [(s, "speaker id") for s in set(speakers)]:
+        check_id(value, what, features_path, fix="Extract the features again from a corpus whose folders and "
+                                                 "files are renamed.")
+    with all_or_none():  # the directory is whole or absent: Kaldi tools trust a data directory they find
+        _write_kaldi_dir(features, out_dir, speakers, corpus, corpus_root)
+    return len(features)
+
+
+def _write_kaldi_dir(features: SpeechFeatures, out_dir: Path, speakers: list[str], corpus: str | None,
+                     corpus_root: str | Path | None) -> None:
+    features_path = features.path
     ids = kaldi_utt_ids(features.utt_ids, speakers)
     order = sorted(range(len(ids)), key=lambda row: ids[row].encode())  # C locale: byte order
     label = next((name for name in ("phones", "emotion") if name in features.schema.names), None)
@@ -323,4 +343,3 @@ def export_kaldi(features_path: str | Path, out_dir: str | Path, corpus: str | N
             raise DataError(f"{corpus_root}: no audio for {len(missing)} utterance(s) of {features_path}, e.g. "
                             f"{missing[0]}; is datasets.{corpus}.root the corpus these features came from?")
         write_text(out_dir / "wav.scp", lines(lambda row: _wav_entry(audio[features.utt_ids[row]])))
-    return len(features)

@@ -34,7 +34,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gradual_transfer.config import canonical
+from gradual_transfer.config import canonical, num_groups
+from gradual_transfer.metrics import trivial_error
 from gradual_transfer.stages import STAGE_VERSIONS
 
 SWEEP_KEYS = ("lc",)  # keys of an architecture entry that choose jobs, not the network
@@ -281,3 +282,17 @@ def job_settings(config: dict, job: Job) -> dict:
 def training_params(config: dict, job: Job) -> dict:
     """A training job's whole ``params``: identity, settings and the training stage's version."""
     return {"job": job.to_dict(), "settings": job_settings(config, job), "version": STAGE_VERSIONS["training"]}
+
+
+def transferability_settings(config: dict) -> dict:
+    """What the transferability table depends on besides the results table: the error of a
+    trivial predictor on each task of the enabled experiments (the floor of the headroom that
+    normalises gaps, :func:`gradual_transfer.metrics.trivial_error`) and the number of layer
+    groups L_H of each of their architectures (l_c / L_H is the relative depth)."""
+    enabled = [entry for entry in config["experiments"].values() if entry.get("enabled")]
+    tasks = sorted({task for entry in enabled for task in entry["tasks"]})
+    archs = sorted({arch for entry in enabled for arch in entry["architectures"]})
+    return canonical({
+        "trivial_errors": {t: trivial_error(config["tasks"][t]["metric"], config["tasks"][t]["classes"]) for t in tasks},
+        "layer_groups": {a: num_groups(config["architectures"][a]) for a in archs},
+    })

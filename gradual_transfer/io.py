@@ -37,31 +37,45 @@ def _size(n: int) -> str:
 def write_failure(path: Path, error: BaseException, free: int | None) -> WriteError | None:
     """The sentence for a failed write of `path`, or None when `error` is not about writing."""
     code = getattr(error, "errno", None)
+    if isinstance(error, OSError) and code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return WriteError(code, f"{path}: not written ({os.strerror(code)}).")
     full = code in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < FULL_BELOW_BYTES
                                                     and isinstance(error, (OSError, RuntimeError)))
     if full:
         where = f"{_size(free)} free on the device of {path.parent}" if free is not None else "device full"
         return WriteError(errno.ENOSPC, f"{path}: not written, the disk is full ({where}). Free space, or set "
                                         f"outdir to a larger disk, and run again.")
-    if isinstance(error, OSError) and code in (errno.EACCES, errno.EROFS, errno.EIO):
+    if isinstance(error, OSError) and code == errno.EIO:
         return WriteError(code, f"{path}: not written ({os.strerror(code)}).")
     return None
 
 
+# Renames held back by the open `all_or_none` blocks of this process (innermost last).
+_held_renames: list[list[tuple[Path, Path]]] = []
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
-    Temporaries left by an earlier writer of `path` that was killed are removed first."""
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds
+    (inside :func:`all_or_none`, when that block succeeds). Temporaries left by an earlier
+    writer of `path` that was killed are removed first."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.partial"):
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*.partial"):
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as error:  # a read-only or missing folder: name the output, not a temporary
+        raise write_failure(path, error, _free_bytes(path.parent)) or WriteError(
+            error.errno, f"{path}: not written ({error.strerror or error}).") from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        if _held_renames:
+            _held_renames[-1].append((Path(tmp), path))
+        else:
+            os.replace(tmp, path)
     except BaseException as error:
         free = _free_bytes(path.parent)  # before the partial file gives its space back
         Path(tmp).unlink(missing_ok=True)
@@ -69,6 +83,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if failure is not None:
             raise failure from None
         raise
+
+
+@contextmanager
+def all_or_none() -> Iterator[None]:
+    """The outputs written (by :func:`atomic_path`) inside this block appear together when it
+    ends without error, or none of them does: a step with several outputs (train, validation
+    and test of a prepared dataset; the files of a Kaldi data directory) never leaves some of
+    them behind for a later step to trust."""
+    renames: list[tuple[Path, Path]] = []
+    _held_renames.append(renames)
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in renames:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        _held_renames.pop()
+    if _held_renames:  # an enclosing block decides
+        _held_renames[-1].extend(renames)
+        return
+    done: list[Path] = []
+    try:
+        for tmp, path in renames:
+            os.replace(tmp, path)
+            done.append(path)
+    except OSError as error:
+        for tmp, _ in renames:
+            tmp.unlink(missing_ok=True)
+        for renamed in done:
+            renamed.unlink(missing_ok=True)
+        names = ", ".join(p.name for _, p in renames)
+        raise WriteError(error.errno, f"{path}: not written ({error.strerror or error}); none of {names} was "
+                                      f"kept.") from None
 
 
 def _umask() -> int:

@@ -8,17 +8,33 @@ from pathlib import Path
 
 from gradual_transfer import logs
 
-_lease = None  # held for the life of the process: the kernel frees the lock when it ends
+log = logging.getLogger(__name__)
 
 
-def start(log_file: str | Path | None, threads: int = 1, gpu: bool = False, jobs_per_gpu: int = 1) -> None:
-    global _lease
+def lease(cuda: dict):
+    """Lease a GPU for this process by the config's ``runtime.cuda`` settings (``jobs_per_gpu``,
+    ``busy_gpus``), before CUDA is initialised, and check that PyTorch agrees
+    (:func:`gradual_transfer.devices.check_with_torch`). Every entry point that trains calls it:
+    the Snakemake scripts (through :func:`start`) and the command line."""
+    from gradual_transfer import devices
+
+    held = devices.lease_for_process(jobs_per_gpu=cuda.get("jobs_per_gpu", 1),
+                                     busy_gpus=cuda.get("busy_gpus", "avoid"))
+    log.info("device: %s", held.reason)
+    import torch
+
+    warning = devices.check_with_torch(held, torch.cuda.device_count() if torch.cuda.is_available() else 0,
+                                       torch.__version__)
+    if warning:
+        log.warning("%s", warning)
+    return held
+
+
+def start(log_file: str | Path | None, threads: int = 1, cuda: dict | None = None) -> None:
+    """`cuda`: the config's ``runtime.cuda`` for a job that trains (it leases a GPU)."""
     logs.configure(log_file)
-    if gpu:
-        from gradual_transfer.devices import lease_gpu
-
-        _lease = lease_gpu(jobs_per_gpu=jobs_per_gpu)  # before torch touches CUDA
-        logging.getLogger(__name__).info("device: %s", _lease.reason)
+    if cuda is not None:
+        lease(cuda)
     import torch
 
     torch.set_num_threads(max(1, threads))

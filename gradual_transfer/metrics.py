@@ -119,3 +119,26 @@ def per_speaker(counts: dict[str, EditCounts], speakers: dict[str, str]) -> list
     return [{"speaker": s, "utterances": n, "reference_length": c.reference_length, "substitutions": c.substitutions,
              "deletions": c.deletions, "insertions": c.insertions, "errors": c.errors,
              "per": 100.0 * c.errors / max(c.reference_length, 1)} for s, n, c in rows]
+
+
+# Frame classes a metric does not score: SER's models learn a silence class beside the emotions,
+# but an utterance is decided among the emotions only, so UE averages over the others.
+UNSCORED_CLASSES = {"accuracy": 0, "per": 0, "ue": 1}
+
+
+def trivial_error(metric: str, classes: int) -> float:
+    """The error (%) of a predictor that learnt nothing, on a task with `classes` output classes:
+    the floor of the headroom a model gains.
+
+    - ``accuracy``: top-1 error of a uniform guess, 100 (1 − 1/K) (a constant guess's too, on a
+      test set with balanced classes);
+    - ``ue``: unweighted error of any constant guess, 100 (1 − 1/E) with E the scored classes
+      (the task's classes less silence): its recall is 1 on one class and 0 on the E − 1 others;
+    - ``per``: 100, the empty hypothesis (every reference phone deleted).
+    """
+    if metric == "per":
+        return 100.0
+    scored = classes - UNSCORED_CLASSES[metric]
+    if scored < 2:
+        raise ValueError(f"a {metric} task needs 2 scored classes or more, not {scored}")
+    return 100.0 * (1.0 - 1.0 / scored)

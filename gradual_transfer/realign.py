@@ -7,7 +7,8 @@ prior), transitions from the HMM estimated on the current targets, weighted by t
 transition scales as Kaldi weights them), and the alignment replaces the targets. The phone
 boundaries are free, as Kaldi aligns from the transcript alone, or held within ± ``window``
 frames of the hand-labelled ones. An utterance that cannot be aligned (fewer frames than three
-per phone, or windows too tight) keeps its current targets and is counted.
+per phone, or windows too tight) keeps its current targets and is counted;
+more than :data:`MAX_NOT_ALIGNED` of a split stops the job.
 
 The outputs are the feature file with new targets (Arrow, every other column unchanged) and a
 Kaldi alignment archive of the same targets: per utterance an int32 vector of pdf-level state
@@ -27,6 +28,7 @@ import numpy as np
 from gradual_transfer import hmm
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter
+from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.timit import PhoneMap
 from gradual_transfer.io import read_json, write_ark_scp, write_json
 from gradual_transfer.speech import FrameSource
@@ -57,6 +59,26 @@ def phone_spans(targets: np.ndarray, phones: list[int]) -> list[tuple[int, int]]
 def boundary_shifts(labelled: list[tuple[int, int]], aligned: list[tuple[int, int]]) -> np.ndarray:
     """|aligned − labelled| start frame of every phone after the first that has frames in both."""
     return np.array([abs(a[0] - b[0]) for a, b in zip(labelled[1:], aligned[1:]) if b[1] > b[0]], dtype=np.int64)
+
+
+# At most this share of a split's utterances may keep their current targets for want of an
+# alignment (fewer frames than three per phone, or windows too tight); more stops the job:
+# a model trained on them would train mostly on the targets it was meant to replace.
+MAX_NOT_ALIGNED = 0.01
+
+
+def check_aligned_share(report: dict, features: str | Path, window: int | None) -> None:
+    """Refuse a realignment that left more than :data:`MAX_NOT_ALIGNED` of a split unaligned,
+    with the counts and the setting to change."""
+    kept, total = report["not_aligned"], report["utterances"]
+    if kept <= MAX_NOT_ALIGNED * total:
+        return
+    how = (f"within ± {window} frames of their labelled phone boundaries" if window is not None
+           else "through their reference phones (fewer than 3 frames per phone)")
+    fix = (f"Widen tasks.asr.realign_window (now {window}; 3 aligns every demo utterance, null aligns freely)"
+           if window is not None else "Set tasks.asr.frame_targets: thirds, or check the corpus's phone labels")
+    raise DataError(f"{features}: {kept} of {total} utterances ({kept / total:.0%}) could not be aligned "
+                    f"{how} and would keep their previous targets; at most {MAX_NOT_ALIGNED:.0%} may. {fix}.")
 
 
 def realign_split(model, current: SpeechFeatures, labelled: SpeechFeatures, stats: dict, loop: hmm.PhoneLoop,
@@ -138,6 +160,7 @@ def realign(*, model: str | Path, current: dict[str, str | Path], labelled: dict
         features = SpeechFeatures(current[split])
         targets, reports[split] = realign_split(network, features, SpeechFeatures(labelled[split]), statistics, loop,
                                                 scales, window, context, batch_size, options)
+        check_aligned_share(reports[split], current[split], window)
         write_with_targets(features, targets, out["features"])
         write_ark_scp(((utt, t.astype(np.int32)) for utt, t in zip(features.utt_ids, targets)), out["ali"],
                       out["ali_scp"])

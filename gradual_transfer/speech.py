@@ -71,6 +71,10 @@ class FrameSource:
         and its utterance's bounds (three int64)."""
         return len(self) * (4 * self.features.num_bins + 3 * 8)
 
+    def labels(self) -> tuple[Path, np.ndarray]:
+        """The file the frames come from, and their targets (to check them against the task)."""
+        return self.features.path, self.features.frame_targets(self.index.frames)
+
     def to_device(self, device: torch.device | str) -> "ResidentFrameSource":
         return ResidentFrameSource(self, device)
 
@@ -177,13 +181,19 @@ def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, F
     return {split: FrameSource(features, rows[split], stats, context) for split in ("train", "validation", "test")}
 
 
+def utterance_posteriors(model: GroupedNet, source: FrameSource, batch_size: int,
+                         options: RuntimeOptions) -> list[tuple[str, np.ndarray]]:
+    """(utterance id, its frames' log-posteriors as float32) for every utterance of `source`."""
+    log_posteriors, _ = predict(model, source, batch_size, select_device(), options)
+    utt_ids = [source.features.utt_ids[r] for r in source.rows]
+    return [(utt, np.ascontiguousarray(post, dtype=np.float32))
+            for utt, post in zip(utt_ids, source.split_by_utterance(log_posteriors.numpy()), strict=True)]
+
+
 def write_posteriors(model: GroupedNet, source: FrameSource, ark: str | Path, scp: str | Path, batch_size: int,
                      options: RuntimeOptions) -> None:
     """Frame log-posteriors of every utterance as a Kaldi archive + script file (float32)."""
-    log_posteriors, _ = predict(model, source, batch_size, select_device(), options)
-    utt_ids = [source.features.utt_ids[r] for r in source.rows]
-    write_ark_scp(((utt, np.ascontiguousarray(post, dtype=np.float32))
-                   for utt, post in zip(utt_ids, source.split_by_utterance(log_posteriors.numpy()))), ark, scp)
+    write_ark_scp(utterance_posteriors(model, source, batch_size, options), ark, scp)
 
 
 def after_training(model: GroupedNet, sources: dict[str, FrameSource], outputs: Mapping[str, str], batch_size: int,

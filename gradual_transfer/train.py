@@ -208,7 +208,15 @@ class FitResult:
 
 
 def select_device() -> torch.device:
-    """CUDA when available (after the GPU lease picked the device), else CPU."""
+    """The device this process trains and evaluates on. A job (Snakemake's or the command line's)
+    took the GPU lease first (:func:`gradual_transfer.jobs.lease`): the GPU it leased, the only
+    one CUDA shows it (on the CPU where PyTorch cannot use CUDA), or the CPU where it leased
+    none. A process that took no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
+    from gradual_transfer.devices import held_lease
+
+    lease = held_lease()
+    if lease is not None and lease.device is None:
+        return torch.device("cpu")
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -224,14 +232,32 @@ def _pinned(x: torch.Tensor) -> torch.Tensor:
     return x.pin_memory() if x.device.type == "cpu" else x  # (a cached batch may already be on the GPU)
 
 
+def memory_format(options: RuntimeOptions) -> torch.memory_format:
+    """The layout of 4-D batches and convolution weights that ``channels_last`` says."""
+    return torch.channels_last if options.channels_last else torch.contiguous_format
+
+
+def lay_out(model: GroupedNet, device: torch.device, options: RuntimeOptions) -> GroupedNet:
+    """`model` on `device`, its convolution weights in the configured layout (either way, explicitly:
+    a model trained or loaded in the other layout keeps it otherwise)."""
+    return model.to(device, memory_format=memory_format(options))
+
+
 def _to_device(x: torch.Tensor, device: torch.device, options: RuntimeOptions) -> torch.Tensor:
+    """A batch on `device`; a 4-D one with the strides of the configured layout. Batches arrive in
+    either (image pixels are stored channels-last and permuted; speech windows are contiguous),
+    and cuDNN runs a convolution channels-last whenever its input is, whatever the setting says.
+    (``Tensor.to(memory_format=...)`` also sets the strides of a 1-channel batch, which
+    ``contiguous(memory_format=...)`` leaves alone: PyTorch counts it as both layouts.)"""
     if device.type == "cuda":
         # a copy from pageable memory blocks the host until the GPU has drained its queue;
         # from pinned memory it is queued, so the next batch is gathered while this one trains
         x = _pinned(x)
+    # copied as it is, then re-laid on the device: a copy to other strides would first make a
+    # pageable contiguous copy on the host (and wait for the GPU)
     x = x.to(device, non_blocking=True)
-    if options.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    if x.dim() == 4:
+        x = x.to(memory_format=memory_format(options))
     return x
 
 
@@ -293,22 +319,29 @@ def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, devic
     if lc == 0 or options.frozen_cache_mb <= 0:
         return None
     model.eval()
+    n = len(source)
     first, _ = next(iter(source.batches(1, None)))
     with _autocast(device, options):
         one = model.forward_groups(_to_device(first, device, options), 0, lc)
-    size_mb = one.numel() * one.element_size() * len(source) / 2**20
+    size_mb = one.numel() * one.element_size() * n / 2**20
     if size_mb > options.frozen_cache_mb:
         log.info("frozen groups' output not cached: %.0f MB > runtime frozen_cache_mb = %d", size_mb,
                  options.frozen_cache_mb)
         return None
-    outputs, targets = [], []
+    # allocated once at its final size and filled batch by batch: at its peak the cache needs
+    # itself and one batch, not twice itself (chunks, then their concatenation)
+    layout = {"memory_format": memory_format(options)} if one.dim() == 4 else {}
+    outputs = torch.empty((n, *one.shape[1:]), dtype=one.dtype, device=device, **layout)
+    targets = torch.empty(n, dtype=torch.long, device=device)
+    start = 0
     for x, y in source.batches(batch_size, None):
         with _autocast(device, options):
-            outputs.append(model.forward_groups(_to_device(x, device, options), 0, lc))
-        targets.append(y)
-    log.info("cached the output of the %d frozen groups for %d examples (%.0f MB on %s)", lc, len(source),
-             size_mb, device.type)
-    return TensorSource(torch.cat(outputs), torch.cat(targets))
+            outputs[start:start + len(y)] = model.forward_groups(_to_device(x, device, options), 0, lc)
+        targets[start:start + len(y)] = y
+        start += len(y)
+    log.info("cached the output of the %d frozen groups for %d examples (%.0f MB on %s)", lc, n, size_mb,
+             device.type)
+    return TensorSource(outputs, targets)
 
 
 def is_resident(source: BatchSource) -> bool:
@@ -489,6 +522,8 @@ def _diverged(error: TrainingDiverged, recipe: "Recipe") -> TrainingDiverged:
 def predict(model: GroupedNet, source: BatchSource, batch_size: int, device: torch.device,
             options: RuntimeOptions = RuntimeOptions()) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-posteriors (float32, CPU) and targets of every example of `source`, in order."""
+    # the weights keep their layout: fit set it, and re-laying them here would leave a fused
+    # optimizer's momentum buffers in the other layout (they must match their parameters)
     model.to(device).eval()
     outputs, targets = [], []
     for x, y in source.batches(batch_size, None):
@@ -528,9 +563,7 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_path = checkpoint_dir / "last.pt"
-    model.to(device)
-    if options.channels_last:
-        model.to(memory_format=torch.channels_last)
+    lay_out(model, device, options)
     lc = model.frozen_groups
     warmup = recipe.head_warmup_iterations if lc < model.num_groups else 0
     # a graphed step needs the fused optimizer with its learning rate on the device (StepRunner)
@@ -571,6 +604,7 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         model.load_state_dict(state["model"])
         optimizer = recipe.optimizer(model.trainable_parameters(), optimizer_device)
         optimizer.load_state_dict(state["optimizer"])
+        relay_state(optimizer)
         # the checkpoint's groups carry the implementation of the run that wrote it (maybe on
         # another machine, with other runtime settings): this run uses its own
         for group in optimizer.param_groups:
@@ -624,6 +658,17 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
         log.info("early stop: no better validation score for %d epochs", recipe.early_stopping_patience)
     log.info("best epoch %d, validation score %.5f", result.best_epoch, result.best_score)
     return result
+
+
+def relay_state(optimizer: torch.optim.Optimizer) -> None:
+    """Each parameter's state (momentum) in its parameter's layout. A checkpoint keeps the strides
+    of the run that wrote it, which may have had the other ``channels_last``: CUDA's fused SGD
+    refuses mismatched strides, and the CPU's silently pairs the wrong elements."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def _save_checkpoint(path: Path, fingerprint: dict, model: GroupedNet, optimizer, schedule: LearningRate,

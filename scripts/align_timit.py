@@ -4,7 +4,7 @@ from gradual_transfer import jobs
 from gradual_transfer.realign import realign
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
-jobs.start(sm.log[0], sm.threads, gpu=True, jobs_per_gpu=sm.config["runtime"]["cuda"].get("jobs_per_gpu", 1))
+jobs.start(sm.log[0], sm.threads, cuda=sm.config["runtime"]["cuda"])
 realign(
     model=sm.input.model,
     current={"train": sm.input.train, "dev": sm.input.dev},

@@ -6,6 +6,6 @@ from gradual_transfer import jobs
 from gradual_transfer.experiment import run_job
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
-jobs.start(sm.log[0], sm.threads, gpu=True, jobs_per_gpu=sm.config["runtime"]["cuda"].get("jobs_per_gpu", 1))
+jobs.start(sm.log[0], sm.threads, cuda=sm.config["runtime"]["cuda"])
 run_job(sm.params.training, dict(sm.input.items()), dict(sm.output.items()), sm.config["runtime"],
         cache_dir=f"{sm.config['outdir']}/cache", history=sm.log.history, tensorboard_dir=sm.params.tensorboard)

@@ -7,6 +7,6 @@ from gradual_transfer.analysis import transferability_table, write_tsv
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_tsv(
-    transferability_table(pd.read_parquet(snakemake.input[0])),  # noqa: F821
+    transferability_table(pd.read_parquet(snakemake.input[0]), **snakemake.params.settings),  # noqa: F821
     snakemake.output.tsv,  # noqa: F821
 )

@@ -6,6 +6,9 @@ there."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +17,7 @@ from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.images import ImageArrays, ImageSource, ResidentImageSource, write_images
 from gradual_transfer.models import build_model
 from gradual_transfer.speech import FrameSource, ResidentFrameSource
-from gradual_transfer.train import RuntimeOptions, StepRunner, fit, place_on_device
+from gradual_transfer.train import RuntimeOptions, StepRunner, accuracy, fit, place_on_device, predict
 from test_engine import ARCH, CPU, evaluator, recipe, tensors_of, toy_data
 from test_speech_data import write_random_file
 
@@ -297,3 +300,191 @@ def test_a_failed_capture_names_the_setting_to_change():
                                                  r"capturing\)\. Set cuda_graphs: false for this architecture "
                                                  r"under runtime.cuda_by_architecture"):
         run_epochs(lambda model: EagerGraphs(model, fail=True))
+
+
+def small_frame_source(tmp_path) -> FrameSource:
+    """Frames of six utterances with targets of five classes (trainable)."""
+    from gradual_transfer.data.arrow import SpeechWriter, speech_schema
+
+    rng = np.random.default_rng(9)
+    with SpeechWriter(tmp_path / "frames.arrow", speech_schema(40), rows_per_batch=2) as writer:
+        for u, n in enumerate([9, 4, 12, 7, 5, 11]):
+            writer.add({"utt_id": f"u{u}", "speaker": f"s{u % 2}", "num_frames": n,
+                        "feats": rng.normal(size=(n, 40)).astype(np.float32),
+                        "targets": rng.integers(0, 5, n).astype(np.int16)})
+    stats = {"mean": [0.0] * 40, "std": [1.0] * 40}
+    return FrameSource(SpeechFeatures(tmp_path / "frames.arrow"), range(6), stats, context=3)
+
+
+def canonical_strides(shape, channels_last: bool) -> tuple[int, ...]:
+    """The strides PyTorch gives a new tensor of `shape` in that layout (a 1-channel batch has
+    distinct strides in the two, though PyTorch calls either contiguous in both)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.empty(shape, memory_format=layout).stride()
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+@pytest.mark.parametrize("kind", ["images", "frames"])
+@pytest.mark.parametrize("where", ["streamed", "resident", "cached prefix"])
+def test_batches_reach_the_model_in_the_layout_the_settings_say(tmp_path, channels_last, kind, where):
+    """Image batches are gathered channels-last (NHWC pixels permuted), speech batches
+    contiguous; whatever the source, what reaches the model in training and evaluation has the
+    strides of the configured layout, as do the model's convolution weights (cuDNN runs
+    channels-last when either operand is, whatever the config says)."""
+    from test_engine import SPEECH_ARCH
+
+    if kind == "images":
+        source, arch, classes, lc = image_source(tmp_path, 40), ARCH, 10, 3
+    else:
+        source, arch, classes, lc = small_frame_source(tmp_path), SPEECH_ARCH, 5, 1
+    torch.manual_seed(0)
+    model = build_model(arch, classes, source.input_shape)
+    cached = where == "cached prefix"
+    if cached:
+        model.freeze(lc)
+    train = source.to_device(CPU) if where == "resident" else source
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append((tuple(args[0].shape), args[0].stride())))
+    options = RuntimeOptions(channels_last=channels_last, frozen_cache_mb=64 if cached else 0)
+    evaluate = lambda m: {"score": accuracy(*predict(m, train, 16, CPU, options))}  # noqa: E731
+    result = fit(model, train, evaluate, recipe(batch_size=16, epochs=1), checkpoint_dir=tmp_path / "ck",
+                 fingerprint={}, device=CPU, options=options)
+    assert result.start_group == (lc if cached else 0)
+    four_d = [(shape, strides) for shape, strides in seen if len(shape) == 4]
+    assert len(four_d) >= 4  # training batches (a ragged one included) and evaluation batches
+    assert all(strides == canonical_strides(shape, channels_last) for shape, strides in four_d), four_d
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    assert weights and all(w.stride() == canonical_strides(w.shape, channels_last) for w in weights)
+
+
+def resumed_across_layouts(tmp_path, where: str, before: bool, after: bool, graph_ready: bool):
+    """Two epochs in one layout, the checkpoint resumed for two more in `after`."""
+    fit_toy(tmp_path, where, RuntimeOptions(channels_last=before, cuda_graphs=graph_ready), stop_after_epoch=2)
+    return fit_toy(tmp_path, where, RuntimeOptions(channels_last=after, cuda_graphs=graph_ready))
+
+
+@pytest.mark.parametrize("graph_ready", [False, True], ids=["sgd", "fused sgd"])
+@pytest.mark.parametrize("before,after", [(False, True), (True, False)], ids=["contiguous→channels_last",
+                                                                              "channels_last→contiguous"])
+def test_a_checkpoint_resumes_in_the_other_layout(tmp_path, graph_ready, before, after):
+    """The momentum buffers of a checkpoint have the strides of the run that wrote it; resumed in
+    the other layout they are re-laid like their parameters (fused SGD refuses mismatched
+    strides on CUDA, and on a CPU it computes a wrong update). The fused run then trains as
+    the eager (unfused) one resumed across the same change: the layouts' own rounding differs,
+    so the reference changes layout too."""
+    model, result = resumed_across_layouts(tmp_path, "tested", before, after, graph_ready)
+    state = torch.load(tmp_path / "tested" / "last.pt", weights_only=False)["optimizer"]["state"]
+    buffers = [state[i]["momentum_buffer"] for i in range(len(model.trainable_parameters()))]
+    assert [b.stride() for b in buffers] == [p.stride() for p in model.trainable_parameters()]
+    if not graph_ready:
+        return
+    eager_model, eager = resumed_across_layouts(tmp_path, "eager", before, after, graph_ready=False)
+    for a, b in zip(eager.history, result.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+    for (name, a), b in zip(tensors_of(eager_model).items(), tensors_of(model).values()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), (name, (a - b).abs().max().item())
+
+
+# --- benchmarks/gpu_check.py, the prepared GPU check -----------------------------------------
+
+MISSING_ON_THE_GPU_MACHINE = ("snakemake", "kaldiio", "soundfile", "jsonschema", "kaldialign", "tensorboard")
+BLOCKER = f"""
+import importlib.abc, sys
+
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {MISSING_ON_THE_GPU_MACHINE!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not on the GPU machine)", name=name)
+
+sys.meta_path.insert(0, Missing())
+"""
+
+
+def gpu_check_module():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_saves_its_report_after_each_part_and_goes_on_after_a_failure(tmp_path):
+    gpu_check = gpu_check_module()
+    out = tmp_path / "report.json"
+    seen_on_disk = []
+
+    def fails():
+        raise ModuleNotFoundError("No module named 'kaldiio'")
+
+    gpu_check.PARTS = {"first": fails, "second": lambda: {"fine": True},
+                       "third": lambda: seen_on_disk.append(json.loads(out.read_text())) or {}}
+    gpu_check.REPORT = gpu_check.Report(out, torch="x")
+    gpu_check.run_parts(["first", "second", "third"])
+    assert seen_on_disk[0]["first"]["error"] == "ModuleNotFoundError: No module named 'kaldiio'"
+    assert seen_on_disk[0]["second"] == {"fine": True} and set(seen_on_disk[0]["seconds"]) == {"first", "second"}
+    assert set(json.loads(out.read_text())["seconds"]) == {"first", "second", "third"}
+
+
+def test_gpu_check_runs_to_its_report_without_the_modules_the_gpu_machine_lacks(tmp_path):
+    """The prepared GPU command's parts on a CPU (tiny data, narrow models), with Snakemake,
+    kaldiio, soundfile, jsonschema, kaldialign and tensorboard unimportable: every part reports
+    (lease: no GPU here, recorded as its error), and eager, graph-ready and a second eager run
+    train alike."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    (tmp_path / "blocker").mkdir()
+    (tmp_path / "blocker" / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path / 'blocker'}{os.pathsep}{REPO}"}
+    blocked = subprocess.run([sys.executable, "-c", "import kaldiio"], capture_output=True, text=True, env=env)
+    assert "not on the GPU machine" in blocked.stderr  # the blocker works
+    out = tmp_path / "gpu_check.json"
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
+                          "--only", "lease", "resident", "graphs", "--out", str(out)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["seconds"]) == {"lease", "resident", "graphs"}
+    assert report["lease"]["error"] == "RuntimeError: no CUDA device: nothing to lease"
+    resident = report["resident"]
+    assert all(resident[k] for k in ("images_same_batches", "frames_same_batches", "images_same_accuracy",
+                                     "frames_same_scores", "same_posteriors")), resident
+    assert resident["cached_prefix_fit"]["start_group"] == resident["cached_prefix_fit_graphed"]["start_group"] == 5
+    assert resident["cached_prefix_fit"]["losses"] == pytest.approx(resident["cached_prefix_fit_graphed"]["losses"])
+    rows = report["graphs"]["same_training"]
+    assert [row["model"] for row in rows] == ["densenet40", "model_a", "model_b"]
+    for row in rows:
+        assert "error" not in row, row
+        assert row["eager_again_off_eager"] == 0.0 and row["graphed_off_eager"] < 1e-4 < row["wrong_lr_off_eager"]
+    assert all("error" not in row and row["eager_per_s"] > 0 for row in report["graphs"]["throughput"])
+
+
+def test_gpu_check_compares_training_from_a_briefly_trained_densenet(tmp_path):
+    """A fresh DenseNet-40's BatchNorm statistics are the initial ones: in the head warm-up (body
+    in eval mode) its loss is thousands, which fit refuses as diverged, so graphed-vs-eager never
+    got compared. One epoch of plain training gives statistics that make it sane."""
+    from gradual_transfer.train import DIVERGED_LOSS_FACTOR
+
+    gpu_check = gpu_check_module()
+    gpu_check.DEVICE, gpu_check.SIZE = CPU, {**gpu_check.SIZES["full"], "batch_divisor": 4}  # the real DenseNet-40
+    source = gpu_check.image_source(tmp_path, 160)
+    x, y = next(source.batches(16, None))
+    refused = DIVERGED_LOSS_FACTOR * np.log(10)
+
+    def warm_up_loss(model) -> float:
+        with torch.no_grad():
+            return torch.nn.functional.cross_entropy(model.freeze(model.num_groups).eval()(x), y).item()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batches of 16: more threads only wait for each other
+    try:
+        assert warm_up_loss(gpu_check.fresh_model("densenet40", False, dropout=0.0)) > refused
+        start = gpu_check.briefly_trained("densenet40", source)
+        assert warm_up_loss(gpu_check.from_state("densenet40", start, False)) < 2 * np.log(10)
+    finally:
+        torch.set_num_threads(threads)

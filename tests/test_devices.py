@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +90,233 @@ def test_several_jobs_per_gpu_fill_every_device_first_and_never_exceed_the_slots
     assert lease_gpu(tmp_path, environ=dict(environ), jobs_per_gpu=2, timeout=0).device == "1"
     for lease in leases:
         lease.release()
+
+
+# --- a workstation shared with other users and other programs ---------------------------------
+
+NVIDIA_SMI = """#!{python}
+import json, sys
+from pathlib import Path
+state = json.loads(Path(__file__).with_name("gpus.json").read_text())
+query = next(a for a in sys.argv[1:] if a.startswith("--query"))
+if query.startswith("--query-gpu="):
+    for gpu in state["gpus"]:
+        print(f"{{gpu['index']}}, {{gpu['uuid']}}, {{gpu.get('mode', 'Default')}}")
+elif query.startswith("--query-compute-apps="):
+    for app in state["apps"]:
+        print(f"{{app['uuid']}}, {{app['pid']}}, {{app['mib']}}")
+"""
+
+
+def fake_nvidia_smi(tmp_path, gpus: int, apps: dict[int, int] | None = None, mode: str = "Default") -> dict:
+    """An environment whose nvidia-smi (a stand-in) reports `gpus` GPUs, compute processes
+    `apps` (pid → GPU index), and no /proc list of GPUs is read (see NO_PROC)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    program = bin_dir / "nvidia-smi"
+    program.write_text(NVIDIA_SMI.format(python=sys.executable))
+    program.chmod(0o755)
+    set_gpu_processes(tmp_path, gpus, apps or {}, mode)
+    return {"PATH": str(bin_dir)}
+
+
+def set_gpu_processes(tmp_path, gpus: int, apps: dict[int, int], mode: str = "Default") -> None:
+    state = {"gpus": [{"index": i, "uuid": f"GPU-{i}", "mode": mode} for i in range(gpus)],
+             "apps": [{"uuid": f"GPU-{gpu}", "pid": pid, "mib": 500} for pid, gpu in apps.items()]}
+    (tmp_path / "bin" / "gpus.json").write_text(json.dumps(state))
+
+
+NO_PROC = "no-proc-gpus"  # a /proc without the driver's GPU list, as under WSL2
+
+
+def test_without_a_proc_list_the_gpus_are_counted_by_nvidia_smi(tmp_path):
+    environ = fake_nvidia_smi(tmp_path, 2)
+    assert visible_devices(environ, proc_dir=tmp_path / NO_PROC) == ["0", "1"]
+    lease = lease_gpu(tmp_path / "locks", environ=environ, proc_dir=tmp_path / NO_PROC, timeout=0)
+    assert lease.device == "0" and environ["CUDA_VISIBLE_DEVICES"] == "0"
+    assert environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"  # CUDA numbers the GPUs as nvidia-smi does
+    lease.release()
+    assert visible_devices({"PATH": str(tmp_path / "empty")}, proc_dir=tmp_path / NO_PROC) == []
+
+
+def test_a_gpu_another_program_uses_is_passed_over_and_waited_for(tmp_path):
+    environ = fake_nvidia_smi(tmp_path, 2, apps={999_999: 0})  # another program on GPU 0
+    first = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, timeout=0)
+    assert first.device == "1" and "passed over GPU 0: in use by pid 999999 (500 MiB)" in first.reason
+    with pytest.raises(TimeoutError, match=r"GPU 0: in use by pid 999999 \(500 MiB\)"):
+        lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, poll_seconds=0.02,
+                  timeout=0.1)
+    shared = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, busy_gpus="share",
+                       timeout=0)
+    assert shared.device == "0"
+    shared.release()
+    set_gpu_processes(tmp_path, 2, {})  # the other program ended
+    assert lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, timeout=0).device == "0"
+    first.release()
+
+
+def test_a_gpu_running_our_own_job_is_not_busy_for_its_second_slot(tmp_path):
+    """The lock files say which processes are this workflow's jobs (of any user)."""
+    environ = fake_nvidia_smi(tmp_path, 1)
+    first = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2, timeout=0)
+    assert (tmp_path / "locks" / "gpu0.lock").read_text().split()[0] == str(os.getpid())
+    set_gpu_processes(tmp_path, 1, {os.getpid(): 0})  # the first job started using its GPU
+    second = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2,
+                       timeout=0)
+    assert (second.device, second.slot) == ("0", 1)
+    first.release()
+    second.release()
+
+
+def test_an_exclusive_process_gpu_takes_one_job(tmp_path):
+    environ = fake_nvidia_smi(tmp_path, 1, mode="Exclusive_Process")
+    first = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2, timeout=0)
+    assert first.slot == 0
+    with pytest.raises(TimeoutError):
+        lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2,
+                  poll_seconds=0.02, timeout=0.05)
+    first.release()
+    set_gpu_processes(tmp_path, 1, {999_999: 0}, mode="Prohibited")
+    with pytest.raises(TimeoutError, match="GPU 0: compute mode Prohibited"):
+        lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, poll_seconds=0.02,
+                  timeout=0.05)
+
+
+def test_an_unknown_busy_setting_is_refused(tmp_path):
+    from gradual_transfer.devices import DeviceError
+
+    with pytest.raises(DeviceError, match="runtime.cuda.busy_gpus: 'wait' is not one of avoid, share"):
+        lease_gpu(tmp_path, environ={"GRADUAL_TRANSFER_GPUS": "1"}, busy_gpus="wait")
+
+
+REFUSED_AS_USER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from gradual_transfer.devices import DeviceError, lease_gpu
+try:
+    lease_gpu(sys.argv[2], environ={"GRADUAL_TRANSFER_GPUS": "1"}, timeout=0)
+except DeviceError as error:
+    print(error)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
+                    reason="root writes any folder: the refusal needs another user (setpriv)")
+def test_a_lock_folder_this_user_cannot_write_is_refused_in_one_sentence():
+    from conftest import REPO
+
+    shared = Path(tempfile.mkdtemp(prefix="gradual-transfer-users-", dir="/tmp"))
+    try:
+        (shared / "locks").mkdir()
+        shared.chmod(0o755)
+        (shared / "locks").chmod(0o755 if os.geteuid() == 0 else 0o555)  # root's, or read-only to this user
+        run = subprocess.run([*(as_user("nobody") if os.geteuid() == 0 else []), sys.executable, "-c", REFUSED_AS_USER,
+                              str(REPO), str(shared / "locks")], capture_output=True, text=True, cwd="/", timeout=60)
+        user = "nobody" if os.geteuid() == 0 else None
+        assert run.stdout.startswith(f"{shared / 'locks'}: the GPU lock folder is not writable by {user or ''}"), (
+            run.stdout + run.stderr)
+        assert f"chmod 1777 {shared / 'locks'}" in run.stdout and run.stdout.count("\n") == 1
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+LEASE_AS_USER = """
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+from gradual_transfer.devices import lease_gpu
+lease = lease_gpu(sys.argv[2], environ={"GRADUAL_TRANSFER_GPUS": sys.argv[3]}, timeout=0)
+print(json.dumps({"device": lease.device, "uid": os.getuid(), "pid": os.getpid()}), flush=True)
+time.sleep(float(sys.argv[4]))
+"""
+
+
+def as_user(user: str) -> list[str]:
+    return [] if user == "root" else ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="running a job as a second user (nobody) needs root and setpriv")
+@pytest.mark.parametrize("first_user,second_user", [("root", "nobody"), ("nobody", "root")])
+def test_two_users_share_one_lock_folder(first_user, second_user):
+    """The first user's job creates the machine's lock folder and GPU 0's lock; the second
+    user's job, meanwhile, gets GPU 1 (per-user folders would both lease GPU 0), and once the
+    first is gone re-uses the lock file the first user created."""
+    from conftest import REPO
+
+    shared = Path(tempfile.mkdtemp(prefix="gradual-transfer-users-", dir="/tmp"))
+    try:
+        shared.chmod(0o1777)  # as /tmp, where the machine's lock folder is made by whoever comes first
+        lock_dir = shared / "locks"
+
+        def job(user: str, gpus: int, hold: float) -> subprocess.Popen:
+            return subprocess.Popen([*as_user(user), sys.executable, "-c", LEASE_AS_USER, str(REPO), str(lock_dir),
+                                     str(gpus), str(hold)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env={"PATH": os.environ["PATH"]}, cwd="/")
+
+        first = job(first_user, 2, 30)
+        held = json.loads(first.stdout.readline() or first.stderr.read())
+        second = job(second_user, 2, 0)
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
+        assert (held["device"], json.loads(out)["device"]) == ("0", "1")
+        assert lock_dir.stat().st_mode & 0o7777 == 0o1777  # world-writable, sticky: as /tmp
+        for name, pid in (("gpu0.lock", held["pid"]), ("gpu1.lock", json.loads(out)["pid"])):
+            lock = lock_dir / name
+            assert lock.stat().st_mode & 0o777 == 0o666, name  # readable (and the holder's line writable) by all
+            assert lock.read_text().split()[:2] == [str(pid), first_user if name == "gpu0.lock" else second_user]
+        first.kill()
+        first.wait()
+        again = job(second_user, 1, 0)  # GPU 0's lock file belongs to the first user
+        out, err = again.communicate(timeout=60)
+        assert again.returncode == 0, err
+        assert json.loads(out)["device"] == "0"
+        assert (lock_dir / "gpu0.lock").read_text().split()[:2] == [str(json.loads(out)["pid"]), second_user]
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_job_uses_the_device_its_lease_gave(monkeypatch, tmp_path):
+    """CUDA only with a leased GPU: a job whose lease found none trains on the CPU even where
+    PyTorch sees a GPU (and is refused before, see below); without a lease (a notebook) PyTorch
+    decides."""
+    import torch
+
+    from gradual_transfer import devices
+    from gradual_transfer.devices import Lease
+    from gradual_transfer.train import select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(devices, "_held", None)
+    assert select_device().type == "cuda"
+    monkeypatch.setattr(devices, "_held", Lease(None, reason="no GPU: running on the CPU"))
+    assert select_device().type == "cpu"
+    monkeypatch.setattr(devices, "_held", Lease("1", 0, reason="leased GPU 1"))
+    assert select_device().type == "cuda"
+
+
+def test_pytorch_must_agree_with_the_lease():
+    from gradual_transfer.devices import DeviceError, Lease, check_with_torch
+
+    with pytest.raises(DeviceError, match="PyTorch sees 2 CUDA device.* but the GPU lease counted none .*"
+                                          "set GRADUAL_TRANSFER_GPUS=2 .*or export CUDA_VISIBLE_DEVICES= "):
+        check_with_torch(Lease(None, reason="no GPU: running on the CPU"), 2, "2.11.0")
+    warning = check_with_torch(Lease("0", 0, reason="leased GPU 0 (/tmp/x)"), 0, "2.11.0+cpu")
+    assert warning.startswith("leased GPU 0 (/tmp/x), but this PyTorch (2.11.0+cpu) cannot use CUDA: training on "
+                              "the CPU")
+    assert check_with_torch(Lease("0", 0), 1, "2.11.0") is None and check_with_torch(Lease(None), 0, "2.11.0") is None
+
+
+def test_the_command_line_takes_the_lease_too(tmp_path):
+    """train-image outside Snakemake leases as a workflow job does: with GPU 0 held by a job, it
+    gets GPU 1."""
+    from conftest import REPO
+
+    held = lease_gpu(tmp_path / "locks", environ={"GRADUAL_TRANSFER_GPUS": "2"}, timeout=0)
+    environ = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID")}
+    environ.update(GRADUAL_TRANSFER_GPUS="2", GRADUAL_TRANSFER_LOCK_DIR=str(tmp_path / "locks"))
+    run = subprocess.run([sys.executable, "-m", "gradual_transfer", "train-image", "--arch", "densenet40", "--task",
+                          "cifar10", "--data-dir", str(tmp_path / "missing"), "--out-dir", str(tmp_path / "out"),
+                          "--configfile", str(REPO / "config.yaml")], capture_output=True, text=True, env=environ,
+                         cwd=REPO, timeout=300)
+    held.release()
+    assert "device: leased GPU 1 (" in run.stderr, run.stderr[-3000:]

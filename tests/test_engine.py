@@ -366,3 +366,38 @@ def test_frozen_output_respects_its_memory_budget(caplog):
         assert torch.equal(model(cached.inputs[:5], 1), model.head(model.body[1:](cached.inputs[:5])))
     nothing_frozen = build_model(ARCH, 3, (3, 8, 8))
     assert frozen_output(nothing_frozen, source, 64, CPU, RuntimeOptions(frozen_cache_mb=8)) is None
+
+
+def allocation_peak(work):
+    """(what `work` returned, the peak of tensor memory it held at once, in bytes): the profiler's
+    record of every allocation and free by PyTorch's CPU allocator while `work` ran, summed in
+    order."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        returned = work()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+    held = peak = 0
+    for _, nbytes in events:
+        held += nbytes
+        peak = max(peak, held)
+    return returned, peak
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_frozen_prefix_cache_is_filled_in_place(channels_last):
+    """The cache is allocated once at its final size and each batch's output written into it:
+    its peak is the cache and one batch, not twice the cache (chunks, then their concatenation)."""
+    from gradual_transfer.models import build_model
+    from gradual_transfer.train import frozen_output
+
+    model = build_model(ARCH, 3, (3, 8, 8)).freeze(1)
+    source = toy_data(3, 4000, 5)
+    options = RuntimeOptions(channels_last=channels_last, frozen_cache_mb=64)
+    cached, peak = allocation_peak(lambda: frozen_output(model, source, 64, CPU, options))
+    size = cached.inputs.nbytes + cached.targets.nbytes
+    assert size > 8e6 and peak < 1.1 * size, (peak, size)
+    x, _ = next(source.batches(4000, None))
+    with torch.no_grad():
+        assert torch.allclose(cached.inputs, model.forward_groups(x, 0, 1), atol=1e-6)
+    assert torch.equal(cached.targets, source.targets)

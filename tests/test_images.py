@@ -76,7 +76,7 @@ def test_summary_averages_over_folds_and_keeps_the_spread(tmp_path):
              for kind, fold, value in [("primary", 1, 40.0), ("primary", 2, 50.0), ("transfer", 1, 30.0), ("transfer", 2, 34.0)]]
     summary = summary_table(results_table(files))
     row = summary[(summary["kind"] == "transfer") & (summary["split"] == "test")].iloc[0]
-    assert row["mean"] == 33.0 and row["runs"] == 2 and row["std"] == pytest.approx(np.std([31, 35], ddof=1))
+    assert row["mean"] == 33.0 and (row["unit"], row["n_units"]) == ("fold", 2) and row["std"] == pytest.approx(np.std([31, 35], ddof=1))
     assert row["primary_mean"] == 46.0
 
 

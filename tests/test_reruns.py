@@ -129,7 +129,8 @@ def test_speed_settings_plan_nothing(tiny_run):
 
     def change(c):
         c["runtime"]["cpu"].update(channels_last=not c["runtime"]["cpu"]["channels_last"], frozen_cache_mb=0)
-        c["runtime"]["cuda"].update(amp_bf16=True, prefetch=False, resident_data_mb=0, cuda_graphs=True, jobs_per_gpu=2)
+        c["runtime"]["cuda"].update(amp_bf16=True, prefetch=False, resident_data_mb=0, cuda_graphs=True, jobs_per_gpu=2,
+                                    busy_gpus="share")
         c["runtime"].setdefault("cuda_by_architecture", {})["model_a_demo"] = {"cuda_graphs": False}
 
     assert _plan_with(workdir, config, change) == {}

@@ -1,6 +1,7 @@
 """Seeds, self-transfer controls and the transferability summary, on hand-made results with
-known answers: pairing, gaps, intervals, the onset, co-adaptation and specificity, the paired
-test, the matrix and its asymmetry."""
+known answers: pairing, units of replication, gaps, intervals, exact tests and Holm's
+adjustment, the onset, the parts of a gap per family, the normalisation, the matrix and its
+asymmetry, full-precision tables."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from gradual_transfer.analysis import (
+    DECOMPOSITION,
     asymmetry,
     ci95,
     figure_transferability,
@@ -20,7 +22,9 @@ from gradual_transfer.analysis import (
     summary_table,
     transferability_matrix,
     transferability_table,
+    write_tsv,
 )
+from test_statistics import brute_force_p
 
 T_975_1 = 12.706204736  # Student t, 97.5 % quantile, 1 degree of freedom
 
@@ -60,81 +64,155 @@ def test_summary_gives_mean_spread_and_interval_over_seeds(tmp_path):
     summary = summary_table(results_table(image_runs(tmp_path)))
     row = summary[(summary["kind"] == "transfer") & (summary["split"] == "test")].iloc[0]
     std = np.std([80.0, 86.0], ddof=1)
-    assert (row["mean"], row["runs"]) == (83.0, 2) and row["std"] == pytest.approx(std)
-    assert row["ci95"] == pytest.approx(T_975_1 * std / math.sqrt(2))
-    assert row["primary_mean"] == 91.0
+    assert (row["mean"], row["n_units"], row["n_runs"], row["unit"]) == (83.0, 2, 2, "seed")
+    assert row["std"] == pytest.approx(std) and row["ci95"] == pytest.approx(T_975_1 * std / math.sqrt(2))
+    assert row["primary_mean"] == 91.0 and row["upper_groups"] == "copy"
+    primary = summary[(summary["kind"] == "primary") & (summary["split"] == "test")].iloc[0]
+    assert pd.isna(primary["upper_groups"]) and pd.isna(primary["lc"])
     assert math.isnan(ci95(3.0, 1)) and ci95(0.0, 5) == 0.0
 
 
-def test_gap_interval_coadaptation_and_specificity(tmp_path):
-    table = transferability_table(results_table(image_runs(tmp_path)))
+def test_runs_without_a_value_are_not_counted(tmp_path):
+    table = results_table(image_runs(tmp_path))
+    third = table[table["seed"] == 1].assign(seed=2)
+    third.loc[third["kind"] == "transfer", "value"] = float("nan")
+    summary = summary_table(pd.concat([table, third], ignore_index=True))
+    row = summary[(summary["kind"] == "transfer") & (summary["split"] == "test")].iloc[0]
+    assert (row["n_units"], row["n_runs"]) == (2, 2)  # not 3: the run without a value is left out
+    assert row["ci95"] == pytest.approx(T_975_1 * np.std([80.0, 86.0], ddof=1) / math.sqrt(2))
+
+
+TRIVIAL = {"cifar10": 90.0, "ser": 75.0}
+GROUPS = {"d": 7, "a": 5}
+
+
+def test_gap_interval_and_the_parts_of_a_copy_transfer(tmp_path):
+    table = transferability_table(results_table(image_runs(tmp_path)), TRIVIAL, GROUPS)
     row = table[(table["kind"] == "transfer") & (table["split"] == "test")].iloc[0]
     # errors: primary 10, 8; transfer 20, 14; control 12, 10
-    assert (row["source"], row["target"], row["lc"], row["runs"]) == ("svhn", "cifar10", 3, 2)
+    assert (row["source"], row["target"], row["lc"], row["upper_groups"]) == ("svhn", "cifar10", 3, "copy")
+    assert (row["unit"], row["n_units"], row["relative_depth"]) == ("seed", 2, 3 / 7)
     assert row["primary_error"] == 9.0 and row["error"] == 17.0
     assert row["gap"] == 8.0 and row["gap_std"] == pytest.approx(math.sqrt(8))
     assert row["gap_ci95"] == pytest.approx(T_975_1 * math.sqrt(8) / math.sqrt(2))
-    assert row["normalised_gap"] == pytest.approx(8 / 9)
-    assert row["co_adaptation"] == 2.0 and row["specificity"] == 6.0  # 8 and 4 run by run
-    assert row["specificity_ci95"] == pytest.approx(T_975_1 * math.sqrt(8) / math.sqrt(2))
-    assert row["p_value"] == 0.5  # the smallest two-sided p of an exact signed-rank test on 2 runs
+    # the gap over the headroom the primary gained over a uniform guess among 10 classes
+    assert row["trivial_error"] == 90.0 and row["normalised_gap"] == pytest.approx(8 / (90 - 9))
+    assert row["rehead_and_finetune"] == 2.0 and row["source_features_cost"] == 6.0  # 8 and 4 run by run
+    assert row["source_features_cost_ci95"] == pytest.approx(T_975_1 * math.sqrt(8) / math.sqrt(2))
+    assert pd.isna(row["co_adaptation"]) and pd.isna(row["specificity"])  # those name the reinit family only
+    # 2 units: no signed-rank p could be below 0.05, so none is given, and no onset
+    assert pd.isna(row["gap_p"]) and pd.isna(row["gap_p_holm"]) and pd.isna(row["source_features_cost_p"])
+    assert row["test_note"] == ("gap: 2 non-zero differences; a two-sided p below 0.05 needs 6; "
+                                "source_features_cost: 2 non-zero differences; a two-sided p below 0.05 needs 6")
+    assert pd.isna(row["onset_lc"]) and row["onset_measure"] == "source_features_cost"
+    assert row["onset_reason"] == "no test at l_c = 3 (2 non-zero differences; a two-sided p below 0.05 needs 6)"
     control = table[(table["kind"] == "control") & (table["split"] == "test")].iloc[0]
     assert control["gap"] == 2.0 and control["source"] == control["target"] == "cifar10"
-    assert pd.isna(row["onset_lc"])  # 8 ± 25: no interval above zero
+    assert control["onset_measure"] == "gap" and pd.isna(control["rehead_and_finetune"])
 
 
-def ser_runs(tmp_path: Path, gaps: dict[int, list[float]]) -> list[Path]:
+def test_only_the_reinit_family_names_co_adaptation_and_specificity(tmp_path):
+    table = results_table(image_runs(tmp_path))
+    table["upper_groups"] = table["kind"].map({"primary": pd.NA, "transfer": "reinit", "control": "reinit"})
+    row = transferability_table(table, TRIVIAL, GROUPS).query("kind == 'transfer' and split == 'test'").iloc[0]
+    assert row["upper_groups"] == "reinit" and (row["co_adaptation"], row["specificity"]) == (2.0, 6.0)
+    assert pd.isna(row["rehead_and_finetune"]) and pd.isna(row["source_features_cost"])
+    assert row["onset_measure"] == "specificity"
+
+
+def test_no_normalised_gap_without_headroom(tmp_path):
+    # a primary no better than the trivial predictor has gained nothing a transfer could lose
+    table = transferability_table(results_table(image_runs(tmp_path)), {"cifar10": 9.0}, GROUPS)
+    row = table.query("kind == 'transfer' and split == 'test'").iloc[0]
+    assert row["primary_error"] == 9.0 and pd.isna(row["normalised_gap"]) and row["gap"] == 8.0
+
+
+def test_a_table_needs_the_trivial_error_of_each_target(tmp_path):
+    with pytest.raises(ValueError, match="no trivial error for target cifar10"):
+        transferability_table(results_table(image_runs(tmp_path)), {"ser": 75.0}, GROUPS)
+
+
+def ser_runs(tmp_path: Path, gaps: dict[int, list[float]], seeds: int = 1) -> list[Path]:
     """8 SER folds: primary unweighted error 40 + fold; ASR → SER at each l_c, fold f's error
-    raised by gaps[lc][f − 1]."""
+    raised by gaps[lc][f − 1] (seed s adds s to the gap, and nothing to the primary)."""
     files = []
-    common = {"experiment": "speech", "arch": "a", "target": "ser", "seed": 0}
-    for fold in range(1, 9):
-        primary = 40.0 + fold
-        files.append(metrics(tmp_path, f"p{fold}", **common, kind="primary", source="ser", fold=fold, lc=0,
-                             validation={"ue": primary}, test={"ue": primary}))
-        for lc, values in gaps.items():
-            files.append(metrics(tmp_path, f"t{fold}-{lc}", **common, kind="transfer", source="asr", fold=fold, lc=lc,
-                                 validation={"ue": primary + values[fold - 1]}, test={"ue": primary + values[fold - 1]}))
+    for seed in range(seeds):
+        common = {"experiment": "speech", "arch": "a", "target": "ser", "seed": seed}
+        for fold in range(1, 9):
+            primary = 40.0 + fold
+            files.append(metrics(tmp_path, f"p{fold}-{seed}", **common, kind="primary", source="ser", fold=fold,
+                                 lc=0, validation={"ue": primary}, test={"ue": primary}))
+            for lc, values in gaps.items():
+                value = primary + values[fold - 1] + seed
+                files.append(metrics(tmp_path, f"t{fold}-{lc}-{seed}", **common, kind="transfer", source="asr",
+                                     fold=fold, lc=lc, validation={"ue": value}, test={"ue": value}))
     return files
 
 
-def test_specificity_onset_and_the_paired_test_over_folds(tmp_path):
+def test_exact_tests_holm_and_the_onset_over_folds(tmp_path):
     gaps = {0: [1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.0, 0.2],   # around zero
             2: [3.0, 4.0, 2.0, 5.0, 3.5, 4.5, 2.5, 3.0],      # above zero in every fold
             5: [9.0, 8.0, 10.0, 7.0, 9.0, 8.5, 11.0, 9.5]}
-    table = transferability_table(results_table(ser_runs(tmp_path, gaps)))
+    table = transferability_table(results_table(ser_runs(tmp_path, gaps)), TRIVIAL, GROUPS)
     test = table[table["split"] == "test"].set_index("lc")
-    assert list(test["runs"]) == [8, 8, 8] and test.loc[2, "gap"] == pytest.approx(np.mean(gaps[2]))
-    assert test.loc[0, "gap"] - test.loc[0, "gap_ci95"] < 0 < test.loc[2, "gap"] - test.loc[2, "gap_ci95"]
-    assert set(test["onset_lc"]) == {2}
-    assert test.loc[2, "p_value"] == pytest.approx(2 / 2**8)  # 8 positive differences: exact minimum
-    from scipy.stats import wilcoxon
+    assert (test["unit"] == "fold").all() and list(test["n_units"]) == [8, 8, 8]
+    assert test.loc[2, "gap"] == pytest.approx(np.mean(gaps[2]))
+    assert test.loc[2, "gap_p"] == 2 / 2**8  # 8 positive differences: the exact minimum
+    assert test.loc[0, "gap_p"] == pytest.approx(brute_force_p(gaps[0]), rel=1e-12)  # ties and a zero
+    # Holm over the 3 l_c: 2/256 twice, then the larger p at l_c 0
+    assert test.loc[2, "gap_p_holm"] == test.loc[5, "gap_p_holm"] == 3 * 2 / 2**8
+    assert test.loc[0, "gap_p_holm"] == min(1.0, test.loc[0, "gap_p"])
+    assert set(test["onset_lc"]) == {2} and set(test["onset_measure"]) == {"gap"} and set(test["onset_reason"]) == {""}
+    primary = 40.0 + np.arange(1, 9)
+    assert test.loc[2, "normalised_gap"] == pytest.approx(np.mean(gaps[2]) / (75 - primary.mean()))
+    assert test["co_adaptation"].isna().all() and test["source_features_cost"].isna().all()  # no control
 
-    assert test.loc[0, "p_value"] == pytest.approx(wilcoxon([g for g in gaps[0] if g]).pvalue)
-    assert test["co_adaptation"].isna().all()  # no control in these runs
+
+def test_seeds_of_a_fold_are_one_unit_and_a_curve_must_stay_above_zero(tmp_path):
+    gaps = {1: [3.0, 4.0, 2.0, 5.0, 3.5, 4.5, 2.5, 3.0],
+            3: [-1.0, -2.0, -1.5, -3.0, -2.5, -1.0, -2.0, -1.5]}  # falls back below zero
+    table = transferability_table(results_table(ser_runs(tmp_path, gaps, seeds=3)), TRIVIAL, GROUPS)
+    test = table[table["split"] == "test"].set_index("lc")
+    assert list(test["n_units"]) == [8, 8]  # 3 seeds × 8 folds are 8 units, not 24 runs
+    fold_gaps = np.array(gaps[1]) + 1  # the mean of seeds 0, 1, 2 adds 1
+    assert test.loc[1, "gap_std"] == pytest.approx(np.std(fold_gaps, ddof=1))
+    assert test.loc[1, "gap_ci95"] == pytest.approx(ci95(np.std(fold_gaps, ddof=1), 8))
+    assert test["onset_lc"].isna().all()
+    assert set(test["onset_reason"]) == {"not above zero at l_c = 3 (mean -0.8125)"}
 
 
-def test_matrix_and_asymmetry():
+def test_matrix_averages_over_relative_depth_and_asymmetry():
     rows = []
-    values = {("a", "b"): [0.1, 0.3], ("b", "a"): [0.4, 0.6], ("a", "a"): [0.0, 0.1], ("b", "b"): [0.05, 0.05]}
-    for (source, target), gaps in values.items():
-        for lc, gap in enumerate(gaps):
-            for split in ("validation", "test"):
+    curves = {("a", "b"): {0: 0.1, 5: 0.3}, ("b", "a"): {0: 0.4, 5: 0.6}, ("a", "a"): {0: 0.0, 5: 0.1},
+              ("b", "b"): {0: 0.05, 5: 0.05}, ("b", "c"): {0: 0.0, 1: 1.0, 4: 1.0}}
+    for (source, target), curve in curves.items():
+        for lc, gap in curve.items():
+            for split, family in (("validation", "copy"), ("test", "copy"), ("test", "reinit")):
                 rows.append({"experiment": "speech", "arch": "m", "kind": "control" if source == target else "transfer",
-                             "source": source, "target": target, "split": split, "lc": lc,
-                             "normalised_gap": gap if split == "test" else 99.0})
-    table = pd.DataFrame(rows)
-    matrix = transferability_matrix(table, "m")
+                             "upper_groups": family, "source": source, "target": target, "split": split, "lc": lc,
+                             "relative_depth": lc / 4 if target == "c" else lc / 5,
+                             "normalised_gap": gap if (split, family) == ("test", "copy") else 99.0})
+    matrix = transferability_matrix(pd.DataFrame(rows), "m")
     assert matrix.loc["a", "b"] == pytest.approx(0.2) and matrix.loc["b", "a"] == pytest.approx(0.5)
     assert matrix.loc["a", "a"] == pytest.approx(0.05)  # the control on the diagonal
+    # depths 0, 1/4, 1: the trapezoids give (0 + 1)/2 · 1/4 + 1 · 3/4 = 0.875 (the mean of the
+    # three l_c would be 2/3)
+    assert matrix.loc["b", "c"] == pytest.approx(0.875)
     skew = asymmetry(matrix)
     assert skew.loc["a", "b"] == pytest.approx(-0.3) and skew.loc["b", "a"] == pytest.approx(0.3)
     assert np.isnan(skew.loc["a", "a"])
+    assert (transferability_matrix(pd.DataFrame(rows), "m", upper_groups="reinit").loc["a", "b"] == 99.0)
 
 
-def test_figure3_from_a_results_table(tmp_path):
-    table = transferability_table(results_table(image_runs(tmp_path)))
-    figure_transferability(table, "Figure 3", tmp_path / "f.png", tmp_path / "f.pdf", dpi=50)
+def test_tables_keep_full_precision_and_figure3_reads_them(tmp_path):
+    table = transferability_table(results_table(ser_runs(tmp_path, {0: [2.0] * 8, 4: [1.0 / 3] * 8})), TRIVIAL,
+                                  GROUPS)
+    write_tsv(table, tmp_path / "t.tsv")
+    text = (tmp_path / "t.tsv").read_text()
+    assert "7.8125e-03" in text  # 2/2^8 in scientific notation, exactly
+    back = pd.read_csv(tmp_path / "t.tsv", sep="\t")
+    assert back["gap"].tolist() == table["gap"].tolist() and back["gap_p"].tolist() == table["gap_p"].tolist()
+    figure_transferability(back, "Figure 3", tmp_path / "f.png", tmp_path / "f.pdf", dpi=50)
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f.pdf").stat().st_size > 0
 
 
@@ -153,10 +231,24 @@ def test_the_tiny_run_has_controls_their_pairing_and_figure3(tiny_results):
 
     transferability = pd.read_csv(out / "tables" / "transferability.tsv", sep="\t")
     rows = transferability[transferability["kind"] == "transfer"]
-    assert len(rows) == len(transfers.groupby(["arch", "source", "target", "lc", "split"]))
-    assert rows["co_adaptation"].notna().all()
-    assert rows["specificity"].to_numpy() == pytest.approx((rows["gap"] - rows["co_adaptation"]).to_numpy(), abs=2e-4)
+    assert len(rows) == len(transfers.groupby(["upper_groups", "arch", "source", "target", "lc", "split"]))
+    assert "copy" in set(rows["upper_groups"]) and set(rows["upper_groups"]) <= set(DECOMPOSITION)
+    for family, (control_part, rest) in DECOMPOSITION.items():
+        mine = rows[rows["upper_groups"] == family]
+        assert mine[control_part].notna().all() and mine[rest].notna().all()
+        # read back at full precision, the two parts add up to the gap
+        assert mine[rest].to_numpy() == pytest.approx((mine["gap"] - mine[control_part]).to_numpy(), abs=1e-9)
+        other_parts = [c for other, parts in DECOMPOSITION.items() if other != family for c in parts]
+        assert mine[other_parts].isna().all().all()
+    # units: SER folds into SER, SER source folds (1) into ASR, seeds (1) into image tasks
+    units = rows.groupby("target")[["unit", "n_units"]].agg(set)
+    assert units.loc["ser"].tolist() == [{"fold"}, {2}] and units.loc["asr"].tolist() == [{"fold"}, {1}]
+    assert units.loc["cifar10"].tolist() == [{"seed"}, {1}]
     ser = rows[rows["target"] == "ser"]
-    assert (ser["runs"] == 2).all() and ser["gap_ci95"].notna().all() and ser["p_value"].notna().all()
+    # 2 units: an interval, but no p-value and no onset (a p below 0.05 needs 6)
+    assert ser["gap_ci95"].notna().all() and ser["gap_p"].isna().all() and ser["onset_lc"].isna().all()
+    assert ser["onset_reason"].str.startswith("no test at l_c").all() and ser["test_note"].notna().all()
+    assert (transferability["normalised_gap"].notna() | (transferability["trivial_error"]
+                                                          <= transferability["primary_error"])).all()
     figure = out / "figures" / "figure3_transferability.png"
     assert figure.stat().st_size > 20_000 and (out / "figures" / "figure3_transferability.pdf").is_file()

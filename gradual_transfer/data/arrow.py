@@ -16,7 +16,29 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 
+from gradual_transfer.data.errors import DataError
 from gradual_transfer.io import atomic_path
+
+
+def read_ipc(path: str | Path, columns: Iterable[str]) -> tuple[pa.MemoryMappedFile, pa.Schema, list[pa.RecordBatch]]:
+    """The memory-mapped record batches of an Arrow IPC file that has `columns`; a missing,
+    truncated or foreign file is one :class:`DataError` naming it (pyarrow's "Not an Arrow
+    file" names none)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file. Run the step that writes it first.")
+    try:
+        source = pa.memory_map(str(path), "r")
+        reader = pa.ipc.open_file(source)
+        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{path}: not a readable Arrow file ({error}); it is truncated or damaged. Delete it and "
+                        f"run the step that writes it again.") from None
+    missing = [name for name in columns if name not in reader.schema.names]
+    if missing:
+        raise DataError(f"{path}: has no column {', '.join(missing)} (it holds {', '.join(reader.schema.names)}); "
+                        f"is it the right file?")
+    return source, reader.schema, batches
 
 
 def speech_schema(num_bins: int, extra: Iterable[pa.Field] = ()) -> pa.Schema:
@@ -97,11 +119,9 @@ class SpeechFeatures:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._source = pa.memory_map(str(self.path), "r")
-        reader = pa.ipc.open_file(self._source)
-        self.schema = reader.schema
+        self._source, self.schema, batches = read_ipc(self.path, ("utt_id", "speaker", "num_frames", "feats",
+                                                                   "targets"))
         self.num_bins = self.schema.field("feats").type.value_type.list_size
-        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
         self.table = pa.Table.from_batches(batches, schema=self.schema)
         self.utt_ids = self.table.column("utt_id").to_pylist()
         self.speakers = np.array(self.table.column("speaker").to_pylist())

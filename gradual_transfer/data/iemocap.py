@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.ids import check_id
 
 EMOTIONS = ("ang", "hap", "sad", "neu")  # class indices 0..3
 SILENCE = len(EMOTIONS)  # class index 4
@@ -65,7 +66,7 @@ def parse_emo_evaluation(path: Path) -> list[tuple[str, str, float, float]]:
         start, end = float(match.group("start")), float(match.group("end"))
         if end <= start:
             raise DataError(f"{path} line {number}: utterance ends ({end}) before it starts ({start}).")
-        rows.append((match.group("utt"), emo, start, end))
+        rows.append((check_id(match.group("utt"), "utterance name", f"{path} line {number}"), emo, start, end))
     return rows
 
 

@@ -157,11 +157,10 @@ class ImageArrays:
     single batch, else concatenated once (the demo and test files are single batches)."""
 
     def __init__(self, path: str | Path) -> None:
-        import pyarrow as pa
+        from gradual_transfer.data.arrow import read_ipc
 
         self.path = Path(path)
-        reader = pa.ipc.open_file(pa.memory_map(str(self.path), "r"))
-        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        self._source, _, batches = read_ipc(self.path, ("image", "label"))
         images = [b.column("image").values.to_numpy(zero_copy_only=True) for b in batches]
         labels = [b.column("label").to_numpy(zero_copy_only=True) for b in batches]
         flat = images[0] if len(images) == 1 else np.concatenate(images)
@@ -176,7 +175,7 @@ def prepare_images(dataset: str, root: str | Path, out_dir: str | Path, validati
                    download: bool = False, use_extra: bool = False, train_limit: int | None = None) -> dict:
     """Write ``train.arrow``, ``validation.arrow``, ``test.arrow`` and ``stats.json`` (per-channel
     mean/std of the training images in [0, 1]; SVHN is only scaled by 1/255, so 0 and 1)."""
-    from gradual_transfer.io import write_json
+    from gradual_transfer.io import all_or_none, write_json
 
     out_dir = Path(out_dir)
     images, labels = read_split(dataset, root, "train", verify_md5, download)
@@ -191,9 +190,6 @@ def prepare_images(dataset: str, root: str | Path, out_dir: str | Path, validati
     if train_limit:
         kept = kept[:train_limit]
     test_images, test_labels = read_split(dataset, root, "test", verify_md5, download)
-    write_images(out_dir / "train.arrow", images[kept], labels[kept])
-    write_images(out_dir / "validation.arrow", images[held], labels[held])
-    write_images(out_dir / "test.arrow", test_images, test_labels)
     if dataset == "svhn":
         mean, std = [0.0] * 3, [1.0] * 3
     else:
@@ -201,7 +197,11 @@ def prepare_images(dataset: str, root: str | Path, out_dir: str | Path, validati
         mean, std = pixels.mean(axis=0).tolist(), pixels.std(axis=0).tolist()
     stats = {"mean": mean, "std": std, "train": int(len(kept)), "validation": int(len(held)),
              "test": int(len(test_labels)), "classes": CLASSES[dataset]}
-    write_json(out_dir / "stats.json", stats)
+    with all_or_none():  # the three splits and their statistics appear together, or none does
+        write_images(out_dir / "train.arrow", images[kept], labels[kept])
+        write_images(out_dir / "validation.arrow", images[held], labels[held])
+        write_images(out_dir / "test.arrow", test_images, test_labels)
+        write_json(out_dir / "stats.json", stats)
     return stats
 
 
@@ -240,6 +240,10 @@ class ImageSource:
     def resident_bytes(self) -> int:
         """Device memory :meth:`to_device` takes: the uint8 images and int64 labels."""
         return self.arrays.images.nbytes + len(self) * 8
+
+    def labels(self) -> tuple[Path, np.ndarray]:
+        """The file the examples come from, and their labels (to check them against the task)."""
+        return self.arrays.path, self.arrays.labels
 
     def to_device(self, device) -> "ResidentImageSource":
         return ResidentImageSource(self, device)

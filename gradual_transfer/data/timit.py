@@ -1,7 +1,8 @@
 """TIMIT (LDC93S1) as the Kaldi recipe (egs/timit/s5) reads it.
 
 - Layout ``TRAIN|TEST/DR1..8/<speaker>/<utt>.WAV|.PHN`` in upper or lower case; WAV files are
-  NIST SPHERE (libsndfile reads them).
+  NIST SPHERE (libsndfile reads them). Speaker folders and file names make the ids, so they
+  may hold only the characters of :mod:`gradual_transfer.data.ids`.
 - Train: every TRAIN utterance but the dialect sentences SA1/SA2 (3,696). Dev: the 50 speakers of
   ``dev_speakers.txt`` (400 utterances); test: the 24-speaker core test set (192), both from TEST
   and without SA sentences. Utterance ids are ``<speaker>_<utt>`` in lower case, as in Kaldi.
@@ -22,6 +23,7 @@ import numpy as np
 
 from gradual_transfer import resources
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.ids import check_id
 
 SPLITS = ("train", "dev", "test")
 STATES_PER_PHONE = 3
@@ -97,12 +99,14 @@ def list_utterances(root: str | Path, split: str) -> list[Utterance]:
             speaker = speaker_dir.name.lower()
             if wanted is not None and speaker not in wanted:
                 continue
+            check_id(speaker, "speaker folder name", speaker_dir)
             found_speakers.add(speaker)
             for wav in sorted(speaker_dir.iterdir()):
                 if wav.suffix.upper() != ".WAV" or wav.stem.upper().startswith("SA"):
                     continue
                 phn = next((wav.with_suffix(s) for s in (".PHN", ".phn") if wav.with_suffix(s).exists()), wav.with_suffix(".PHN"))
-                utterances.append(Utterance(f"{speaker}_{wav.stem.lower()}", speaker, split, wav, phn))
+                utt_id = check_id(f"{speaker}_{wav.stem.lower()}", "utterance id", wav)
+                utterances.append(Utterance(utt_id, speaker, split, wav, phn))
     if wanted is not None and not found_speakers:
         raise DataError(f"{part}: none of the {len(wanted)} {split} speakers of "
                         f"{'dev_speakers.txt' if split == 'dev' else 'core_test_speakers.txt'} is there "
@@ -204,6 +208,36 @@ def thirds_targets(segments48: list[tuple[int, int, str]], num_frames: int, fram
     position = (np.minimum(centres, ends[segment] - 1) - starts[segment]) / (ends[segment] - starts[segment])
     state = np.clip((np.clip(position, 0, None) * STATES_PER_PHONE).astype(np.int64), 0, STATES_PER_PHONE - 1)
     return (phones[segment] * STATES_PER_PHONE + state).astype(np.int16)
+
+
+def alignment_files(path: str | Path, base: str | Path = ".") -> list[Path]:
+    """The files a Kaldi alignment (``tasks.<asr>.alignment``) is read from: the archive, or the
+    script file and every archive it names (relative names are read from `base`, the working
+    directory, as kaldiio reads them). Each is an input of the extraction, so replacing one
+    re-extracts; a missing one, or a file of another kind, is a :class:`DataError` naming it."""
+    path = Path(base) / path
+    if not path.is_file():
+        raise DataError(f"{path}: {'a folder' if path.is_dir() else 'no such file'}; give a Kaldi alignment archive "
+                        f"(ali.ark) or script file (ali.scp) of pdf ids.")
+    if path.suffix not in (".ark", ".scp"):
+        raise DataError(f"{path}: not a Kaldi alignment archive (.ark) or script file (.scp).")
+    if path.suffix == ".ark":
+        return [path]
+    archives: dict[Path, int] = {}
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        fields = line.split(None, 1)
+        if not fields:
+            continue
+        value = fields[1].strip() if len(fields) == 2 else ""
+        if not value or value.endswith("|"):
+            raise DataError(f"{path} line {number}: expected '<utterance> <archive>:<offset>'"
+                            f"{', not a command: write the alignment to an archive first' if value else ''}.")
+        archive = Path(base) / re.sub(r":\d+$", "", value)
+        archives.setdefault(archive, number)
+    for archive, number in archives.items():
+        if not archive.is_file():
+            raise DataError(f"{path} line {number}: names the archive {archive}, which does not exist.")
+    return [path, *archives]
 
 
 def read_alignment(path: str | Path) -> dict[str, np.ndarray]:

@@ -16,12 +16,14 @@ from gradual_transfer.config import (
     validate_config,
 )
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
+from gradual_transfer.data.timit import alignment_files
 from gradual_transfer.grid import (
     aligner_jobs,
     realign_passes,
     sweep,
     training_jobs,
     training_params,
+    transferability_settings,
 )
 from gradual_transfer.io import OutdirInUse, hold_outdir
 from gradual_transfer.stages import STAGE_VERSIONS
@@ -298,9 +300,24 @@ def extraction_params():
     return canonical({k: v for k, v in config["features"].items() if k != "context"})
 
 
-def timit_alignment(wildcards):
+def timit_alignment(wildcards=None):
+    """A Kaldi alignment's files (its script file and the archives it names), checked before
+    planning (gradual_transfer.config): inputs of the extraction."""
     task = speech_task("timit")
-    return [task["alignment"]] if task["frame_targets"] == "alignment" else []
+    if task["frame_targets"] != "alignment":
+        return []
+    return [str(path) for path in alignment_files(task["alignment"])]
+
+
+def timit_content(split):
+    """What a TIMIT extraction reads, as a param: the split's corpus files and the alignment's
+    (names, sizes and times), so that replacing one re-extracts even when the copy keeps an
+    older time (cp -p, rsync -a)."""
+    content = corpus_content("timit", split)
+    alignment = timit_alignment()
+    if alignment:
+        content += f"; alignment {content_fingerprint('.', alignment)}"
+    return content
 
 
 def ser_fold_speakers(fold):

@@ -19,7 +19,7 @@ rule timit_features:
         features=extraction_params(),
         frame_targets=speech_task("timit")["frame_targets"],
         bad_utterances=config["datasets"]["timit"]["bad_utterances"],
-        corpus=lambda w: corpus_content("timit", w.split),
+        corpus=lambda w: timit_content(w.split),
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/timit_features.py"

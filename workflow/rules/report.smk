@@ -107,6 +107,7 @@ rule transferability:
     conda:
         "../../envs/torch.yaml"
     params:
+        settings=transferability_settings(config),
         version=STAGE_VERSIONS["tables"],
     script:
         "../../scripts/transferability.py"
