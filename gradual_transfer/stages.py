@@ -17,7 +17,7 @@ STAGE_VERSIONS = {
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
     "decoding": 2,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring (2: Kaldi's self-loop scale)
     "alignment": 2,     # realign.py, hmm.align: realigned TIMIT targets (2: Kaldi's self-loop and transition scales)
-    "tables": 2,        # analysis.py, statistics.py: the tables (2: units of replication, exact tests, full
+    "tables": 2,        # tables.py, statistics.py: the tables (2: units of replication, exact tests, full
                         # precision, upper_groups, decode_at_grid_edge)
-    "figures": 2,       # analysis.py: the figures (2: both families; Figure 3 per family, normalised by headroom)
+    "figures": 2,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom)
 }

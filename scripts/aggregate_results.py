@@ -1,7 +1,7 @@
 """Snakemake adapter: every metrics.json → the long-form results table (rule aggregate_results)."""
 
 from gradual_transfer import jobs
-from gradual_transfer.analysis import results_table, write_table
+from gradual_transfer.tables import results_table, write_table
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_table(

@@ -1,7 +1,7 @@
 """Snakemake adapter: every training job's cost → the grid's device time (rule cost_table)."""
 
 from gradual_transfer import jobs
-from gradual_transfer.analysis import cost_table
+from gradual_transfer.tables import cost_table
 from gradual_transfer.io import write_text
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake

@@ -1,7 +1,8 @@
 """Snakemake adapter: every training job's history → the training-curves figure (rule figure_curves)."""
 
 from gradual_transfer import jobs
-from gradual_transfer.analysis import curves_table, figure_curves
+from gradual_transfer.figures import figure_curves
+from gradual_transfer.tables import curves_table
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 figure_curves(

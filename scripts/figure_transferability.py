@@ -3,7 +3,7 @@
 import pandas as pd
 
 from gradual_transfer import jobs
-from gradual_transfer.analysis import figure_transferability
+from gradual_transfer.figures import figure_transferability
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 figure_transferability(

@@ -1,7 +1,7 @@
 """Snakemake adapter: the ASR primaries' per-speaker PER → one table (rule per_speaker_table)."""
 
 from gradual_transfer import jobs
-from gradual_transfer.analysis import per_speaker_table, write_tsv
+from gradual_transfer.tables import per_speaker_table, write_tsv
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_tsv(

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from gradual_transfer import jobs
-from gradual_transfer.analysis import transferability_table, write_tsv
+from gradual_transfer.tables import transferability_table, write_tsv
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_tsv(

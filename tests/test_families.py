@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gradual_transfer import analysis
-from gradual_transfer.analysis import figure_transfer, results_table
+from gradual_transfer import figures as figures_module
+from gradual_transfer.figures import figure_transfer
+from gradual_transfer.tables import results_table
 from conftest import run_snakemake, unshared
 from test_reruns import complete_by_touch
 from test_workflow import TRAINED, _plan_with, planned_jobs
@@ -64,7 +65,7 @@ def test_each_transfer_is_paired_with_the_control_of_its_family(tmp_path):
 def drawn(monkeypatch, table: pd.DataFrame, tmp_path: Path):
     """Figure 1 as figure_transfer draws it: its first panel's lines (label, style, marker)."""
     figures = []
-    monkeypatch.setattr(analysis, "_save", lambda fig, png, pdf, dpi: figures.append(fig))
+    monkeypatch.setattr(figures_module, "_save", lambda fig, png, pdf, dpi: figures.append(fig))
     figure_transfer(table, "images", {"d": [0, 3]}, "Figure 1", tmp_path / "f.png", tmp_path / "f.pdf")
     [fig] = figures
     return {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in fig.axes[0].get_lines()}

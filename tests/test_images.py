@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gradual_transfer.analysis import lc_labels, results_table
+from gradual_transfer.figures import lc_labels
+from gradual_transfer.tables import results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.images import ImageArrays, prepare_images
 from gradual_transfer.demo import generate_corpus
@@ -68,7 +69,7 @@ def test_results_table_joins_the_primary_baseline(tmp_path):
 
 
 def test_summary_averages_over_folds_and_keeps_the_spread(tmp_path):
-    from gradual_transfer.analysis import summary_table
+    from gradual_transfer.tables import summary_table
 
     common = {"experiment": "speech", "arch": "a", "source": "asr", "target": "ser"}
     files = [write_metrics(tmp_path / f"{kind}{fold}.json", **common, kind=kind, fold=fold, lc=2,

@@ -130,7 +130,7 @@ def test_a_tuned_setting_at_the_edge_of_its_grid_is_logged_and_recorded(asr_demo
     of that grid. A single acoustic scale is a fixed setting, not a search: no flag."""
     import logging
 
-    from gradual_transfer.analysis import grid_edge_note
+    from gradual_transfer.tables import grid_edge_note
 
     with caplog.at_level(logging.WARNING, logger="gradual_transfer.decoding"):
         result = decode_and_score(

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradual_transfer.analysis import (
+from gradual_transfer.figures import figure_transferability
+from gradual_transfer.statistics import ci95
+from gradual_transfer.tables import (
     DECOMPOSITION,
     asymmetry,
-    ci95,
-    figure_transferability,
     results_table,
     summary_table,
     transferability_matrix,
