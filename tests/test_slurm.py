@@ -9,6 +9,7 @@ fake GPU device nodes; skipped otherwise, with that reason, unless GRADUAL_TRANS
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from conftest import REPO, SNAKEMAKE, tiny_config
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GPU_RULES = ["image_primary", "image_transfer", "image_control", "asr_primary", "ser_primary", "asr_to_ser",
-             "ser_to_asr", "ser_control", "asr_control"]
+             "ser_to_asr", "ser_control", "asr_control", "asr_aligner", "align_timit"]
 
 
 def _may_be_root() -> bool:
@@ -65,7 +66,27 @@ def slurm_profile() -> dict:
         return yte.process_yaml(stream, require_use_yte=True)
 
 
+def gpu_rules_of_the_workflow() -> set[str]:
+    """Every rule that asks for a GPU, read from the rules' source: those declaring ``gpu=1`` (or
+    a resource dict that holds it) and the rules made from them with ``use rule``."""
+    text = "\n".join(path.read_text() for path in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    gpu_dicts = set(re.findall(r"^(\w+) = dict\(gpu=1", text, re.M))
+    rules = set()
+    for block in re.split(r"\n(?=rule |use rule )", text):
+        header = re.match(r"(?:rule (\w+)|use rule (\w+) as (\w+))", block)
+        if header is None:
+            continue
+        head, *body = block.split("\n")  # the rule ends at the first line back at the margin
+        block = "\n".join([head] + list(itertools.takewhile(lambda line: not line or line[0].isspace(), body)))
+        name = header.group(1) or header.group(3)
+        base = header.group(2)
+        if re.search(r"\bgpu=1\b", block) or any(re.search(rf"\*\*{d}\b", block) for d in gpu_dicts) or base in rules:
+            rules.add(name)
+    return rules
+
+
 def test_profile_gives_every_training_rule_cpus_and_threads_alike():
+    assert gpu_rules_of_the_workflow() == set(GPU_RULES)
     profile = slurm_profile()
     assert profile["executor"] == "slurm"
     assert sorted(profile["set-resources"]) == sorted(GPU_RULES)
