@@ -130,8 +130,11 @@ def gpu_jobs(log_dir: Path, env: dict) -> list[dict]:
 
 def test_tiny_workflow_runs_through_the_slurm_profile(cluster, tmp_path, capsys):
     config = tiny_config()
-    for experiment in ("images", "speech"):  # the scheduler is under test here, not the controls
-        config["experiments"][experiment]["self_transfer"] = False
+    # the scheduler is under test here, not the grid: every GPU rule once or more, in fewer jobs
+    for experiment in ("images", "speech"):
+        config["experiments"][experiment].update(self_transfer=False, upper_groups=["copy"])
+    config["experiments"]["speech"]["architectures"] = ["model_a_demo"]
+    config["architectures"]["densenet_demo"]["lc"] = [0, 7]
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
