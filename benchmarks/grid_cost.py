@@ -46,9 +46,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gradual_transfer.config import load_config  # noqa: E402
-from gradual_transfer.grid import network, sweep, training_jobs  # noqa: E402
+from gradual_transfer.architectures import network
+from gradual_transfer.grid import sweep, training_jobs  # noqa: E402
 from gradual_transfer.models import build_model  # noqa: E402
-from gradual_transfer.train import Recipe, RuntimeOptions, fit, place_on_device  # noqa: E402
+from gradual_transfer.batches import place_on_device
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.train import fit  # noqa: E402
 
 # Training examples per epoch (images, or speech frames at 10 ms).
 TRAINING_EXAMPLES = {

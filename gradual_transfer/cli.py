@@ -18,11 +18,12 @@ import sys
 
 from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
-from gradual_transfer.config import ConfigError, load_config, num_groups, validate_config
+from gradual_transfer.architectures import num_groups
+from gradual_transfer.config import ConfigError, load_config, validate_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.devices import DeviceError
 from gradual_transfer.io import WriteError
-from gradual_transfer.train import GraphCaptureFailed, TrainingDiverged
+from gradual_transfer.steps import GraphCaptureFailed, TrainingDiverged
 
 
 def _configfiles(parser: argparse.ArgumentParser) -> None:

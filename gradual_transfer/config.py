@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from gradual_transfer.architectures import num_groups
 from gradual_transfer.data import layouts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -74,20 +75,6 @@ def load_config(*paths: str | Path) -> dict:
             raise ConfigError(f"{path}: no such config file (run from the repository root, or pass --configfile).")
         config = merge(config, load_yaml(path))
     return config
-
-
-def canonical(value: Any) -> Any:
-    """A hyper-parameter as plain builtins with sorted keys, so that Snakemake's ``repr``-based
-    params comparison sees a change only when a value changes (not key order, not numpy types)."""
-    if isinstance(value, dict):
-        return {str(k): canonical(value[k]) for k in sorted(value, key=str)}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()  # numpy scalar
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def _key(path: Iterable[Any]) -> str:
@@ -193,13 +180,6 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
     validator = _validator_class(jsonschema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     return [_explain(e) for e in errors]
-
-
-def num_groups(arch: dict) -> int:
-    """L_H: the number of layer groups below the head."""
-    if arch["kind"] == "densenet":
-        return 7  # conv0, 3 dense blocks, 2 transitions, final BN-ReLU-pool
-    return len(arch["conv_groups"]) + len(arch["fc_units"])
 
 
 def semantic_errors(config: dict) -> list[str]:

@@ -24,7 +24,7 @@ re-headed model fine-tuned further. Everything else is derived from the job:
 - the metadata written into its ``metrics.json`` (:meth:`Job.meta`).
 
 The sweep of l_c values (``architectures.<arch>.lc``) decides *which* transfers exist; it is not
-part of the network (:func:`network`), so adding an l_c value adds jobs and changes none.
+part of the network (:func:`gradual_transfer.architectures.network`), so adding an l_c value adds jobs and changes none.
 
 No Snakemake and no torch here: the workflow imports this module to plan the grid.
 """
@@ -34,11 +34,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gradual_transfer.config import canonical, num_groups
+from gradual_transfer.architectures import network, num_groups
 from gradual_transfer.metrics import trivial_error
+from gradual_transfer.params import canonical
 from gradual_transfer.stages import STAGE_VERSIONS
 
-SWEEP_KEYS = ("lc",)  # keys of an architecture entry that choose jobs, not the network
 FAMILIES = ("copy", "reinit")  # how the groups above l_c start: experiments.<exp>.upper_groups
 
 
@@ -143,12 +143,6 @@ class Job:
     @classmethod
     def from_dict(cls, entry: dict[str, Any]) -> "Job":
         return cls(**entry)
-
-
-def network(arch_entry: dict) -> dict:
-    """What builds the network: the architecture entry without the sweep. Model files store
-    this, and jobs depend on this, so editing ``lc`` changes no network."""
-    return canonical({k: v for k, v in arch_entry.items() if k not in SWEEP_KEYS})
 
 
 def sweep(config: dict, arch: str) -> list[int]:

@@ -8,12 +8,12 @@ import pytest
 
 from gradual_transfer.config import (
     ConfigError,
-    canonical,
     load_config,
-    num_groups,
     used_datasets,
     validate_config,
 )
+from gradual_transfer.architectures import num_groups
+from gradual_transfer.params import canonical
 from conftest import REPO, run_snakemake
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gradual_transfer.checkpoints import load_model_file, save_model
-from gradual_transfer.grid import Job, job_settings, network, training_jobs
+from gradual_transfer.architectures import network
+from gradual_transfer.grid import Job, job_settings, training_jobs
 from gradual_transfer.models import build_model
 from conftest import unshared
 

@@ -9,12 +9,12 @@ sys.path.insert(0, workflow.basedir)
 
 from gradual_transfer.config import (
     ConfigError,
-    canonical,
     demo_datasets,
     load_config,
     merge,
     validate_config,
 )
+from gradual_transfer.params import canonical
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.data.timit import alignment_files
 from gradual_transfer.grid import (
