@@ -19,7 +19,7 @@ import sys
 from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.architectures import num_groups
-from gradual_transfer.config import ConfigError, load_config, validate_config
+from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, validate_config, workflow_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.devices import DeviceError
 from gradual_transfer.io import WriteError
@@ -37,8 +37,9 @@ def _load(args) -> dict:
 
 
 def cmd_check_config(args) -> int:
-    config = validate_config(_load(args), check_data=not args.no_data)
-    print(f"configuration is valid ({', '.join(args.configfile or ['config.yaml'])})")
+    files = [BASE_CONFIG, *(args.configfile or [])]
+    config = validate_config(workflow_config(*(args.configfile or [])), check_data=not args.no_data)
+    print(f"configuration is valid ({' merged with '.join(files)})")
     return 0 if config else 1
 
 

@@ -67,8 +67,17 @@ def merge(base: dict, override: dict) -> dict:
     return merged
 
 
+BASE_CONFIG = "config.yaml"  # the Snakefile's configfile; every --configfile merges over it
+
+
+def workflow_config(*configfiles: str | Path) -> dict:
+    """The configuration the workflow sees for ``snakemake --configfile A B``: ``config.yaml``
+    of the working directory first, then each configfile merged over it in order."""
+    return load_config(BASE_CONFIG, *configfiles)
+
+
 def load_config(*paths: str | Path) -> dict:
-    """The configuration Snakemake would see for ``--configfile`` paths given in this order."""
+    """`paths` merged in this order, as Snakemake merges its ``--configfile`` values."""
     config: dict = {}
     for path in paths:
         if not Path(path).is_file():

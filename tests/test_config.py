@@ -190,3 +190,25 @@ def test_alignment_scales_are_bounded(paper_config, key, value):
     validate_config(paper_config, check_data=False)
     paper_config["tasks"]["asr"]["decode"]["self_loop_scale"] = 2.0
     assert "tasks.asr.decode.self_loop_scale" in problems_of(paper_config, check_data=False)
+
+
+@pytest.mark.parametrize("override, accepted", [
+    ({"outdir": "results/elsewhere"}, True),  # a partial file: the rest comes from config.yaml
+    ({"tasks": {"cifar10": {"classes": "ten"}}}, False),  # the schema refuses
+    ({"architectures": {"densenet40": {"lc": [0, 99]}}}, False),  # beyond L_H
+])
+def test_check_config_and_snakemake_merge_configfiles_alike(paper_config, tmp_path, override, accepted):
+    """Both read config.yaml of the working directory, then each --configfile over it."""
+    import yaml
+
+    from gradual_transfer.data.layouts import write_placeholders
+    from test_cli import cli
+
+    for dataset, entry in paper_config["datasets"].items():
+        write_placeholders(dataset, tmp_path / entry["root"], entry)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(paper_config))
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(override))
+    checked = cli("check-config", "--configfile", "mine.yaml", cwd=tmp_path)
+    planned = run_snakemake(tmp_path, "-n", "--configfile", "mine.yaml")
+    assert (checked.returncode == 0) == accepted, checked.stderr
+    assert (planned.returncode == 0) == accepted, planned.stderr[-2000:]

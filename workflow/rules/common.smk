@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from gradual_transfer.config import (
+    BASE_CONFIG,
     ConfigError,
     demo_datasets,
     load_config,
@@ -33,7 +34,7 @@ from gradual_transfer.stages import STAGE_VERSIONS
 # error names the file and the line. Data roots are checked before any job is planned, so a wrong
 # path fails in seconds; `snakemake --lint` reads the rules, never the data.
 try:
-    config.update(merge(load_config("config.yaml"), dict(config)))
+    config.update(merge(load_config(BASE_CONFIG), dict(config)))
     validate_config(config, check_data="--lint" not in sys.argv)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
