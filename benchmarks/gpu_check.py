@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # (grid_cost, for --quick)
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema  # noqa: E402
 from gradual_transfer.data.images import ImageArrays, ImageSource, write_images  # noqa: E402
 from gradual_transfer.models import build_model  # noqa: E402
-from gradual_transfer.speech import FrameSource  # noqa: E402
+from gradual_transfer.tasks.speech import FrameSource  # noqa: E402
 from gradual_transfer.recipe import Recipe, RuntimeOptions
 from gradual_transfer.train import fit  # noqa: E402
 
@@ -309,8 +309,8 @@ def resident() -> dict:
     per-utterance posteriors (what the ASR archive would hold), and a fine-tuning with the frozen
     prefix cached from resident data (its targets then live on the device too), eager and
     graphed from one briefly trained model."""
-    from gradual_transfer import images as image_task
-    from gradual_transfer import speech as speech_task
+    from gradual_transfer.tasks import images as image_task
+    from gradual_transfer.tasks import speech as speech_task
 
     report = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,5 @@
-"""Command-line entry points: every workflow step can be run and debugged outside Snakemake.
+"""Command-line entry points: the data steps, the config check and training an image model, run
+and debugged outside Snakemake (the other steps run only as rules).
 
 Steps: check-config, demo-corpus, timit-features, iemocap-features, feature-stats,
 export-kaldi, prepare-images, train-image. For example:
@@ -105,7 +106,8 @@ def cmd_prepare_images(args) -> int:
 def cmd_train_image(args) -> int:
     from pathlib import Path
 
-    from gradual_transfer import images, jobs
+    from gradual_transfer import startup
+    from gradual_transfer.tasks import images
     from gradual_transfer.experiment import run_job
     from gradual_transfer.grid import Job, training_params
 
@@ -121,7 +123,7 @@ def cmd_train_image(args) -> int:
     if args.upper_groups == "reinit" and not (transfer and args.lc):
         raise ConfigError("--upper-groups reinit: re-initialises the groups above l_c of a transfer; give "
                           "--source-model and --lc 1 or more (l_c = 0 would copy nothing).")
-    jobs.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
+    startup.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
     job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None,
               upper_groups=args.upper_groups)
     data, out = Path(args.data_dir), Path(args.out_dir)

@@ -329,7 +329,7 @@ def check_with_torch(lease: Lease, cuda_devices: int, torch_version: str) -> str
 def select_device():
     """The ``torch.device`` a job trains and evaluates on, chosen once per job and passed down.
     A job (Snakemake's or the command line's) took the GPU lease first
-    (:func:`gradual_transfer.processes.lease`): the GPU it leased, the only one CUDA shows it (on
+    (:func:`gradual_transfer.startup.lease`): the GPU it leased, the only one CUDA shows it (on
     the CPU where PyTorch cannot use CUDA), or the CPU where it leased none. A process that took
     no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
     import torch  # here, not above: the lease must set CUDA_VISIBLE_DEVICES before torch starts CUDA

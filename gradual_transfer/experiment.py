@@ -4,7 +4,7 @@ validation and test (the test split is touched once, here), then write the model
 metrics atomically.
 
 What differs between the experiments (where the data come from, how a model is scored, what is
-written after training) lives in :mod:`gradual_transfer.images` and :mod:`gradual_transfer.speech`;
+written after training) lives in :mod:`gradual_transfer.tasks`;
 this module holds what every job shares.
 """
 
@@ -113,9 +113,9 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     job = Job.from_dict(params["job"])
     settings = params["settings"]
     if job.experiment == "images":
-        from gradual_transfer import images as task
+        from gradual_transfer.tasks import images as task
     else:
-        from gradual_transfer import speech as task
+        from gradual_transfer.tasks import speech as task
     recipe = Recipe.from_config(settings["recipe"])
     recipe = replace(recipe, seed=recipe.seed + job.seed)  # a seed of the study shifts every draw
     device = select_device()  # once for the job: everything below is given it

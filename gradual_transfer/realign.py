@@ -31,7 +31,7 @@ from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.timit import PhoneMap
 from gradual_transfer.io import read_json, write_ark_scp, write_json
-from gradual_transfer.speech import FrameSource
+from gradual_transfer.tasks.speech import FrameSource
 from gradual_transfer.devices import select_device
 from gradual_transfer.recipe import RuntimeOptions
 from gradual_transfer.steps import predict

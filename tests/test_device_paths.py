@@ -16,7 +16,7 @@ import torch
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.images import ImageArrays, ImageSource, ResidentImageSource, write_images
 from gradual_transfer.models import build_model
-from gradual_transfer.speech import FrameSource, ResidentFrameSource
+from gradual_transfer.tasks.speech import FrameSource, ResidentFrameSource
 from gradual_transfer.batches import place_on_device
 from gradual_transfer.recipe import RuntimeOptions
 from gradual_transfer.steps import accuracy, predict, StepRunner
@@ -197,7 +197,7 @@ def test_posteriors_of_resident_frames_are_written_as_from_the_file(tmp_path):
     decoder: the same utterances, ids and values."""
     import kaldiio
 
-    from gradual_transfer.speech import write_posteriors
+    from gradual_transfer.tasks.speech import write_posteriors
     from test_engine import SPEECH_ARCH
 
     source = frame_source(tmp_path)
@@ -213,7 +213,7 @@ def test_ser_scores_of_resident_frames_equal_the_streamed_ones(tmp_path):
     """SER validation (every epoch) decides per utterance from its frames: resident data must
     split them back into the same utterances."""
     from gradual_transfer.data.arrow import SpeechWriter, speech_schema
-    from gradual_transfer.speech import evaluator
+    from gradual_transfer.tasks.speech import evaluator
     from test_engine import SPEECH_ARCH
 
     rng = np.random.default_rng(8)

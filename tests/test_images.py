@@ -15,7 +15,7 @@ from gradual_transfer.tables import results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.images import ImageArrays, prepare_images
 from gradual_transfer.demo import generate_corpus
-from gradual_transfer import images
+from gradual_transfer.tasks import images
 from gradual_transfer.recipe import RuntimeOptions
 from conftest import TINY_DEMO, run_snakemake
 from test_workflow import planned_jobs

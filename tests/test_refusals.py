@@ -351,7 +351,7 @@ def test_a_fold_without_its_test_speaker_is_refused_when_the_config_is_checked(p
 
 
 def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, iemocap_without_ses03m):
-    from gradual_transfer import speech
+    from gradual_transfer.tasks import speech
     from gradual_transfer.data.errors import DataError
     from gradual_transfer.features import extract_iemocap, write_stats
     from test_speech_data import SETTINGS
