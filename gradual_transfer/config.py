@@ -13,6 +13,7 @@ Three layers, each with messages that name the config key and the fix:
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -189,6 +190,37 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
     validator = _validator_class(jsonschema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     return [_explain(e) for e in errors]
+
+
+def with_defaults(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """`config` (valid) with the schema's ``default:`` values where a key is absent. Applied once,
+    after validation, so that the code reads every key without a default of its own."""
+
+    schema = load_yaml(schema_path)
+
+    def resolved(node: dict) -> dict:
+        while "$ref" in node:  # local references only: "#/$defs/<name>"
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def fill(node: dict, value):
+        node = resolved(node)
+        if not isinstance(value, dict):
+            return value
+        filled = dict(value)
+        for key, sub in node.get("properties", {}).items():
+            sub = resolved(sub)
+            if key in filled:
+                filled[key] = fill(sub, filled[key])
+            elif "default" in sub:
+                filled[key] = copy.deepcopy(sub["default"])
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in set(filled) - set(node.get("properties", {})):
+                filled[key] = fill(extra, filled[key])
+        return filled
+
+    return fill(schema, config)
 
 
 def semantic_errors(config: dict) -> list[str]:
@@ -383,7 +415,8 @@ def ser_fold_errors(config: dict, root: Path) -> list[str]:
 
 def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SCHEMA_PATH,
                     check_data: bool = True) -> dict:
-    """Raise :class:`ConfigError` listing every problem; return the config unchanged if none."""
+    """Raise :class:`ConfigError` listing every problem; if none, return the config with the
+    schema's defaults filled in (:func:`with_defaults`): what the workflow and the CLI plan from."""
     problems = schema_errors(config, schema_path)
     if not problems:
         problems = semantic_errors(config) + outdir_errors(config, base)
@@ -392,4 +425,4 @@ def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SC
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")
-    return config
+    return with_defaults(config, schema_path)

@@ -164,18 +164,18 @@ def _speech_tasks(config: dict) -> tuple[str, str]:
 
 def seeds(config: dict, experiment: str) -> list[int]:
     """The seeds of an experiment (``experiments.<exp>.seeds``; the paper's single run is [0])."""
-    return sorted(set(config["experiments"][experiment].get("seeds", [0])))
+    return sorted(set(config["experiments"][experiment]["seeds"]))
 
 
 def self_transfer(config: dict, experiment: str) -> bool:
     """Whether the experiment trains the self-transfer controls (``experiments.<exp>.self_transfer``)."""
-    return bool(config["experiments"][experiment].get("self_transfer", False))
+    return config["experiments"][experiment]["self_transfer"]
 
 
 def upper_groups(config: dict, experiment: str) -> list[str]:
     """The transfer families of an experiment (``experiments.<exp>.upper_groups``; the paper's
     ``[copy]`` by default), in the order of :data:`FAMILIES`."""
-    chosen = set(config["experiments"][experiment].get("upper_groups", ["copy"]))
+    chosen = set(config["experiments"][experiment]["upper_groups"])
     return [family for family in FAMILIES if family in chosen]
 
 

@@ -212,3 +212,19 @@ def test_check_config_and_snakemake_merge_configfiles_alike(paper_config, tmp_pa
     planned = run_snakemake(tmp_path, "-n", "--configfile", "mine.yaml")
     assert (checked.returncode == 0) == accepted, checked.stderr
     assert (planned.returncode == 0) == accepted, planned.stderr[-2000:]
+
+
+def test_the_schemas_defaults_are_filled_once_after_validation(paper_config):
+    """A key the user leaves out reads as the schema's ``default:`` (the code has no defaults)."""
+    from gradual_transfer.config import with_defaults
+
+    for key in ("seeds", "self_transfer", "upper_groups"):
+        paper_config["experiments"]["images"].pop(key, None)
+    filled = with_defaults(paper_config)
+    assert filled["experiments"]["images"]["seeds"] == [0]
+    assert filled["experiments"]["images"]["self_transfer"] is False
+    assert filled["experiments"]["images"]["upper_groups"] == ["copy"]
+    assert "seeds" not in paper_config["experiments"]["images"]  # the given config is left as it is
+    chosen = {**paper_config["experiments"]["speech"], "seeds": [3]}
+    assert with_defaults({**paper_config, "experiments": {**paper_config["experiments"], "speech": chosen}}
+                         )["experiments"]["speech"]["seeds"] == [3]
