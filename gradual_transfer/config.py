@@ -9,6 +9,14 @@ Three layers, each with messages that name the config key and the fix:
 3. data roots of every dataset an enabled experiment uses, unless the demo generates it
    (:mod:`gradual_transfer.data.layouts`), and the files other settings name (a Kaldi
    alignment). `outdir` is checked with the cross-references: a folder of its own.
+
+A valid config gets the schema's ``default:`` values once (:func:`with_defaults`), so the code
+reads keys without defaults of its own. Files merge as Snakemake merges them: ``config.yaml``
+first, then each ``--configfile`` (:func:`workflow_config`).
+
+Longer than the library's other modules (~430 lines) because it is the whole config contract in
+one place; the per-dataset requirements in :func:`semantic_errors` could move into the schema
+(``if``/``then``) and shorten it.
 """
 
 from __future__ import annotations
