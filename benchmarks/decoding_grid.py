@@ -50,7 +50,7 @@ def inside(value: float, grid: list[float]) -> bool:
 
 
 def main() -> None:
-    from gradual_transfer.config import load_config
+    from gradual_transfer.config import load_config, with_defaults
     from gradual_transfer.data.arrow import SpeechFeatures
     from gradual_transfer.grid import realign_passes, training_jobs
     from gradual_transfer import hmm
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--configfile", nargs="+", required=True)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    config = load_config(*args.configfile)
+    config = with_defaults(load_config(*args.configfile))
     decode = config["tasks"]["asr"]["decode"]
     passes = realign_passes(config)
     features = args.outdir / "features" / "timit"

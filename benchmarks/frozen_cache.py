@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gradual_transfer.models import build_model  # noqa: E402
-from gradual_transfer.train import Recipe, RuntimeOptions, TensorSource, fit  # noqa: E402
+from gradual_transfer.batches import TensorSource
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.train import fit  # noqa: E402
 
 CASES = {
     "densenet40": dict(input_shape=(3, 32, 32), classes=10, batch=64, lcs=[1, 3, 5, 7]),

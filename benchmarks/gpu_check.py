@@ -54,8 +54,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # (grid_cost, for --quick)
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema  # noqa: E402
 from gradual_transfer.data.images import ImageArrays, ImageSource, write_images  # noqa: E402
 from gradual_transfer.models import build_model  # noqa: E402
-from gradual_transfer.speech import FrameSource  # noqa: E402
-from gradual_transfer.train import Recipe, RuntimeOptions, fit  # noqa: E402
+from gradual_transfer.tasks.speech import FrameSource  # noqa: E402
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.train import fit  # noqa: E402
 
 LEASE_CHILD = """
 import json, os, sys, time
@@ -308,8 +309,8 @@ def resident() -> dict:
     per-utterance posteriors (what the ASR archive would hold), and a fine-tuning with the frozen
     prefix cached from resident data (its targets then live on the device too), eager and
     graphed from one briefly trained model."""
-    from gradual_transfer import images as image_task
-    from gradual_transfer import speech as speech_task
+    from gradual_transfer.tasks import images as image_task
+    from gradual_transfer.tasks import speech as speech_task
 
     report = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -325,14 +326,14 @@ def resident() -> dict:
                                                    strict=True))
             report[f"{name}_same_batches"] = same
         model = fresh_model("densenet40", False)
-        evaluate = image_task.evaluator({}, 256, options)
+        evaluate = image_task.evaluator({}, 256, DEVICE, options)
         report["images_same_accuracy"] = (evaluate(model, image_streamed)
                                           == evaluate(model, image_streamed.to_device(DEVICE)))
         model = fresh_model("model_a", False)
-        evaluate = speech_task.evaluator({"dataset": "timit"}, 1024, options)
+        evaluate = speech_task.evaluator({"dataset": "timit"}, 1024, DEVICE, options)
         report["frames_same_scores"] = (evaluate(model, frames_streamed)
                                         == evaluate(model, frames_streamed.to_device(DEVICE)))
-        streamed, held = (speech_task.utterance_posteriors(model, source, 1024, options)
+        streamed, held = (speech_task.utterance_posteriors(model, source, 1024, DEVICE, options)
                           for source in (frames_streamed, frames_streamed.to_device(DEVICE)))
         report["same_posteriors"] = ([u for u, _ in streamed] == [u for u, _ in held]
                                      and all(np.array_equal(a, b) for (_, a), (_, b) in zip(streamed, held)))
@@ -343,7 +344,7 @@ def resident() -> dict:
         start = briefly_trained("densenet40", resident_images)
         for graphed in (False, True):
             model = from_state("densenet40", start, False).freeze(5)
-            evaluate = image_task.evaluator({}, 256, cached)
+            evaluate = image_task.evaluator({}, 256, DEVICE, cached)
             with tempfile.TemporaryDirectory() as checkpoints:
                 result = fit(model, resident_images, lambda m: evaluate(m, image_streamed), recipe,
                              checkpoint_dir=checkpoints, fingerprint={}, device=DEVICE,

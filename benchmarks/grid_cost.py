@@ -45,10 +45,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gradual_transfer.config import load_config  # noqa: E402
-from gradual_transfer.grid import network, sweep, training_jobs  # noqa: E402
+from gradual_transfer.config import load_config, with_defaults  # noqa: E402
+from gradual_transfer.architectures import network
+from gradual_transfer.grid import sweep, training_jobs  # noqa: E402
 from gradual_transfer.models import build_model  # noqa: E402
-from gradual_transfer.train import Recipe, RuntimeOptions, fit, place_on_device  # noqa: E402
+from gradual_transfer.batches import place_on_device
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.train import fit  # noqa: E402
 
 # Training examples per epoch (images, or speech frames at 10 ms).
 TRAINING_EXAMPLES = {
@@ -90,7 +93,7 @@ def synthetic_source(experiment: str, shape: list[int], classes: int, n: int, fo
                      rng.integers(0, classes, n).astype(np.int16))
         return ImageSource(ImageArrays(folder / "images.arrow"), [0.49, 0.48, 0.45], [0.25, 0.24, 0.26])
     from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
-    from gradual_transfer.speech import FrameSource
+    from gradual_transfer.tasks.speech import FrameSource
 
     frames, bins, context = 300, shape[2], (shape[1] - 1) // 2  # TIMIT's utterances are ~300 frames
     utterances = -(-n // frames)
@@ -128,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     steps = 2 if args.quick else args.steps
-    config = load_config(REPO / "config.yaml")
+    config = with_defaults(load_config(REPO / "config.yaml"))
     jobs = training_jobs(config)
 
     rates: dict[tuple[str, str, int], float] = {}

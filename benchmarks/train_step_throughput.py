@@ -21,7 +21,9 @@ import torch.nn.functional as F
 
 from gradual_transfer.config import load_config
 from gradual_transfer.models import build_model
-from gradual_transfer.train import Recipe, RuntimeOptions, TensorSource, fit
+from gradual_transfer.batches import TensorSource
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.train import fit
 
 CASES = {
     # steps per run: enough that fit's per-epoch checkpoint (model + momentum + best copy) is

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from gradual_transfer.grid import network
+from gradual_transfer.architectures import network
 from gradual_transfer.io import atomic_path
 from gradual_transfer.models import GroupedNet, build_model
 

@@ -1,4 +1,5 @@
-"""Command-line entry points: every workflow step can be run and debugged outside Snakemake.
+"""Command-line entry points: the data steps, the config check and training an image model, run
+and debugged outside Snakemake (the other steps run only as rules).
 
 Steps: check-config, demo-corpus, timit-features, iemocap-features, feature-stats,
 export-kaldi, prepare-images, train-image. For example:
@@ -18,11 +19,12 @@ import sys
 
 from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
-from gradual_transfer.config import ConfigError, load_config, num_groups, validate_config
+from gradual_transfer.architectures import num_groups
+from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, validate_config, workflow_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.devices import DeviceError
 from gradual_transfer.io import WriteError
-from gradual_transfer.train import GraphCaptureFailed, TrainingDiverged
+from gradual_transfer.steps import GraphCaptureFailed, TrainingDiverged
 
 
 def _configfiles(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +38,9 @@ def _load(args) -> dict:
 
 
 def cmd_check_config(args) -> int:
-    config = validate_config(_load(args), check_data=not args.no_data)
-    print(f"configuration is valid ({', '.join(args.configfile or ['config.yaml'])})")
+    files = [BASE_CONFIG, *(args.configfile or [])]
+    config = validate_config(workflow_config(*(args.configfile or [])), check_data=not args.no_data)
+    print(f"configuration is valid ({' merged with '.join(files)})")
     return 0 if config else 1
 
 
@@ -103,7 +106,8 @@ def cmd_prepare_images(args) -> int:
 def cmd_train_image(args) -> int:
     from pathlib import Path
 
-    from gradual_transfer import images, jobs
+    from gradual_transfer import startup
+    from gradual_transfer.tasks import images
     from gradual_transfer.experiment import run_job
     from gradual_transfer.grid import Job, training_params
 
@@ -119,7 +123,7 @@ def cmd_train_image(args) -> int:
     if args.upper_groups == "reinit" and not (transfer and args.lc):
         raise ConfigError("--upper-groups reinit: re-initialises the groups above l_c of a transfer; give "
                           "--source-model and --lc 1 or more (l_c = 0 would copy nothing).")
-    jobs.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
+    startup.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
     job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None,
               upper_groups=args.upper_groups)
     data, out = Path(args.data_dir), Path(args.out_dir)

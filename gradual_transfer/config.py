@@ -9,16 +9,26 @@ Three layers, each with messages that name the config key and the fix:
 3. data roots of every dataset an enabled experiment uses, unless the demo generates it
    (:mod:`gradual_transfer.data.layouts`), and the files other settings name (a Kaldi
    alignment). `outdir` is checked with the cross-references: a folder of its own.
+
+A valid config gets the schema's ``default:`` values once (:func:`with_defaults`), so the code
+reads keys without defaults of its own. Files merge as Snakemake merges them: ``config.yaml``
+first, then each ``--configfile`` (:func:`workflow_config`).
+
+Longer than the library's other modules (~430 lines) because it is the whole config contract in
+one place; the per-dataset requirements in :func:`semantic_errors` could move into the schema
+(``if``/``then``) and shorten it.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from gradual_transfer.architectures import num_groups
 from gradual_transfer.data import layouts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,28 +76,23 @@ def merge(base: dict, override: dict) -> dict:
     return merged
 
 
+BASE_CONFIG = "config.yaml"  # the Snakefile's configfile; every --configfile merges over it
+
+
+def workflow_config(*configfiles: str | Path) -> dict:
+    """The configuration the workflow sees for ``snakemake --configfile A B``: ``config.yaml``
+    of the working directory first, then each configfile merged over it in order."""
+    return load_config(BASE_CONFIG, *configfiles)
+
+
 def load_config(*paths: str | Path) -> dict:
-    """The configuration Snakemake would see for ``--configfile`` paths given in this order."""
+    """`paths` merged in this order, as Snakemake merges its ``--configfile`` values."""
     config: dict = {}
     for path in paths:
         if not Path(path).is_file():
             raise ConfigError(f"{path}: no such config file (run from the repository root, or pass --configfile).")
         config = merge(config, load_yaml(path))
     return config
-
-
-def canonical(value: Any) -> Any:
-    """A hyper-parameter as plain builtins with sorted keys, so that Snakemake's ``repr``-based
-    params comparison sees a change only when a value changes (not key order, not numpy types)."""
-    if isinstance(value, dict):
-        return {str(k): canonical(value[k]) for k in sorted(value, key=str)}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()  # numpy scalar
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def _key(path: Iterable[Any]) -> str:
@@ -195,11 +200,35 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
     return [_explain(e) for e in errors]
 
 
-def num_groups(arch: dict) -> int:
-    """L_H: the number of layer groups below the head."""
-    if arch["kind"] == "densenet":
-        return 7  # conv0, 3 dense blocks, 2 transitions, final BN-ReLU-pool
-    return len(arch["conv_groups"]) + len(arch["fc_units"])
+def with_defaults(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """`config` (valid) with the schema's ``default:`` values where a key is absent. Applied once,
+    after validation, so that the code reads every key without a default of its own."""
+
+    schema = load_yaml(schema_path)
+
+    def resolved(node: dict) -> dict:
+        while "$ref" in node:  # local references only: "#/$defs/<name>"
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def fill(node: dict, value):
+        node = resolved(node)
+        if not isinstance(value, dict):
+            return value
+        filled = dict(value)
+        for key, sub in node.get("properties", {}).items():
+            sub = resolved(sub)
+            if key in filled:
+                filled[key] = fill(sub, filled[key])
+            elif "default" in sub:
+                filled[key] = copy.deepcopy(sub["default"])
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in set(filled) - set(node.get("properties", {})):
+                filled[key] = fill(extra, filled[key])
+        return filled
+
+    return fill(schema, config)
 
 
 def semantic_errors(config: dict) -> list[str]:
@@ -394,7 +423,8 @@ def ser_fold_errors(config: dict, root: Path) -> list[str]:
 
 def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SCHEMA_PATH,
                     check_data: bool = True) -> dict:
-    """Raise :class:`ConfigError` listing every problem; return the config unchanged if none."""
+    """Raise :class:`ConfigError` listing every problem; if none, return the config with the
+    schema's defaults filled in (:func:`with_defaults`): what the workflow and the CLI plan from."""
     problems = schema_errors(config, schema_path)
     if not problems:
         problems = semantic_errors(config) + outdir_errors(config, base)
@@ -403,4 +433,4 @@ def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SC
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")
-    return config
+    return with_defaults(config, schema_path)

@@ -1,7 +1,7 @@
 """What a training job cost: throughput, model-FLOPs utilisation, memory, device time.
 
-Every training job writes these into its ``metrics.json`` under ``cost``, and the results
-table's companion ``cost.tsv`` adds them up per job type, so the grid's device-hours are
+Every training job writes these into its ``metrics.json`` under ``cost``, and :func:`cost_table`
+(``cost.tsv``) adds them up per job type, so the grid's device-hours are
 measured, not guessed.
 
 - **FLOPs of a training step** are counted once per job by ``torch.utils.flop_counter`` on a
@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from gradual_transfer.io import write_json
+from gradual_transfer.io import read_json, write_json
 from gradual_transfer.models import GroupedNet
 
 # Dense peak TFLOP/s (no sparsity) by the exact name CUDA gives the device: NVIDIA datasheets
@@ -209,3 +209,43 @@ def summary(history: list[dict], step_flops: StepFlops, batch_size: int, device:
         "peak_memory": memory_kind,
         "settings": dict(settings or {}),
     }
+
+
+# --- the grid's cost: every training job's, added up (rule cost_table) ---
+
+COST_KEYS = ["experiment", "arch", "kind", "device_name"]
+
+
+def cost_table(metrics_files: list[str | Path]) -> "pd.DataFrame":
+    """Device time and efficiency of the training jobs, per (experiment, architecture, kind,
+    device) and in all: jobs, device-hours (the sum of their training time), mean examples
+    per second, mean MFU, the largest peak memory. Jobs trained before costs were recorded
+    count in ``jobs_without_cost``."""
+    import pandas as pd  # only the table needs it, not a training job
+
+    rows = []
+    for path in metrics_files:
+        m = read_json(path)
+        c = m.get("cost") or {}
+        rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"],
+                     "device_name": c.get("device_name", "unknown"), "train_seconds": c.get("train_seconds"),
+                     "examples_per_s": c.get("examples_per_s"), "mfu": c.get("mfu"),
+                     "peak_memory_mb": c.get("peak_memory_mb"), "has_cost": bool(c)})
+    jobs = pd.DataFrame(rows, columns=COST_KEYS + ["train_seconds", "examples_per_s", "mfu", "peak_memory_mb",
+                                                  "has_cost"])
+    for column in ("train_seconds", "examples_per_s", "mfu", "peak_memory_mb"):
+        jobs[column] = pd.to_numeric(jobs[column])
+
+    def totals(group: pd.DataFrame) -> pd.Series:
+        return pd.Series({"jobs": len(group), "jobs_without_cost": int((~group["has_cost"]).sum()),
+                          "device_hours": group["train_seconds"].sum() / 3600,
+                          "mean_examples_per_s": group["examples_per_s"].mean(), "mean_mfu": group["mfu"].mean(),
+                          "max_peak_memory_mb": group["peak_memory_mb"].max()})
+
+    table = jobs.groupby(COST_KEYS, sort=True).apply(totals, include_groups=False).reset_index()
+    # the grid's total: jobs and device time (rates of images and of speech frames do not add up)
+    everything = totals(jobs).to_frame().T.assign(experiment="all", arch="all", kind="all", device_name="all",
+                                                  mean_examples_per_s=float("nan"), mean_mfu=float("nan"))
+    table = pd.concat([table, everything[table.columns]], ignore_index=True)
+    numbers = ["device_hours", "mean_examples_per_s", "mean_mfu", "max_peak_memory_mb"]
+    return table.astype({"jobs": int, "jobs_without_cost": int, **{column: float for column in numbers}})

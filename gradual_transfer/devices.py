@@ -7,7 +7,7 @@ of several jobs per GPU, ``runtime.cuda.jobs_per_gpu``), held by an open file de
 of the process, so the kernel frees it when the job ends or is killed. The job then sets
 ``CUDA_VISIBLE_DEVICES`` (and ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so that CUDA numbers the GPUs
 as ``nvidia-smi`` and ``/proc`` do) before CUDA is initialised, so its device is ``cuda:0``. The
-lease's answer is the only device a job uses (:func:`gradual_transfer.train.select_device`).
+lease's answer is the only device a job uses (:func:`select_device`).
 
 - **One lock folder per machine**, whoever runs the jobs: ``/tmp/gradual-transfer-gpu-locks``
   (``GRADUAL_TRANSFER_LOCK_DIR`` overrides it), made world-writable with the sticky bit like
@@ -299,7 +299,7 @@ _held: Lease | None = None  # this process's lease, held for its life: the kerne
 
 def lease_for_process(jobs_per_gpu: int = 1, busy_gpus: str = "avoid") -> Lease:
     """This process's lease (taken once, before CUDA is initialised): what
-    :func:`gradual_transfer.train.select_device` follows."""
+    :func:`select_device` follows."""
     global _held
     if _held is None:
         _held = lease_gpu(jobs_per_gpu=jobs_per_gpu, busy_gpus=busy_gpus)
@@ -324,3 +324,17 @@ def check_with_torch(lease: Lease, cuda_devices: int, torch_version: str) -> str
         return (f"{lease.reason}, but this PyTorch ({torch_version}) cannot use CUDA: training on the CPU. Install "
                 f"a CUDA build of PyTorch to use the GPU.")
     return None
+
+
+def select_device():
+    """The ``torch.device`` a job trains and evaluates on, chosen once per job and passed down.
+    A job (Snakemake's or the command line's) took the GPU lease first
+    (:func:`gradual_transfer.startup.lease`): the GPU it leased, the only one CUDA shows it (on
+    the CPU where PyTorch cannot use CUDA), or the CPU where it leased none. A process that took
+    no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
+    import torch  # here, not above: the lease must set CUDA_VISIBLE_DEVICES before torch starts CUDA
+
+    lease = held_lease()
+    if lease is not None and lease.device is None:
+        return torch.device("cpu")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

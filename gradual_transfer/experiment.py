@@ -4,7 +4,7 @@ validation and test (the test split is touched once, here), then write the model
 metrics atomically.
 
 What differs between the experiments (where the data come from, how a model is scored, what is
-written after training) lives in :mod:`gradual_transfer.images` and :mod:`gradual_transfer.speech`;
+written after training) lives in :mod:`gradual_transfer.tasks`;
 this module holds what every job shares.
 """
 
@@ -25,27 +25,14 @@ from gradual_transfer.data.errors import DataError
 from gradual_transfer.grid import Job
 from gradual_transfer.io import all_or_none, write_json
 from gradual_transfer.models import GroupedNet, build_model
-from gradual_transfer.train import (BatchSource, Recipe, RuntimeOptions, clear_checkpoints, fit, is_resident,
-                                    place_on_device, select_device)
+from gradual_transfer.batches import BatchSource, is_resident, place_on_device
+from gradual_transfer.devices import select_device
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.resume import clear_checkpoints, input_stamps, resume_dir
+from gradual_transfer.train import fit
 from gradual_transfer.transfer import transfer_model
 
 log = logging.getLogger(__name__)
-
-
-def input_stamps(paths) -> dict:
-    """Size and modification time of each input: a resumable checkpoint is only resumed when
-    the inputs it was trained on are unchanged."""
-    stamps = {}
-    for p in paths:
-        st = os.stat(p)
-        stamps[str(p)] = [st.st_size, st.st_mtime_ns]
-    return stamps
-
-
-def resume_dir(model_path: str | Path) -> Path:
-    """Where resumable state lives: beside the declared outputs, never one of them (Snakemake
-    deletes declared outputs before a job runs)."""
-    return Path(model_path).parent / "resume"
 
 
 def check_labels(sources: Mapping[str, BatchSource], classes: int, task: str) -> None:
@@ -77,12 +64,11 @@ def initial_model(job: Job, network: dict, num_classes: int, input_shape: list[i
 def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validation: BatchSource, test: BatchSource,
                    evaluate: Callable[[GroupedNet, BatchSource], dict], recipe: Recipe, network: dict,
                    num_classes: int, input_shape: list[int], out_model: str | Path, out_metrics: str | Path,
-                   fingerprint: dict, options: RuntimeOptions, cache_dir: str | Path | None = None,
+                   fingerprint: dict, device: torch.device, options: RuntimeOptions, cache_dir: str | Path | None = None,
                    curves: EpochLog | None = None) -> dict:
     """Fit, select the best epoch on validation, score validation and test, write both files.
     `evaluate(model, source)` returns metrics with ``score`` (higher is better); `curves`
     records the history as training goes."""
-    device = select_device()
     log.info("training on %s: %s, l_c = %d of %d groups%s", device, job.arch, model.frozen_groups, model.num_groups,
              ", the groups above re-initialised" if job.upper_groups == "reinit" else "")
     result = fit(model, train, lambda m: evaluate(m, validation), recipe, checkpoint_dir=resume_dir(out_model),
@@ -127,27 +113,28 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     job = Job.from_dict(params["job"])
     settings = params["settings"]
     if job.experiment == "images":
-        from gradual_transfer import images as task
+        from gradual_transfer.tasks import images as task
     else:
-        from gradual_transfer import speech as task
+        from gradual_transfer.tasks import speech as task
     recipe = Recipe.from_config(settings["recipe"])
     recipe = replace(recipe, seed=recipe.seed + job.seed)  # a seed of the study shifts every draw
-    options = RuntimeOptions.from_config(runtime, job.arch, select_device())
+    device = select_device()  # once for the job: everything below is given it
+    options = RuntimeOptions.from_config(runtime, job.arch, device)
     host_sources = task.sources(settings, inputs, job.fold)
     check_labels(host_sources, settings["classes"], job.target)
-    sources = place_on_device(host_sources, select_device(), options.resident_data_mb)
+    sources = place_on_device(host_sources, device, options.resident_data_mb)
     input_shape = sources["train"].input_shape
     model = initial_model(job, settings["network"], settings["classes"], input_shape, recipe.seed,
                           inputs.get("source"))
     batch = task.evaluation_batch_size(recipe)
-    evaluate = task.evaluator(settings, batch, options)
+    evaluate = task.evaluator(settings, batch, device, options)
     fingerprint = {"params": dict(params), "inputs": input_stamps(inputs.values())}
     curves = EpochLog(history, tensorboard_dir)
     metrics = train_and_save(model, job=job, train=sources["train"], validation=sources["validation"],
                              test=sources["test"], evaluate=evaluate, recipe=recipe, network=settings["network"],
                              num_classes=settings["classes"], input_shape=input_shape, out_model=outputs["model"],
-                             out_metrics=outputs["metrics"], fingerprint=fingerprint, options=options,
+                             out_metrics=outputs["metrics"], fingerprint=fingerprint, device=device, options=options,
                              cache_dir=cache_dir, curves=curves)
     curves.close()
-    task.after_training(model, sources, outputs, batch, options)
+    task.after_training(model, sources, outputs, batch, device, options)
     return metrics

@@ -24,7 +24,7 @@ re-headed model fine-tuned further. Everything else is derived from the job:
 - the metadata written into its ``metrics.json`` (:meth:`Job.meta`).
 
 The sweep of l_c values (``architectures.<arch>.lc``) decides *which* transfers exist; it is not
-part of the network (:func:`network`), so adding an l_c value adds jobs and changes none.
+part of the network (:func:`gradual_transfer.architectures.network`), so adding an l_c value adds jobs and changes none.
 
 No Snakemake and no torch here: the workflow imports this module to plan the grid.
 """
@@ -34,11 +34,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gradual_transfer.config import canonical, num_groups
+from gradual_transfer.architectures import network, num_groups
 from gradual_transfer.metrics import trivial_error
+from gradual_transfer.params import canonical
 from gradual_transfer.stages import STAGE_VERSIONS
 
-SWEEP_KEYS = ("lc",)  # keys of an architecture entry that choose jobs, not the network
 FAMILIES = ("copy", "reinit")  # how the groups above l_c start: experiments.<exp>.upper_groups
 
 
@@ -145,12 +145,6 @@ class Job:
         return cls(**entry)
 
 
-def network(arch_entry: dict) -> dict:
-    """What builds the network: the architecture entry without the sweep. Model files store
-    this, and jobs depend on this, so editing ``lc`` changes no network."""
-    return canonical({k: v for k, v in arch_entry.items() if k not in SWEEP_KEYS})
-
-
 def sweep(config: dict, arch: str) -> list[int]:
     """The l_c values swept for an architecture, in increasing order."""
     return sorted(set(config["architectures"][arch]["lc"]))
@@ -170,18 +164,18 @@ def _speech_tasks(config: dict) -> tuple[str, str]:
 
 def seeds(config: dict, experiment: str) -> list[int]:
     """The seeds of an experiment (``experiments.<exp>.seeds``; the paper's single run is [0])."""
-    return sorted(set(config["experiments"][experiment].get("seeds", [0])))
+    return sorted(set(config["experiments"][experiment]["seeds"]))
 
 
 def self_transfer(config: dict, experiment: str) -> bool:
     """Whether the experiment trains the self-transfer controls (``experiments.<exp>.self_transfer``)."""
-    return bool(config["experiments"][experiment].get("self_transfer", False))
+    return config["experiments"][experiment]["self_transfer"]
 
 
 def upper_groups(config: dict, experiment: str) -> list[str]:
     """The transfer families of an experiment (``experiments.<exp>.upper_groups``; the paper's
     ``[copy]`` by default), in the order of :data:`FAMILIES`."""
-    chosen = set(config["experiments"][experiment].get("upper_groups", ["copy"]))
+    chosen = set(config["experiments"][experiment]["upper_groups"])
     return [family for family in FAMILIES if family in chosen]
 
 

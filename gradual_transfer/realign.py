@@ -31,8 +31,10 @@ from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.timit import PhoneMap
 from gradual_transfer.io import read_json, write_ark_scp, write_json
-from gradual_transfer.speech import FrameSource
-from gradual_transfer.train import RuntimeOptions, predict, select_device
+from gradual_transfer.tasks.speech import FrameSource
+from gradual_transfer.devices import select_device
+from gradual_transfer.recipe import RuntimeOptions
+from gradual_transfer.steps import predict
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +84,14 @@ def check_aligned_share(report: dict, features: str | Path, window: int | None) 
 
 
 def realign_split(model, current: SpeechFeatures, labelled: SpeechFeatures, stats: dict, loop: hmm.PhoneLoop,
-                  scales: dict, window: int | None, context: int, batch_size: int,
+                  scales: dict, window: int | None, context: int, batch_size: int, device,
                   options: RuntimeOptions) -> tuple[list[np.ndarray], dict]:
     """New targets of every utterance of one split, and what changed. `scales` holds the
     ``acoustic_scale``, ``self_loop_scale`` and ``transition_scale`` of :func:`hmm.align`."""
     phone_map = PhoneMap.load()
     source = FrameSource(current, range(len(current)), stats, context)
     started = time.perf_counter()
-    log_posteriors, _ = predict(model, source, batch_size, select_device(), options)
+    log_posteriors, _ = predict(model, source, batch_size, device, options)
     scoring = time.perf_counter() - started
     posteriors = source.split_by_utterance(log_posteriors.numpy().astype(np.float64))
     phones = [[phone_map.index48(p) for p in sequence] for sequence in current.column("phones")]
@@ -148,7 +150,8 @@ def realign(*, model: str | Path, current: dict[str, str | Path], labelled: dict
     `outputs[split]` names its ``features`` (Arrow) and ``ali`` / ``ali_scp`` (Kaldi) files."""
     model_file = load_model_file(model)
     network = model_from_file(model_file)
-    options = RuntimeOptions.from_config(runtime, model_file.get("arch_name", ""), select_device())
+    device = select_device()  # once for the job
+    options = RuntimeOptions.from_config(runtime, model_file.get("arch_name", ""), device)
     data = read_json(hmm_file)
     data.pop("phones")
     loop = hmm.PhoneLoop.from_dict(data)
@@ -159,7 +162,7 @@ def realign(*, model: str | Path, current: dict[str, str | Path], labelled: dict
     for split, out in outputs.items():
         features = SpeechFeatures(current[split])
         targets, reports[split] = realign_split(network, features, SpeechFeatures(labelled[split]), statistics, loop,
-                                                scales, window, context, batch_size, options)
+                                                scales, window, context, batch_size, device, options)
         check_aligned_share(reports[split], current[split], window)
         write_with_targets(features, targets, out["features"])
         write_ark_scp(((utt, t.astype(np.int32)) for utt, t in zip(features.utt_ids, targets)), out["ali"],

@@ -1,7 +1,7 @@
 """The tables of a run: every model's metrics in one long-form table, its summaries over units of
-replication, the transferability table and matrix, what the grid cost, the training curves and the
+replication, the transferability table and matrix, the training curves and the
 per-speaker PER. The statistics live in :mod:`gradual_transfer.statistics`, the figures drawn from
-these tables in :mod:`gradual_transfer.figures`.
+these tables in :mod:`gradual_transfer.figures`, what the grid cost in :mod:`gradual_transfer.cost`.
 
 The results table has one row per (model, split, metric): ``experiment, arch, kind,
 upper_groups, source, target, seed, fold, lc, split, metric, value, primary_value, control_value,
@@ -322,42 +322,6 @@ def write_tsv(table: pd.DataFrame, path: str | Path) -> None:
                          for p in table[column].astype(float)]
     with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
-
-
-COST_KEYS = ["experiment", "arch", "kind", "device_name"]
-
-
-def cost_table(metrics_files: list[str | Path]) -> pd.DataFrame:
-    """Device time and efficiency of the training jobs, per (experiment, architecture, kind,
-    device) and in all: jobs, device-hours (the sum of their training time), mean examples
-    per second, mean MFU, the largest peak memory. Jobs trained before costs were recorded
-    count in ``jobs_without_cost``."""
-    rows = []
-    for path in metrics_files:
-        m = read_json(path)
-        c = m.get("cost") or {}
-        rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"],
-                     "device_name": c.get("device_name", "unknown"), "train_seconds": c.get("train_seconds"),
-                     "examples_per_s": c.get("examples_per_s"), "mfu": c.get("mfu"),
-                     "peak_memory_mb": c.get("peak_memory_mb"), "has_cost": bool(c)})
-    jobs = pd.DataFrame(rows, columns=COST_KEYS + ["train_seconds", "examples_per_s", "mfu", "peak_memory_mb",
-                                                  "has_cost"])
-    for column in ("train_seconds", "examples_per_s", "mfu", "peak_memory_mb"):
-        jobs[column] = pd.to_numeric(jobs[column])
-
-    def totals(group: pd.DataFrame) -> pd.Series:
-        return pd.Series({"jobs": len(group), "jobs_without_cost": int((~group["has_cost"]).sum()),
-                          "device_hours": group["train_seconds"].sum() / 3600,
-                          "mean_examples_per_s": group["examples_per_s"].mean(), "mean_mfu": group["mfu"].mean(),
-                          "max_peak_memory_mb": group["peak_memory_mb"].max()})
-
-    table = jobs.groupby(COST_KEYS, sort=True).apply(totals, include_groups=False).reset_index()
-    # the grid's total: jobs and device time (rates of images and of speech frames do not add up)
-    everything = totals(jobs).to_frame().T.assign(experiment="all", arch="all", kind="all", device_name="all",
-                                                  mean_examples_per_s=float("nan"), mean_mfu=float("nan"))
-    table = pd.concat([table, everything[table.columns]], ignore_index=True)
-    numbers = ["device_hours", "mean_examples_per_s", "mean_mfu", "max_peak_memory_mb"]
-    return table.astype({"jobs": int, "jobs_without_cost": int, **{column: float for column in numbers}})
 
 
 def curves_table(metrics_files: list[str | Path]) -> pd.DataFrame:

@@ -1,9 +1,9 @@
 """Snakemake adapter: every metrics.json → the long-form results table (rule aggregate_results)."""
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.tables import results_table, write_table
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_table(
     results_table(list(snakemake.input)),  # noqa: F821
     snakemake.output.parquet,  # noqa: F821

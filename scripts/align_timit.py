@@ -1,10 +1,10 @@
 """Snakemake adapter: realign TIMIT's train and dev targets with one pass's aligner (rule align_timit)."""
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.realign import realign
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
-jobs.start(sm.log[0], sm.threads, cuda=sm.config["runtime"]["cuda"])
+startup.start(sm.log[0], sm.threads, cuda=sm.config["runtime"]["cuda"])
 realign(
     model=sm.input.model,
     current={"train": sm.input.train, "dev": sm.input.dev},

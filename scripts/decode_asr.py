@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.decoding import decode_and_score
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
-jobs.start(sm.log[0])
+startup.start(sm.log[0])
 decode_and_score(
     hmm_file=sm.input.hmm,
     posteriors={"dev": sm.input.dev_scp, "test": sm.input.test_scp},

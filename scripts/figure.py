@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.figures import figure_transfer
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 figure_transfer(
     pd.read_parquet(snakemake.input[0]),  # noqa: F821
     snakemake.params.experiment,  # noqa: F821

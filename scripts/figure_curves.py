@@ -1,10 +1,10 @@
 """Snakemake adapter: every training job's history → the training-curves figure (rule figure_curves)."""
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.figures import figure_curves
 from gradual_transfer.tables import curves_table
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 figure_curves(
     curves_table(list(snakemake.input)),  # noqa: F821
     snakemake.params.title,  # noqa: F821

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.figures import figure_transferability
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 figure_transferability(
     pd.read_csv(snakemake.input[0], sep="\t"),  # noqa: F821
     snakemake.params.title,  # noqa: F821

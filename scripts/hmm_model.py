@@ -1,7 +1,7 @@
 """Snakemake adapter: HMM priors, transitions and phone bigram from TIMIT training targets (rule hmm_model)."""
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.decoding import estimate_hmm
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 estimate_hmm(snakemake.input[0], snakemake.output[0])  # noqa: F821

@@ -1,9 +1,9 @@
 """Snakemake adapter: IEMOCAP features and frame labels (rule iemocap_features)."""
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.features import FeatureSettings, extract_iemocap
 
-jobs.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
 extract_iemocap(
     snakemake.input.root,  # noqa: F821
     snakemake.output[0],  # noqa: F821

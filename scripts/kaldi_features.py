@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.features import export_kaldi
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
-jobs.start(sm.log[0])
+startup.start(sm.log[0])
 export_kaldi(sm.input.features, Path(sm.output.scp).parent, sm.wildcards.corpus, sm.params.root)

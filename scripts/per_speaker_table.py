@@ -1,9 +1,9 @@
 """Snakemake adapter: the ASR primaries' per-speaker PER → one table (rule per_speaker_table)."""
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.tables import per_speaker_table, write_tsv
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_tsv(
     per_speaker_table(list(snakemake.input), snakemake.params.labels),  # noqa: F821
     snakemake.output.tsv,  # noqa: F821

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.data.images import prepare_images
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 entry = snakemake.config["datasets"][snakemake.wildcards.dataset]  # noqa: F821
 prepare_images(
     snakemake.wildcards.dataset,  # noqa: F821

@@ -1,9 +1,9 @@
 """Snakemake adapter: TIMIT features and frame targets of one split (rule timit_features)."""
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.features import FeatureSettings, extract_timit
 
-jobs.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
 extract_timit(
     snakemake.input.root,  # noqa: F821
     snakemake.wildcards.split,  # noqa: F821

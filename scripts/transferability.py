@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from gradual_transfer import jobs
+from gradual_transfer import startup
 from gradual_transfer.tables import transferability_table, write_tsv
 
-jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_tsv(
     transferability_table(pd.read_parquet(snakemake.input[0]), **snakemake.params.settings),  # noqa: F821
     snakemake.output.tsv,  # noqa: F821

@@ -8,12 +8,12 @@ import pytest
 
 from gradual_transfer.config import (
     ConfigError,
-    canonical,
     load_config,
-    num_groups,
     used_datasets,
     validate_config,
 )
+from gradual_transfer.architectures import num_groups
+from gradual_transfer.params import canonical
 from conftest import REPO, run_snakemake
 
 
@@ -190,3 +190,41 @@ def test_alignment_scales_are_bounded(paper_config, key, value):
     validate_config(paper_config, check_data=False)
     paper_config["tasks"]["asr"]["decode"]["self_loop_scale"] = 2.0
     assert "tasks.asr.decode.self_loop_scale" in problems_of(paper_config, check_data=False)
+
+
+@pytest.mark.parametrize("override, accepted", [
+    ({"outdir": "results/elsewhere"}, True),  # a partial file: the rest comes from config.yaml
+    ({"tasks": {"cifar10": {"classes": "ten"}}}, False),  # the schema refuses
+    ({"architectures": {"densenet40": {"lc": [0, 99]}}}, False),  # beyond L_H
+])
+def test_check_config_and_snakemake_merge_configfiles_alike(paper_config, tmp_path, override, accepted):
+    """Both read config.yaml of the working directory, then each --configfile over it."""
+    import yaml
+
+    from gradual_transfer.data.layouts import write_placeholders
+    from test_cli import cli
+
+    for dataset, entry in paper_config["datasets"].items():
+        write_placeholders(dataset, tmp_path / entry["root"], entry)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(paper_config))
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(override))
+    checked = cli("check-config", "--configfile", "mine.yaml", cwd=tmp_path)
+    planned = run_snakemake(tmp_path, "-n", "--configfile", "mine.yaml")
+    assert (checked.returncode == 0) == accepted, checked.stderr
+    assert (planned.returncode == 0) == accepted, planned.stderr[-2000:]
+
+
+def test_the_schemas_defaults_are_filled_once_after_validation(paper_config):
+    """A key the user leaves out reads as the schema's ``default:`` (the code has no defaults)."""
+    from gradual_transfer.config import with_defaults
+
+    for key in ("seeds", "self_transfer", "upper_groups"):
+        paper_config["experiments"]["images"].pop(key, None)
+    filled = with_defaults(paper_config)
+    assert filled["experiments"]["images"]["seeds"] == [0]
+    assert filled["experiments"]["images"]["self_transfer"] is False
+    assert filled["experiments"]["images"]["upper_groups"] == ["copy"]
+    assert "seeds" not in paper_config["experiments"]["images"]  # the given config is left as it is
+    chosen = {**paper_config["experiments"]["speech"], "seeds": [3]}
+    assert with_defaults({**paper_config, "experiments": {**paper_config["experiments"], "speech": chosen}}
+                         )["experiments"]["speech"]["seeds"] == [3]

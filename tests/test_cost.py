@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gradual_transfer import cost
-from gradual_transfer.tables import cost_table
+from gradual_transfer.cost import cost_table
 from gradual_transfer.models import build_model
 
 DENSENET40 = {"kind": "densenet", "depth": 40, "growth_rate": 12, "init_features": 24, "dropout": 0.2}

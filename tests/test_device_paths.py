@@ -16,8 +16,11 @@ import torch
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.images import ImageArrays, ImageSource, ResidentImageSource, write_images
 from gradual_transfer.models import build_model
-from gradual_transfer.speech import FrameSource, ResidentFrameSource
-from gradual_transfer.train import RuntimeOptions, StepRunner, accuracy, fit, place_on_device, predict
+from gradual_transfer.tasks.speech import FrameSource, ResidentFrameSource
+from gradual_transfer.batches import place_on_device
+from gradual_transfer.recipe import RuntimeOptions
+from gradual_transfer.steps import accuracy, predict, StepRunner
+from gradual_transfer.train import fit
 from test_engine import ARCH, CPU, evaluator, recipe, tensors_of, toy_data
 from test_speech_data import write_random_file
 
@@ -90,7 +93,7 @@ def test_place_on_device_fills_train_then_validation_within_the_budget(caplog):
     assert place_on_device(sources, CPU, 0) == sources
     both = place_on_device(sources, CPU, 90)
     assert both["train"] == ("on", CPU, 60) and both["validation"] == ("on", CPU, 30) and both["test"] is sources["test"]
-    with caplog.at_level("INFO", logger="gradual_transfer.train"):
+    with caplog.at_level("INFO", logger="gradual_transfer"):
         train_only = place_on_device(sources, CPU, 89)
     assert train_only["train"] == ("on", CPU, 60) and train_only["validation"] is sources["validation"]
     assert "validation data stay on the host: 30 MB would exceed runtime resident_data_mb = 89" in caplog.text
@@ -194,13 +197,13 @@ def test_posteriors_of_resident_frames_are_written_as_from_the_file(tmp_path):
     decoder: the same utterances, ids and values."""
     import kaldiio
 
-    from gradual_transfer.speech import write_posteriors
+    from gradual_transfer.tasks.speech import write_posteriors
     from test_engine import SPEECH_ARCH
 
     source = frame_source(tmp_path)
     model = build_model(SPEECH_ARCH, 8, source.input_shape)
     for name, s in (("streamed", source), ("resident", source.to_device(CPU))):
-        write_posteriors(model, s, tmp_path / f"{name}.ark", tmp_path / f"{name}.scp", 16, EAGER)
+        write_posteriors(model, s, tmp_path / f"{name}.ark", tmp_path / f"{name}.scp", 16, CPU, EAGER)
     streamed, resident = (dict(kaldiio.load_scp(str(tmp_path / f"{n}.scp"))) for n in ("streamed", "resident"))
     assert list(streamed) == list(resident) == ["u0", "u2", "u3", "u5", "u6"]
     assert all(np.array_equal(streamed[u], resident[u]) for u in streamed)
@@ -210,7 +213,7 @@ def test_ser_scores_of_resident_frames_equal_the_streamed_ones(tmp_path):
     """SER validation (every epoch) decides per utterance from its frames: resident data must
     split them back into the same utterances."""
     from gradual_transfer.data.arrow import SpeechWriter, speech_schema
-    from gradual_transfer.speech import evaluator
+    from gradual_transfer.tasks.speech import evaluator
     from test_engine import SPEECH_ARCH
 
     rng = np.random.default_rng(8)
@@ -223,7 +226,7 @@ def test_ser_scores_of_resident_frames_equal_the_streamed_ones(tmp_path):
     stats = {"mean": [0.0] * 40, "std": [1.0] * 40}
     source = FrameSource(SpeechFeatures(tmp_path / "ser.arrow"), [0, 1, 2, 4, 5, 7, 8], stats, context=2)
     model = build_model(SPEECH_ARCH, 5, source.input_shape)
-    evaluate = evaluator({"dataset": "iemocap"}, 16, EAGER)
+    evaluate = evaluator({"dataset": "iemocap"}, 16, CPU, EAGER)
     streamed, resident = evaluate(model, source), evaluate(model, source.to_device(CPU))
     assert streamed == resident and streamed["utterances"] == 7
 
@@ -263,7 +266,7 @@ class EagerGraphs:
 def run_epochs(graphs_for, epochs: int = 3):
     """Three epochs of StepRunner over 90 toy examples (5 batches of 16 and a ragged 10), the
     learning rate ×0.1 for the last; returns the model, the losses and the runner's graphs."""
-    from gradual_transfer.train import set_learning_rate
+    from gradual_transfer.recipe import set_learning_rate
 
     torch.manual_seed(1)
     model = build_model(ARCH, 3, (3, 8, 8)).train()
@@ -294,7 +297,7 @@ def test_the_graphed_step_machinery_trains_as_the_eager_step():
 
 
 def test_a_failed_capture_names_the_setting_to_change():
-    from gradual_transfer.train import GraphCaptureFailed
+    from gradual_transfer.steps import GraphCaptureFailed
 
     with pytest.raises(GraphCaptureFailed, match=r"failed \(CUDA error: operation not permitted when stream is "
                                                  r"capturing\)\. Set cuda_graphs: false for this architecture "
@@ -468,7 +471,7 @@ def test_gpu_check_compares_training_from_a_briefly_trained_densenet(tmp_path):
     """A fresh DenseNet-40's BatchNorm statistics are the initial ones: in the head warm-up (body
     in eval mode) its loss is thousands, which fit refuses as diverged, so graphed-vs-eager never
     got compared. One epoch of plain training gives statistics that make it sane."""
-    from gradual_transfer.train import DIVERGED_LOSS_FACTOR
+    from gradual_transfer.steps import DIVERGED_LOSS_FACTOR
 
     gpu_check = gpu_check_module()
     gpu_check.DEVICE, gpu_check.SIZE = CPU, {**gpu_check.SIZES["full"], "batch_divisor": 4}  # the real DenseNet-40

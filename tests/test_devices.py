@@ -283,7 +283,7 @@ def test_a_job_uses_the_device_its_lease_gave(monkeypatch, tmp_path):
 
     from gradual_transfer import devices
     from gradual_transfer.devices import Lease
-    from gradual_transfer.train import select_device
+    from gradual_transfer.devices import select_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(devices, "_held", None)

@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from gradual_transfer.checkpoints import CheckpointError, load_model_file, model_from_file, save_model
-from gradual_transfer.train import (LearningRate, Recipe, RuntimeOptions, TensorSource, accuracy, fit, predict,
-                                    prefetched)
+from gradual_transfer.batches import prefetched, TensorSource
+from gradual_transfer.recipe import LearningRate, Recipe, RuntimeOptions
+from gradual_transfer.steps import accuracy, predict
+from gradual_transfer.train import fit
 from gradual_transfer.transfer import transfer_model
 
 ARCH = {"kind": "densenet", "depth": 7, "growth_rate": 4, "init_features": 8, "dropout": 0.2, "lc": [0, 1, 3, 7]}
@@ -335,7 +337,7 @@ def test_cached_frozen_groups_train_as_the_uncached_path(tmp_path, caplog, arch,
                      device=CPU, options=RuntimeOptions(channels_last=False, frozen_cache_mb=cache_mb))
         return model, result
 
-    with caplog.at_level("INFO", logger="gradual_transfer.train"):
+    with caplog.at_level("INFO", logger="gradual_transfer"):
         cached_model, cached = trained(64, "cached")
     assert f"cached the output of the {lc} frozen groups for 90 examples" in caplog.text
     plain_model, plain = trained(0, "plain")
@@ -349,12 +351,12 @@ def test_cached_frozen_groups_train_as_the_uncached_path(tmp_path, caplog, arch,
 
 def test_frozen_output_respects_its_memory_budget(caplog):
     from gradual_transfer.models import build_model
-    from gradual_transfer.train import frozen_output
+    from gradual_transfer.frozen_prefix import frozen_output
 
     model = build_model(ARCH, 3, (3, 8, 8)).freeze(1)
     source = toy_data(3, 1000, 5)
     assert frozen_output(model, source, 64, CPU, RuntimeOptions(frozen_cache_mb=0)) is None
-    with caplog.at_level("INFO", logger="gradual_transfer.train"):
+    with caplog.at_level("INFO", logger="gradual_transfer"):
         assert frozen_output(model, source, 64, CPU, RuntimeOptions(frozen_cache_mb=1)) is None  # ~2 MB needed
     assert "not cached" in caplog.text
     cached = frozen_output(model, source, 64, CPU, RuntimeOptions(frozen_cache_mb=8))
@@ -389,7 +391,7 @@ def test_the_frozen_prefix_cache_is_filled_in_place(channels_last):
     """The cache is allocated once at its final size and each batch's output written into it:
     its peak is the cache and one batch, not twice the cache (chunks, then their concatenation)."""
     from gradual_transfer.models import build_model
-    from gradual_transfer.train import frozen_output
+    from gradual_transfer.frozen_prefix import frozen_output
 
     model = build_model(ARCH, 3, (3, 8, 8)).freeze(1)
     source = toy_data(3, 4000, 5)

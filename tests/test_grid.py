@@ -7,9 +7,16 @@ import pytest
 import torch
 
 from gradual_transfer.checkpoints import load_model_file, save_model
-from gradual_transfer.grid import Job, job_settings, network, training_jobs
+from gradual_transfer.architectures import network
+from gradual_transfer.config import with_defaults
+from gradual_transfer.grid import Job, job_settings, training_jobs
 from gradual_transfer.models import build_model
 from conftest import unshared
+
+
+def planned_jobs(config: dict) -> list[Job]:
+    """The jobs the workflow plans: from the config with the schema's defaults, as it reads it."""
+    return training_jobs(with_defaults(config))
 
 
 def test_folders_are_the_layout_under_models():
@@ -43,7 +50,7 @@ def test_meta_and_round_trip():
 
 
 def test_the_paper_grid(paper_config):
-    jobs = training_jobs(paper_config)
+    jobs = planned_jobs(paper_config)
     assert len(jobs) == len({j.folder for j in jobs}) == 259  # 33 image, 226 speech
     images = [j for j in jobs if j.experiment == "images"]
     assert len(images) == 33 and sum(j.is_transfer for j in images) == 30
@@ -59,7 +66,7 @@ def test_self_transfer_controls_and_seeds_extend_the_paper_grid(paper_config):
     config = unshared(paper_config)
     for experiment in ("images", "speech"):
         config["experiments"][experiment]["self_transfer"] = True
-    jobs = training_jobs(config)
+    jobs = planned_jobs(config)
     controls = [j for j in jobs if j.kind == "control"]
     # images: 3 tasks × 5 l_c; speech per l_c (6 for Model A, 7 for Model B): TIMIT and 8 SER folds
     assert len(controls) == 3 * 5 + (1 + 8) * (6 + 7) and len(jobs) == 259 + len(controls)
@@ -70,7 +77,7 @@ def test_self_transfer_controls_and_seeds_extend_the_paper_grid(paper_config):
     assert Job("speech", "model_a", "asr", "asr", lc=2) in controls
 
     config["experiments"]["images"]["seeds"] = [0, 2]
-    with_seed = training_jobs(config)
+    with_seed = planned_jobs(config)
     added = set(with_seed) - set(jobs)
     assert len(added) == 3 + 30 + 15 and {j.seed for j in added} == {2} and set(jobs) <= set(with_seed)
     assert all(j.source_job.seed == 2 for j in added if j.is_transfer)
@@ -145,14 +152,14 @@ def test_copy_jobs_keep_the_identity_they_had_before_families(paper_config):
     config = unshared(paper_config)
     config["experiments"]["speech"]["upper_groups"] = ["copy"]
     config["experiments"]["images"].pop("upper_groups", None)  # absent: the paper's [copy]
-    assert training_jobs(config) == training_jobs(paper_config)
+    assert planned_jobs(config) == planned_jobs(paper_config)
 
 
 def test_both_families_on_the_paper_grid(paper_config):
     config = unshared(paper_config)
     for experiment in ("images", "speech"):
         config["experiments"][experiment].update(upper_groups=["reinit", "copy"], self_transfer=True)
-    jobs = training_jobs(config)
+    jobs = planned_jobs(config)
     assert len(jobs) == len({j.folder for j in jobs})
     reinit = [j for j in jobs if j.upper_groups == "reinit"]
     assert all(j.lc > 0 for j in reinit)  # l_c = 0 would copy nothing
@@ -169,5 +176,5 @@ def test_both_families_on_the_paper_grid(paper_config):
     from dataclasses import replace
     assert all(replace(j, upper_groups="copy") in copies for j in reinit)
     config["experiments"]["images"]["upper_groups"] = ["reinit"]
-    only = [j for j in training_jobs(config) if j.experiment == "images"]
+    only = [j for j in planned_jobs(config) if j.experiment == "images"]
     assert {j.upper_groups for j in only if j.is_transfer} == {"reinit"} and sum(not j.is_transfer for j in only) == 3

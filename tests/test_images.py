@@ -15,8 +15,8 @@ from gradual_transfer.tables import results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.images import ImageArrays, prepare_images
 from gradual_transfer.demo import generate_corpus
-from gradual_transfer import images
-from gradual_transfer.train import RuntimeOptions
+from gradual_transfer.tasks import images
+from gradual_transfer.recipe import RuntimeOptions
 from conftest import TINY_DEMO, run_snakemake
 from test_workflow import planned_jobs
 
@@ -110,7 +110,7 @@ def test_a_table_row_equals_re_evaluating_its_checkpoint(image_results):
     model = model_from_file(load_model_file(out / "models/densenet_demo/transfer/svhn-to-cifar10/fold0/lc3/model.pt"))
     data = out / "data" / "cifar10"
     sources = images.sources({}, {**{s: data / f"{s}.arrow" for s in images.SPLITS}, "stats": data / "stats.json"})
-    score = images.evaluator({}, 64, RuntimeOptions(channels_last=False))(model, sources["test"])
+    score = images.evaluator({}, 64, torch.device("cpu"), RuntimeOptions(channels_last=False))(model, sources["test"])
     assert score["accuracy"] == pytest.approx(row["value"])
 
 

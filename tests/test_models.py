@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradual_transfer.config import num_groups
+from gradual_transfer.architectures import num_groups
 from gradual_transfer.models import DenseNet, build_model
 
 

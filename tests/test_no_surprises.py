@@ -416,7 +416,8 @@ def cifar10_data(tmp_path_factory):
     from gradual_transfer.checkpoints import save_model
     from gradual_transfer.data.images import prepare_images
     from gradual_transfer.demo import generate_corpus
-    from gradual_transfer.grid import Job, network
+    from gradual_transfer.architectures import network
+    from gradual_transfer.grid import Job
     from gradual_transfer.models import build_model
 
     folder = tmp_path_factory.mktemp("cifar10")

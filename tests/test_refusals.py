@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from gradual_transfer.io import read_json, write_json
-from gradual_transfer.train import TrainingDiverged, fit
+from gradual_transfer.steps import TrainingDiverged
+from gradual_transfer.train import fit
 from test_engine import CPU, OPTIONS, evaluator, recipe, toy_data
 
 
@@ -34,7 +35,7 @@ def test_a_diverging_fit_stops_and_names_the_epoch_and_learning_rate(tmp_path):
 
 def test_a_nan_loss_names_its_epoch_and_step(tmp_path):
     from gradual_transfer.models import build_model
-    from gradual_transfer.train import TensorSource
+    from gradual_transfer.batches import TensorSource
     from test_engine import ARCH
 
     torch.manual_seed(0)
@@ -350,7 +351,7 @@ def test_a_fold_without_its_test_speaker_is_refused_when_the_config_is_checked(p
 
 
 def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, iemocap_without_ses03m):
-    from gradual_transfer import speech
+    from gradual_transfer.tasks import speech
     from gradual_transfer.data.errors import DataError
     from gradual_transfer.features import extract_iemocap, write_stats
     from test_speech_data import SETTINGS

@@ -17,7 +17,7 @@ from gradual_transfer.io import read_json
 from gradual_transfer.decoding import decode_and_score, estimate_hmm
 from gradual_transfer.experiment import run_job
 from gradual_transfer.grid import Job
-from gradual_transfer.speech import FrameSource, ser_decisions
+from gradual_transfer.tasks.speech import FrameSource, ser_decisions
 from test_speech_data import write_random_file
 
 SMALL_A = {"kind": "convnet", "conv_groups": [{"channels": [16], "first_kernel": [5, 4], "pool": True},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from gradual_transfer.architectures import group_names
 from gradual_transfer.models.base import GroupedNet
 from gradual_transfer.models.convnet import SpeechConvNet
 from gradual_transfer.models.densenet import DenseNet
@@ -18,8 +19,13 @@ def build_model(arch: dict, num_classes: int, input_shape: Sequence[int]) -> Gro
     (1, 2 * context + 1, num_mel_bins) for speech.
     """
     if arch["kind"] == "densenet":
-        return DenseNet(num_classes, depth=arch["depth"], growth_rate=arch["growth_rate"],
-                        init_features=arch["init_features"], dropout=arch["dropout"], in_channels=input_shape[0])
-    if arch["kind"] == "convnet":
-        return SpeechConvNet(num_classes, arch["conv_groups"], arch["fc_units"], arch["dropout"], input_shape)
-    raise ValueError(f"unknown architecture kind {arch['kind']!r}")
+        model: GroupedNet = DenseNet(num_classes, depth=arch["depth"], growth_rate=arch["growth_rate"],
+                                     init_features=arch["init_features"], dropout=arch["dropout"],
+                                     in_channels=input_shape[0])
+    elif arch["kind"] == "convnet":
+        model = SpeechConvNet(num_classes, arch["conv_groups"], arch["fc_units"], arch["dropout"], input_shape)
+    else:
+        raise ValueError(f"unknown architecture kind {arch['kind']!r}")
+    if model.group_names != group_names(arch):  # L_H is read from the description; the classes must agree
+        raise AssertionError(f"{type(model).__name__} builds groups {model.group_names}, not {group_names(arch)}")
+    return model

@@ -8,13 +8,14 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from gradual_transfer.config import (
+    BASE_CONFIG,
     ConfigError,
-    canonical,
     demo_datasets,
     load_config,
     merge,
     validate_config,
 )
+from gradual_transfer.params import canonical
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.data.timit import alignment_files
 from gradual_transfer.grid import (
@@ -33,8 +34,8 @@ from gradual_transfer.stages import STAGE_VERSIONS
 # error names the file and the line. Data roots are checked before any job is planned, so a wrong
 # path fails in seconds; `snakemake --lint` reads the rules, never the data.
 try:
-    config.update(merge(load_config("config.yaml"), dict(config)))
-    validate_config(config, check_data="--lint" not in sys.argv)
+    config.update(merge(load_config(BASE_CONFIG), dict(config)))
+    config.update(validate_config(config, check_data="--lint" not in sys.argv))  # with the schema's defaults
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+import torch
+
 from gradual_transfer.data.images import ImageArrays, ImageSource
 from gradual_transfer.io import read_json
 from gradual_transfer.models import GroupedNet
-from gradual_transfer.train import BatchSource, Recipe, RuntimeOptions, accuracy, predict, select_device
+from gradual_transfer.batches import BatchSource
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.steps import accuracy, predict
 
 SPLITS = ("train", "validation", "test")
 
@@ -23,14 +27,14 @@ def evaluation_batch_size(recipe: Recipe) -> int:
     return max(recipe.batch_size, 256)
 
 
-def evaluator(settings: dict, batch_size: int, options: RuntimeOptions) -> Callable[[GroupedNet, BatchSource], dict]:
+def evaluator(settings: dict, batch_size: int, device: torch.device, options: RuntimeOptions) -> Callable[[GroupedNet, BatchSource], dict]:
     def evaluate(model: GroupedNet, source: BatchSource) -> dict:
-        log_posteriors, targets = predict(model, source, batch_size, select_device(), options)
+        log_posteriors, targets = predict(model, source, batch_size, device, options)
         value = 100.0 * accuracy(log_posteriors, targets)
         return {"score": value, "accuracy": value}
     return evaluate
 
 
 def after_training(model: GroupedNet, sources: dict, outputs: Mapping[str, str], batch_size: int,
-                   options: RuntimeOptions) -> None:
+                   device: torch.device, options: RuntimeOptions) -> None:
     """Nothing beyond the model and its metrics."""

@@ -26,7 +26,8 @@ from gradual_transfer.data.order import epoch_order
 from gradual_transfer.io import read_json, write_ark_scp
 from gradual_transfer.metrics import unweighted_error
 from gradual_transfer.models import GroupedNet
-from gradual_transfer.train import Recipe, RuntimeOptions, accuracy, predict, select_device
+from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.steps import accuracy, predict
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +140,13 @@ def evaluation_batch_size(recipe: Recipe) -> int:
     return max(recipe.batch_size, 1024)
 
 
-def evaluator(settings: dict, batch_size: int, options: RuntimeOptions) -> Callable[[GroupedNet, FrameSource], dict]:
+def evaluator(settings: dict, batch_size: int, device: torch.device, options: RuntimeOptions) -> Callable[[GroupedNet, FrameSource], dict]:
     """Frame accuracy for both tasks; for SER also the unweighted error of utterance decisions,
     which selects the model (ASR selects by frame accuracy: decoding every epoch costs more)."""
     ser = settings["dataset"] == "iemocap"
 
     def evaluate(model: GroupedNet, source: FrameSource) -> dict:
-        log_posteriors, targets = predict(model, source, batch_size, select_device(), options)
+        log_posteriors, targets = predict(model, source, batch_size, device, options)
         metrics = {"frame_accuracy": 100.0 * accuracy(log_posteriors, targets)}
         if ser:
             true, decided = ser_decisions(source, log_posteriors, targets)
@@ -181,25 +182,26 @@ def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, F
     return {split: FrameSource(features, rows[split], stats, context) for split in ("train", "validation", "test")}
 
 
-def utterance_posteriors(model: GroupedNet, source: FrameSource, batch_size: int,
+def utterance_posteriors(model: GroupedNet, source: FrameSource, batch_size: int, device: torch.device,
                          options: RuntimeOptions) -> list[tuple[str, np.ndarray]]:
     """(utterance id, its frames' log-posteriors as float32) for every utterance of `source`."""
-    log_posteriors, _ = predict(model, source, batch_size, select_device(), options)
+    log_posteriors, _ = predict(model, source, batch_size, device, options)
     utt_ids = [source.features.utt_ids[r] for r in source.rows]
     return [(utt, np.ascontiguousarray(post, dtype=np.float32))
             for utt, post in zip(utt_ids, source.split_by_utterance(log_posteriors.numpy()), strict=True)]
 
 
 def write_posteriors(model: GroupedNet, source: FrameSource, ark: str | Path, scp: str | Path, batch_size: int,
-                     options: RuntimeOptions) -> None:
+                     device: torch.device, options: RuntimeOptions) -> None:
     """Frame log-posteriors of every utterance as a Kaldi archive + script file (float32)."""
-    write_ark_scp(utterance_posteriors(model, source, batch_size, options), ark, scp)
+    write_ark_scp(utterance_posteriors(model, source, batch_size, device, options), ark, scp)
 
 
 def after_training(model: GroupedNet, sources: dict[str, FrameSource], outputs: Mapping[str, str], batch_size: int,
-                   options: RuntimeOptions) -> None:
+                   device: torch.device, options: RuntimeOptions) -> None:
     """An ASR-target model writes the log-posteriors of dev and test for the decoder
     (`outputs`: ``dev_ark``, ``dev_scp``, ``test_ark``, ``test_scp``)."""
     for split, source in (("dev", "validation"), ("test", "test")):
         if f"{split}_ark" in outputs:
-            write_posteriors(model, sources[source], outputs[f"{split}_ark"], outputs[f"{split}_scp"], batch_size, options)
+            write_posteriors(model, sources[source], outputs[f"{split}_ark"], outputs[f"{split}_scp"], batch_size,
+                             device, options)
