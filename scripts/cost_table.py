@@ -1,8 +1,10 @@
 """Snakemake adapter: every training job's cost → the grid's device time (rule cost_table)."""
 
 from gradual_transfer import jobs
+from gradual_transfer.report import write_table_page
 from gradual_transfer.tables import cost_table
 from gradual_transfer.io import write_text
 
 jobs.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_text(snakemake.output.tsv, cost_table(list(snakemake.input)).to_csv(sep="\t", index=False, float_format="%.4g"))  # noqa: F821
+write_table_page(snakemake.output.tsv, snakemake.output.page)  # noqa: F821
