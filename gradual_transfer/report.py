@@ -70,7 +70,8 @@ def describe_run(config: dict, experiment: str, demo: bool) -> str:
 _SCRIPT = """
 const table = document.querySelector("table");
 const body = table.tBodies[0];
-document.getElementById("filter").addEventListener("input", event => {
+const filter = document.getElementById("filter");
+filter.addEventListener("input", event => {
   const needle = event.target.value.toLowerCase();
   let shown = 0;
   for (const row of body.rows) {
@@ -91,6 +92,9 @@ table.tHead.querySelectorAll("th").forEach((th, column) => th.addEventListener("
   });
   body.append(...rows);
 }));
+// a link may carry a filter: table.html#filter=model_a
+const linked = new URLSearchParams(location.hash.slice(1)).get("filter");
+if (linked) { filter.value = linked; filter.dispatchEvent(new Event("input")); }
 """
 
 _STYLE = """
