@@ -14,7 +14,7 @@ import pandas as pd
 from gradual_transfer.grid import FAMILIES
 from gradual_transfer.io import atomic_path
 from gradual_transfer.statistics import MIN_UNITS_FOR_INTERVAL
-from gradual_transfer.tables import METRICS, asymmetry, summary_table, transferability_matrix, with_family
+from gradual_transfer.tables import HIGHER_IS_BETTER, METRICS, asymmetry, summary_table, transferability_matrix, with_family
 
 
 def lc_labels(lc_values: list[int], groups: list[str]) -> list[str]:
@@ -51,11 +51,14 @@ CURVE_STYLES = {("copy", "transfer"): ("-", "o", "transfer"), ("copy", "control"
                 ("reinit", "control"): ((0, (1, 3)), "v", "self-transfer control, upper groups re-initialised")}
 
 
-def _log_axis(values: pd.Series) -> bool:
-    """Whether a metric's drawn values span more than LOG_AXIS_RATIO (e.g. SER → ASR: a PER of
-    ~90 % at full freezing beside 2–15 % elsewhere), so a linear axis would squeeze the rest."""
-    values = values[np.isfinite(values) & (values > 0)]
-    return len(values) > 0 and values.max() / values.min() > LOG_AXIS_RATIO
+def _log_axis(metric: str, values: pd.Series) -> bool:
+    """Whether an error metric's drawn values span more than LOG_AXIS_RATIO (e.g. SER → ASR: a
+    PER of ~90 % at full freezing beside 2–15 % elsewhere), so a linear axis would squeeze the
+    rest. Accuracies stay linear (their informative end is near 100, where a log axis squeezes),
+    as does any metric with a value at 0, which a log axis cannot show."""
+    values = values[np.isfinite(values)]
+    return (metric not in HIGHER_IS_BETTER and len(values) > 0 and values.min() > 0
+            and values.max() / values.min() > LOG_AXIS_RATIO)
 
 
 def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, list[int]],
@@ -133,7 +136,7 @@ def figure_transfer(table: pd.DataFrame, experiment: str, lc_sets: dict[str, lis
             ax.set_ylabel(METRICS[metric])
     for metric, shared in axes_of_metric.items():
         drawn = summary.loc[summary["metric"] == metric, ["mean", "primary_mean"]].to_numpy().ravel()
-        if _log_axis(pd.Series(drawn, dtype=float)):
+        if _log_axis(metric, pd.Series(drawn, dtype=float)):
             shared[0].set_yscale("log")  # shared: every panel of the metric follows
             shared[0].yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 10, not 10¹
             shared[0].yaxis.set_minor_formatter(FuncFormatter(
@@ -255,7 +258,11 @@ def figure_curves(curves: pd.DataFrame, task_metrics: dict[str, str], groups: di
         else:
             right.set_visible(False)
         for ax in row:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs
+            epochs_drawn = sorted({x for line in ax.get_lines() for x in line.get_xdata()})
+            if len(epochs_drawn) <= 10:
+                ax.set_xticks(epochs_drawn)  # whole epochs, also where a line has one point
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if ax.get_legend() is not None:
                 ax.legend(fontsize="x-small", title_fontsize="x-small", title=ax.get_legend().get_title().get_text(),
                           loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)  # beside, not over, the lines

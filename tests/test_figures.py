@@ -117,6 +117,13 @@ def test_axes_name_lc_and_groups_and_share_y_per_metric(drawn, tmp_path):
     assert all(ax.get_yscale() == "linear" for ax in ue)
 
 
+def test_accuracy_keeps_a_linear_axis_whatever_its_range(drawn, tmp_path):
+    table = speech_like_table(["m"], folds=[1, 2], seeds=[0])
+    table.loc[table["metric"] == "per", "metric"] = "accuracy"  # 8–90: a wide range, but an accuracy
+    fig = draw_speech(drawn, table, ["m"], tmp_path)
+    assert all(ax.get_yscale() == "linear" for ax in fig.axes if ax.get_visible())
+
+
 def bands(fig) -> int:
     from matplotlib.collections import PolyCollection
 
@@ -182,6 +189,7 @@ def test_training_curves_are_faceted_by_the_score_each_task_selects_by(drawn, tm
                       "validation unweighted accuracy (%)"]
     transfer_legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
     assert transfer_legend == ["0: none", "2: conv1–conv2"]
+    assert list(fig.axes[-1].get_xticks()) == [1, 2]  # whole epochs
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     boxes = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]  # legends beside, inside the box
