@@ -1,32 +1,6 @@
 # Aggregation of every model's metrics into the long-form results table, and the figures.
 # The report shows each table as an HTML page, written beside its TSV by the same rule, and
 # offers the TSV for download; captions read the run's own settings (report_settings).
-from gradual_transfer.grid import network
-from gradual_transfer.report import describe_run
-
-
-def report_settings(experiments):
-    """The captions' description of what the run trained (architectures, tasks, l_c, epochs,
-    seeds, folds, families, controls), for the enabled experiments among ``experiments``.
-    """
-    ran = {job.experiment for job in JOBS.values()}
-    return "\n\n".join(
-        f"{name.capitalize()}: {describe_run(config, name, bool(DEMO_DATASETS))}"
-        for name in experiments
-        if name in ran
-    )
-
-
-def networks(experiments):
-    """What builds each architecture drawn (its layer groups name the figures' l_c axis)."""
-    return canonical(
-        {
-            arch: network(config["architectures"][arch])
-            for name in experiments
-            if name in config["experiments"]
-            for arch in config["experiments"][name]["architectures"]
-        }
-    )
 
 
 rule aggregate_results:
