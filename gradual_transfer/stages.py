@@ -17,7 +17,9 @@ STAGE_VERSIONS = {
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
     "decoding": 2,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring (2: Kaldi's self-loop scale)
     "alignment": 2,     # realign.py, hmm.align: realigned TIMIT targets (2: Kaldi's self-loop and transition scales)
-    "tables": 2,        # tables.py, statistics.py: the tables (2: units of replication, exact tests, full
-                        # precision, upper_groups, decode_at_grid_edge)
-    "figures": 2,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom)
+    "tables": 3,        # tables.py, statistics.py, report.py: the tables (2: units of replication, exact tests,
+                        # full precision, upper_groups, decode_at_grid_edge; 3: an HTML page beside each TSV)
+    "figures": 3,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom;
+                        # 3: l_c numbers with the groups' names, bands over units only from enough units,
+                        # shared y per metric, Figure 3's fixed scale and upper triangle, curves per metric)
 }

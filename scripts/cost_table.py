@@ -2,7 +2,9 @@
 
 from gradual_transfer import startup
 from gradual_transfer.cost import cost_table
+from gradual_transfer.report import write_table_page
 from gradual_transfer.io import write_text
 
 startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 write_text(snakemake.output.tsv, cost_table(list(snakemake.input)).to_csv(sep="\t", index=False, float_format="%.4g"))  # noqa: F821
+write_table_page(snakemake.output.tsv, snakemake.output.page)  # noqa: F821

@@ -66,7 +66,7 @@ def drawn(monkeypatch, table: pd.DataFrame, tmp_path: Path):
     """Figure 1 as figure_transfer draws it: its first panel's lines (label, style, marker)."""
     figures = []
     monkeypatch.setattr(figures_module, "_save", lambda fig, png, pdf, dpi: figures.append(fig))
-    figure_transfer(table, "images", {"d": [0, 3]}, "Figure 1", tmp_path / "f.png", tmp_path / "f.pdf")
+    figure_transfer(table, "images", {"d": [0, 3]}, {"d": [f"group{k}" for k in range(1, 8)]}, "Figure 1", tmp_path / "f.png", tmp_path / "f.pdf")
     [fig] = figures
     return {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in fig.axes[0].get_lines()}
 

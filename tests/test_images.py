@@ -21,10 +21,9 @@ from conftest import TINY_DEMO, run_snakemake
 from test_workflow import planned_jobs
 
 
-def test_lc_labels_are_the_papers_axis():
-    assert lc_labels([0, 1, 3, 5, 7]) == ["0", "Block 1", "Blocks 2&3", "Blocks 4&5", "Blocks 6&7"]
-    assert lc_labels([0, 1, 2]) == ["0", "Block 1", "Block 2"]
-    assert lc_labels([0, 4]) == ["0", "Blocks 1–4"]
+def test_lc_labels_give_the_number_and_the_groups_held_constant():
+    groups = ["conv0", "denseblock1", "transition1", "denseblock2", "transition2", "denseblock3", "final"]
+    assert lc_labels([0, 1, 3, 7], groups) == ["0\nnone", "1\nconv0", "3\nconv0–transition1", "7\nconv0–final"]
 
 
 def test_prepare_images_splits_and_statistics(tmp_path):

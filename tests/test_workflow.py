@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
+from browser import needs_browser, rendered_dom
 from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake
 
 
@@ -224,8 +227,18 @@ def test_report_is_one_self_contained_page_with_figures_tables_and_captions(tiny
     html = (workdir / "results" / "report.html").read_text()
     results = html.split('<script id="results">', 1)[1].split("</script>", 1)[0]
     for name in ("figure1_images.png", "figure2_speech.png", "figure3_transferability.png", "training_curves.png",
-                 "results.tsv", "summary.tsv", "transferability.tsv", "per_speaker.tsv", "cost.tsv"):
+                 "results.tsv", "summary.tsv", "transferability.tsv", "per_speaker.tsv", "cost.tsv",
+                 "results.html", "summary.html", "transferability.html", "per_speaker.html", "cost.html"):
         assert f'"filename": "{name}"' in results, name
+    # captions and landing text say what this run trained, not fixed text
+    entries = json.loads(results[results.index("{"):results.rindex("}") + 1])
+    captions = {Path(path).name: entry["caption"] for path, entry in entries.items()}
+    depth = config["architectures"]["densenet_demo"]["depth"]
+    assert f"(DenseNet, depth {depth}), l_c = 0, 3, 7" in captions["figure1_images.png"]
+    assert "model_b_demo" in captions["figure2_speech.png"] and "DenseNet-40" not in html
+    assert all("This run:" in captions[f] for f in ("figure1_images.png", "figure2_speech.png",
+                                                    "figure3_transferability.png", "training_curves.png"))
+    assert f"DenseNet, depth {depth}; l_c 0, 3, 7" in html  # the landing text
     for caption in ("figure1_images", "figure2_speech", "figure3_transferability", "training_curves", "results_table",
                     "summary_table", "transferability_table", "per_speaker_table", "cost_table", "workflow"):
         first_words = " ".join((REPO / "workflow" / "report" / f"{caption}.rst").read_text().split()[:6])
@@ -260,3 +273,30 @@ def test_site_settings_from_the_environment_reach_the_slurm_jobs(tmp_path):
     assert {r["slurm_account"] for r in with_site.values() if "slurm_partition" in r} == {"acct-z"}
     without = plan({k: v for k, v in os.environ.items() if not k.startswith("GRADUAL_TRANSFER_")})
     assert not any("slurm_partition" in r or "slurm_account" in r for r in without.values())
+
+
+@needs_browser
+def test_a_browser_shows_the_report_and_every_table_as_a_table(tiny_demo_run, tmp_path):
+    """The report opened in headless Chromium: its scripts render the landing text, and each
+    table page embedded in it, opened from its embedded bytes, shows a table with every row of
+    its TSV."""
+    import base64
+
+    workdir, config = tiny_demo_run
+    report = workdir / "results" / "browser_report.html"
+    result = run_snakemake(workdir, "--report", str(report), config=config)
+    assert result.returncode == 0, result.stderr
+    dom = re.sub(r"<script.*?</script>", "", rendered_dom(report.as_uri()), flags=re.S)
+    assert "densenet_demo" in dom and "Gradual transfer learning" in dom  # rendered, not only embedded
+    html = report.read_text()
+    results = html.split('<script id="results">', 1)[1].split("</script>", 1)[0]
+    entries = json.loads(results[results.index("{"):results.rindex("}") + 1])
+    pages = {Path(path).name: entry for path, entry in entries.items() if entry["mime_type"] == "text/html"}
+    assert sorted(pages) == ["cost.html", "per_speaker.html", "results.html", "summary.html", "transferability.html"]
+    tables = workdir / config["outdir"] / "tables"
+    for name, entry in pages.items():
+        page = tmp_path / name
+        page.write_bytes(base64.b64decode(entry["data_uri"].split(",", 1)[1]))
+        dom = rendered_dom(page.as_uri())
+        rows = len(pd.read_csv(tables / name.replace(".html", ".tsv"), sep="\t"))
+        assert dom.count("<tr") == rows + 1, name

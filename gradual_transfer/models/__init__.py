@@ -9,7 +9,7 @@ from gradual_transfer.models.base import GroupedNet
 from gradual_transfer.models.convnet import SpeechConvNet
 from gradual_transfer.models.densenet import DenseNet
 
-__all__ = ["GroupedNet", "DenseNet", "SpeechConvNet", "build_model"]
+__all__ = ["GroupedNet", "DenseNet", "SpeechConvNet", "build_model", "group_names"]
 
 
 def build_model(arch: dict, num_classes: int, input_shape: Sequence[int]) -> GroupedNet:

@@ -20,6 +20,7 @@ from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.data.timit import alignment_files
 from gradual_transfer.grid import (
     aligner_jobs,
+    network,
     realign_passes,
     sweep,
     training_jobs,
@@ -27,6 +28,7 @@ from gradual_transfer.grid import (
     transferability_settings,
 )
 from gradual_transfer.io import OutdirInUse, hold_outdir
+from gradual_transfer.report import describe_run
 from gradual_transfer.stages import STAGE_VERSIONS
 
 # The paper's settings (config.yaml in the working directory), with what --configfile and
@@ -279,6 +281,30 @@ def figure_title(figure):
         "curves": "Training curves: validation score per epoch",
     }[figure]
     return title + (" (DEMO DATA)" if DEMO_DATASETS else "")
+
+
+def report_settings(experiments):
+    """The captions' description of what the run trained (architectures, tasks, l_c, epochs,
+    seeds, folds, families, controls), for the enabled experiments among ``experiments``.
+    """
+    ran = {job.experiment for job in JOBS.values()}
+    return "\n\n".join(
+        f"{name.capitalize()}: {describe_run(config, name, bool(DEMO_DATASETS))}"
+        for name in experiments
+        if name in ran
+    )
+
+
+def networks(experiments):
+    """What builds each architecture drawn (its layer groups name the figures' l_c axis)."""
+    return canonical(
+        {
+            arch: network(config["architectures"][arch])
+            for name in experiments
+            if name in config["experiments"]
+            for arch in config["experiments"][name]["architectures"]
+        }
+    )
 
 
 def demo_params(wildcards):

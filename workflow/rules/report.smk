@@ -1,4 +1,6 @@
 # Aggregation of every model's metrics into the long-form results table, and the figures.
+# The report shows each table as an HTML page, written beside its TSV by the same rule, and
+# offers the TSV for download; captions read the run's own settings (report_settings).
 
 
 rule aggregate_results:
@@ -9,10 +11,20 @@ rule aggregate_results:
         tsv=report(
             f"{OUT}/tables/results.tsv",
             caption="../report/results_table.rst",
-            category="Tables",
+            category="Tables (TSV, full precision)",
         ),
         summary=report(
             f"{OUT}/tables/summary.tsv",
+            caption="../report/summary_table.rst",
+            category="Tables (TSV, full precision)",
+        ),
+        tsv_page=report(
+            f"{OUT}/tables/results.html",
+            caption="../report/results_table.rst",
+            category="Tables",
+        ),
+        summary_page=report(
+            f"{OUT}/tables/summary.html",
             caption="../report/summary_table.rst",
             category="Tables",
         ),
@@ -32,6 +44,11 @@ rule cost_table:
     output:
         tsv=report(
             f"{OUT}/tables/cost.tsv",
+            caption="../report/cost_table.rst",
+            category="Tables (TSV, full precision)",
+        ),
+        page=report(
+            f"{OUT}/tables/cost.html",
             caption="../report/cost_table.rst",
             category="Tables",
         ),
@@ -63,6 +80,8 @@ rule figure_images:
         experiment="images",
         title=figure_title("images"),
         lc=lc_sets("images"),
+        networks=networks(["images"]),
+        settings=report_settings(["images"]),
         dpi=config.get("figures", {}).get("dpi", 150),
         version=STAGE_VERSIONS["figures"],
     script:
@@ -87,6 +106,8 @@ rule figure_speech:
         experiment="speech",
         title=figure_title("speech"),
         lc=lc_sets("speech"),
+        networks=networks(["speech"]),
+        settings=report_settings(["speech"]),
         dpi=config.get("figures", {}).get("dpi", 150),
         version=STAGE_VERSIONS["figures"],
     script:
@@ -99,6 +120,11 @@ rule transferability:
     output:
         tsv=report(
             f"{OUT}/tables/transferability.tsv",
+            caption="../report/transferability_table.rst",
+            category="Tables (TSV, full precision)",
+        ),
+        page=report(
+            f"{OUT}/tables/transferability.html",
             caption="../report/transferability_table.rst",
             category="Tables",
         ),
@@ -129,6 +155,7 @@ rule figure_transferability:
         "../../envs/torch.yaml"
     params:
         title=figure_title("transferability"),
+        settings=report_settings(["images", "speech"]),
         dpi=config.get("figures", {}).get("dpi", 150),
         version=STAGE_VERSIONS["figures"],
     script:
@@ -151,6 +178,9 @@ rule figure_curves:
         "../../envs/torch.yaml"
     params:
         title=figure_title("curves"),
+        task_metrics={task: entry["metric"] for task, entry in config["tasks"].items()},
+        networks=networks(["images", "speech"]),
+        settings=report_settings(["images", "speech"]),
         dpi=config.get("figures", {}).get("dpi", 150),
         version=STAGE_VERSIONS["figures"],
     script:
@@ -163,6 +193,11 @@ rule per_speaker_table:
     output:
         tsv=report(
             f"{OUT}/tables/per_speaker.tsv",
+            caption="../report/per_speaker_table.rst",
+            category="Tables (TSV, full precision)",
+        ),
+        page=report(
+            f"{OUT}/tables/per_speaker.html",
             caption="../report/per_speaker_table.rst",
             category="Tables",
         ),
