@@ -60,8 +60,9 @@ def test_results_table_joins_the_primary_baseline(tmp_path):
                       validation={"accuracy": 80.0}, test={"accuracy": 79.0}),
     ]
     table = results_table(files)
-    assert list(table.columns) == ["experiment", "arch", "kind", "source", "target", "seed", "fold", "lc", "split",
-                                   "metric", "value", "primary_value", "control_value"]
+    assert list(table.columns) == ["experiment", "arch", "kind", "upper_groups", "source", "target", "seed", "fold",
+                                   "lc", "split", "metric", "value", "primary_value", "control_value",
+                                   "decode_at_grid_edge"]
     transfer_test = table[(table["kind"] == "transfer") & (table["split"] == "test")].iloc[0]
     assert transfer_test["value"] == 79.0 and transfer_test["primary_value"] == 89.0 and transfer_test["lc"] == 3
     assert pd.isna(table[table["kind"] == "primary"]["lc"]).all()

@@ -37,7 +37,9 @@ from gradual_transfer.stages import STAGE_VERSIONS
 # path fails in seconds; `snakemake --lint` reads the rules, never the data.
 try:
     config.update(merge(load_config(BASE_CONFIG), dict(config)))
-    config.update(validate_config(config, check_data="--lint" not in sys.argv))  # with the schema's defaults
+    config.update(
+        validate_config(config, check_data="--lint" not in sys.argv)
+    )  # with the schema's defaults
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
