@@ -231,6 +231,12 @@ def with_defaults(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     return fill(schema, config)
 
 
+# The metric each dataset's models are scored with (what their metrics files hold); image
+# datasets: top-1 accuracy. `tasks.<t>.metric` must name it: the tables' trivial errors and the
+# figures' axes are read from the config.
+SCORED_WITH = {"timit": "per", "iemocap": "ue"}
+
+
 def semantic_errors(config: dict) -> list[str]:
     problems = []
     archs, tasks = config["architectures"], config["tasks"]
@@ -252,6 +258,12 @@ def semantic_errors(config: dict) -> list[str]:
             problems.append(
                 f"tasks.{name}.dataset: {task['dataset']!r} has no entry under datasets. "
                 f"Add datasets.{task['dataset']}.root."
+            )
+        scored_with = SCORED_WITH.get(task["dataset"], "accuracy")
+        if task["metric"] != scored_with:  # the trivial errors and figure axes are read from it
+            problems.append(
+                f"tasks.{name}.metric: {task['metric']!r}, but {task['dataset']} is scored with "
+                f"{scored_with!r}; write metric: {scored_with}."
             )
         if task["dataset"] == "iemocap":
             for key in ("validation_speakers", "folds", "silence_threshold_db"):

@@ -102,6 +102,14 @@ def test_references_between_sections_are_checked(paper_config):
     assert "unknown architecture 'densenet100'" in message
 
 
+def test_a_tasks_metric_must_be_the_one_its_dataset_is_scored_with(paper_config):
+    paper_config["tasks"]["cifar10"]["metric"] = "per"
+    paper_config["tasks"]["asr"]["metric"] = "accuracy"
+    message = problems_of(paper_config, check_data=False)
+    assert "tasks.cifar10.metric: 'per', but cifar10 is scored with 'accuracy'; write metric: accuracy." in message
+    assert "tasks.asr.metric: 'accuracy', but timit is scored with 'per'; write metric: per." in message
+
+
 def test_ser_source_folds_must_be_ser_folds(paper_config):
     paper_config["tasks"]["ser"]["folds"] = [1, 2]
     paper_config["experiments"]["speech"]["ser_source_folds"] = [1, 3]
