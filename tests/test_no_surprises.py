@@ -307,7 +307,8 @@ def test_realign_window_1_on_the_tiny_run_is_refused_with_the_counts(tiny_result
                 labelled=splits, stats=timit_dir / "stats" / "train.json", hmm_file=timit_dir / "hmm.json",
                 outputs={s: {"features": tmp_path / f"{s}.arrow", "ali": tmp_path / f"ali_{s}.ark",
                              "ali_scp": tmp_path / f"ali_{s}.scp"} for s in splits},
-                report=tmp_path / "report.json", acoustic_scale=0.1, window=1,
+                report=tmp_path / "report.json", acoustic_scale=0.1, self_loop_scale=0.1, transition_scale=1.0,
+                window=1,
                 context=config["features"]["context"], runtime=config["runtime"])
     assert not (tmp_path / "train.arrow").exists() and not (tmp_path / "report.json").exists()
 
