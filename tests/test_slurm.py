@@ -133,8 +133,10 @@ def test_tiny_workflow_runs_through_the_slurm_profile(cluster, tmp_path, capsys)
     # the scheduler is under test here, not the grid: every GPU rule once or more, in fewer jobs
     for experiment in ("images", "speech"):
         config["experiments"][experiment].update(self_transfer=False, upper_groups=["copy"])
+    config["experiments"]["images"]["tasks"] = ["cifar10", "svhn"]
     config["experiments"]["speech"]["architectures"] = ["model_a_demo"]
     config["architectures"]["densenet_demo"]["lc"] = [0, 7]
+    config["tasks"]["asr"]["frame_targets"] = "thirds"  # the realignment chain is run by the tiny run
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
