@@ -236,3 +236,13 @@ def test_the_schemas_defaults_are_filled_once_after_validation(paper_config):
     chosen = {**paper_config["experiments"]["speech"], "seeds": [3]}
     assert with_defaults({**paper_config, "experiments": {**paper_config["experiments"], "speech": chosen}}
                          )["experiments"]["speech"]["seeds"] == [3]
+
+
+def test_the_figures_resolution_defaults_to_the_schemas_150_dpi(paper_config):
+    """report.smk reads ``figures.dpi`` without a default of its own: the schema fills it."""
+    from gradual_transfer.config import with_defaults
+
+    paper_config.pop("figures")
+    assert with_defaults(paper_config)["figures"] == {"dpi": 150}
+    assert with_defaults({**paper_config, "figures": {}})["figures"] == {"dpi": 150}
+    assert with_defaults({**paper_config, "figures": {"dpi": 300}})["figures"] == {"dpi": 300}

@@ -82,7 +82,7 @@ rule figure_images:
         lc=lc_sets("images"),
         networks=networks(["images"]),
         settings=report_settings(["images"]),
-        dpi=config.get("figures", {}).get("dpi", 150),
+        dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure.py"
@@ -108,7 +108,7 @@ rule figure_speech:
         lc=lc_sets("speech"),
         networks=networks(["speech"]),
         settings=report_settings(["speech"]),
-        dpi=config.get("figures", {}).get("dpi", 150),
+        dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure.py"
@@ -156,7 +156,7 @@ rule figure_transferability:
     params:
         title=figure_title("transferability"),
         settings=report_settings(["images", "speech"]),
-        dpi=config.get("figures", {}).get("dpi", 150),
+        dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure_transferability.py"
@@ -181,7 +181,7 @@ rule figure_curves:
         task_metrics=canonical({task: entry["metric"] for task, entry in config["tasks"].items()}),
         networks=networks(["images", "speech"]),
         settings=report_settings(["images", "speech"]),
-        dpi=config.get("figures", {}).get("dpi", 150),
+        dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
         "../../scripts/figure_curves.py"
