@@ -178,7 +178,9 @@ rule figure_curves:
         "../../envs/torch.yaml"
     params:
         title=figure_title("curves"),
-        task_metrics=canonical({task: entry["metric"] for task, entry in config["tasks"].items()}),
+        task_metrics=canonical(
+            {task: entry["metric"] for task, entry in config["tasks"].items()}
+        ),
         networks=networks(["images", "speech"]),
         settings=report_settings(["images", "speech"]),
         dpi=config["figures"]["dpi"],
