@@ -27,6 +27,7 @@ localrules:
     cost_table,
     figure_images,
     figure_speech,
+    figure_study,
     transferability,
     figure_transferability,
     figure_curves,

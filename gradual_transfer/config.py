@@ -30,12 +30,11 @@ import yaml
 
 from gradual_transfer.architectures import num_groups
 from gradual_transfer.data import layouts
+from gradual_transfer.data.kinds import kind_of
+from gradual_transfer.grid import SPEECH_EXPERIMENT
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-
-# The image experiment's datasets (the speech experiment reads the others); tasks name their dataset.
-IMAGE_DATASETS = ("cifar10", "cifar100", "svhn")
 
 
 class ConfigError(ValueError):
@@ -200,6 +199,32 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
     return [_explain(e) for e in errors]
 
 
+def task_kind_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
+    """Each task against what the kind of its dataset requires (``$defs/<kind>_task`` of the
+    schema, :attr:`~gradual_transfer.data.kinds.DatasetKind.task_schema`): a TIMIT task needs its
+    frame targets and decoding grids, an IEMOCAP task its folds."""
+    import jsonschema
+
+    schema = load_yaml(schema_path)
+    problems = []
+    for name, task in config["tasks"].items():
+        if task["dataset"] not in config["datasets"]:
+            continue  # said by semantic_errors
+        kind = kind_of(config, task["dataset"])
+        if kind.task_schema is None:
+            continue
+        fragment = {"$defs": schema["$defs"], "$ref": f"#/$defs/{kind.task_schema}"}
+        for error in _validator_class(jsonschema)(fragment).iter_errors(task):
+            if error.validator == "required":
+                missing = error.message.split("'")[1]
+                problems.append(f"tasks.{name}.{missing}: required for a task reading {kind.name} "
+                                f"({schema['$defs'][kind.task_schema]['description']}); see config.yaml.")
+            else:
+                error.path.extendleft(reversed(["tasks", name]))
+                problems.append(_explain(error))
+    return problems
+
+
 def with_defaults(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     """`config` (valid) with the schema's ``default:`` values where a key is absent. Applied once,
     after validation, so that the code reads every key without a default of its own."""
@@ -211,33 +236,42 @@ def with_defaults(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
             node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
         return node
 
+    def properties(node: dict) -> dict:
+        """A node's properties, with those of the schemas it combines by ``allOf``."""
+        found: dict = {}
+        for part in [node, *map(resolved, node.get("allOf", []))]:
+            for key, sub in part.get("properties", {}).items():
+                found.setdefault(key, []).append(resolved(sub))
+        return found
+
     def fill(node: dict, value):
         node = resolved(node)
         if not isinstance(value, dict):
             return value
         filled = dict(value)
-        for key, sub in node.get("properties", {}).items():
-            sub = resolved(sub)
-            if key in filled:
-                filled[key] = fill(sub, filled[key])
-            elif "default" in sub:
-                filled[key] = copy.deepcopy(sub["default"])
+        known = properties(node)
+        for key, subs in known.items():
+            for sub in subs:
+                if key in filled:
+                    filled[key] = fill(sub, filled[key])
+                elif "default" in sub:
+                    filled[key] = copy.deepcopy(sub["default"])
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
-            for key in set(filled) - set(node.get("properties", {})):
+            for key in set(filled) - set(known):
                 filled[key] = fill(extra, filled[key])
         return filled
 
-    return fill(schema, config)
-
-
-# The metric each dataset's models are scored with (what their metrics files hold); image
-# datasets: top-1 accuracy. `tasks.<t>.metric` must name it: the tables' trivial errors and the
-# figures' axes are read from the config.
-SCORED_WITH = {"timit": "per", "iemocap": "ue"}
+    filled = fill(schema, config)
+    for name, task in filled.get("tasks", {}).items():  # what the kind of its dataset adds
+        fragment = kind_of(filled, task["dataset"]).task_schema
+        if fragment is not None:
+            filled["tasks"][name] = fill(schema["$defs"][fragment], task)
+    return filled
 
 
 def semantic_errors(config: dict) -> list[str]:
+    """Cross-references the schema cannot express. `config` has the schema's defaults."""
     problems = []
     archs, tasks = config["architectures"], config["tasks"]
     for name, arch in archs.items():
@@ -259,58 +293,97 @@ def semantic_errors(config: dict) -> list[str]:
                 f"tasks.{name}.dataset: {task['dataset']!r} has no entry under datasets. "
                 f"Add datasets.{task['dataset']}.root."
             )
-        scored_with = SCORED_WITH.get(task["dataset"], "accuracy")
-        if task["metric"] != scored_with:  # the trivial errors and figure axes are read from it
+            continue
+        kind = kind_of(config, task["dataset"])
+        if task["metric"] != kind.metric:  # the trivial errors and figure axes are read from it
             problems.append(
                 f"tasks.{name}.metric: {task['metric']!r}, but {task['dataset']} is scored with "
-                f"{scored_with!r}; write metric: {scored_with}."
+                f"{kind.metric!r}; write metric: {kind.metric}."
             )
-        if task["dataset"] == "iemocap":
-            for key in ("validation_speakers", "folds", "silence_threshold_db"):
-                if key not in task:
-                    problems.append(f"tasks.{name}.{key}: required for an IEMOCAP task.")
-            folds = task.get("folds", [])
-            if folds and max(folds) > 10 - len(task.get("validation_speakers", [])):
+        others = [o for o, t in tasks.items() if t["dataset"] == task["dataset"] and t["classes"] != task["classes"]]
+        if others:
+            problems.append(f"tasks.{name}.classes: {task['classes']}, but tasks.{others[0]} reads the same dataset "
+                            f"({task['dataset']}) with {tasks[others[0]]['classes']}; a dataset has one set of classes.")
+        if kind.classes is not None and task["classes"] != kind.classes:
+            problems.append(f"tasks.{name}.classes: {task['classes']}, but {task['dataset']} has {kind.classes} "
+                            f"classes; write classes: {kind.classes}.")
+        if kind.name == "iemocap":
+            folds = task["folds"]
+            if max(folds) > 10 - len(task["validation_speakers"]):
                 problems.append(
                     f"tasks.{name}.folds: IEMOCAP has 10 speakers; with "
                     f"{len(task['validation_speakers'])} for validation there are "
                     f"{10 - len(task['validation_speakers'])} folds, not {max(folds)}."
                 )
-        if task["dataset"] == "timit":
-            if "decode" not in task:
-                problems.append(f"tasks.{name}.decode: required for a TIMIT task (acoustic_scales, insertion_penalties).")
-            if "frame_targets" not in task:
-                problems.append(f"tasks.{name}.frame_targets: required for a TIMIT task (thirds, alignment or "
-                                f"realigned).")
-            elif task["frame_targets"] == "alignment" and not task.get("alignment"):
+        if kind.name == "timit":
+            if task["frame_targets"] == "alignment" and not task["alignment"]:
                 problems.append(
                     f"tasks.{name}.alignment: frame_targets is 'alignment', so give the path of a "
                     f"Kaldi alignment archive (ali.ark or ali.scp, pdf ids)."
                 )
-            aligner = task.get("realign_with")
-            if task.get("frame_targets") == "realigned" and aligner is not None and (
+            aligner = task["realign_with"]
+            if task["frame_targets"] == "realigned" and aligner is not None and (
                     aligner not in config["architectures"]
                     or config["architectures"][aligner].get("kind") != "convnet"):
                 speech = sorted(a for a, e in config["architectures"].items() if e.get("kind") == "convnet")
                 problems.append(f"tasks.{name}.realign_with: {aligner!r} is not a speech architecture of "
                                 f"`architectures` ({', '.join(speech)}).")
+    problems += experiment_errors(config)
+    for arch in config["runtime"].get("cuda_by_architecture", {}):
+        if arch not in archs:
+            problems.append(f"runtime.cuda_by_architecture.{arch}: unknown architecture; defined: {sorted(archs)}.")
+    demo = config.get("demo", {})
+    for dataset in demo:
+        if dataset != "seed" and dataset not in config["datasets"]:
+            problems.append(f"demo.{dataset}: generates a dataset that has no datasets.{dataset} entry.")
+    return problems
+
+
+def experiment_errors(config: dict) -> list[str]:
+    """Each experiment's tasks, architectures and pairs: known, of the experiment's modality
+    (speech for ``speech``, image for every other), and one experiment per model."""
+    problems = []
+    archs, tasks = config["architectures"], config["tasks"]
     for exp_name, exp in config["experiments"].items():
+        wanted = "speech" if exp_name == SPEECH_EXPERIMENT else "image"
         for t in exp["tasks"]:
             if t not in tasks:
                 problems.append(f"experiments.{exp_name}.tasks: unknown task {t!r}; defined: {sorted(tasks)}.")
-            elif (tasks[t]["dataset"] in IMAGE_DATASETS) != (exp_name == "images"):
+            elif tasks[t]["dataset"] in config["datasets"] and kind_of(config, tasks[t]["dataset"]).modality != wanted:
+                where = ("the speech experiment" if wanted == "image"
+                         else "an image experiment (images, or one of your own)")
                 problems.append(
                     f"experiments.{exp_name}.tasks: task {t!r} reads {tasks[t]['dataset']}, which "
-                    f"belongs to the other experiment."
+                    f"belongs to {where}."
                 )
         for a in exp["architectures"]:
             if a not in archs:
                 problems.append(
                     f"experiments.{exp_name}.architectures: unknown architecture {a!r}; defined: {sorted(archs)}."
                 )
-    speech = config["experiments"].get("speech")
+            elif wanted == "image" and archs[a]["kind"] == "convnet":
+                problems.append(f"experiments.{exp_name}.architectures: {a!r} is a speech ConvNet (kind convnet); "
+                                f"an image experiment trains densenet or torchvision architectures.")
+            elif wanted == "speech" and archs[a]["kind"] != "convnet":
+                problems.append(f"experiments.{exp_name}.architectures: {a!r} is an image network (kind "
+                                f"{archs[a]['kind']}); the speech experiment trains convnet architectures.")
+        for pair in exp.get("pairs", []):
+            if wanted == "speech":
+                problems.append(f"experiments.{exp_name}.pairs: the speech experiment's pairs are fixed "
+                                f"(ASR → SER and SER → ASR); remove pairs.")
+                break
+            strangers = [t for t in pair if t not in exp["tasks"]]
+            if strangers:
+                problems.append(f"experiments.{exp_name}.pairs: {pair} names {', '.join(map(repr, strangers))}, not "
+                                f"among the experiment's tasks {exp['tasks']}.")
+            elif pair[0] == pair[1]:
+                problems.append(f"experiments.{exp_name}.pairs: {pair} transfers a task to itself; that is the "
+                                f"self-transfer control (self_transfer: true).")
+    if not problems:
+        problems += _shared_model_errors(config) + _image_size_errors(config)
+    speech = config["experiments"].get(SPEECH_EXPERIMENT)
     if speech and not problems:
-        by_dataset = {tasks[t]["dataset"]: t for t in speech["tasks"]}
+        by_dataset = {kind_of(config, tasks[t]["dataset"]).name: t for t in speech["tasks"]}
         if set(by_dataset) != {"timit", "iemocap"}:
             problems.append("experiments.speech.tasks: name one TIMIT task and one IEMOCAP task.")
         else:
@@ -321,14 +394,44 @@ def semantic_errors(config: dict) -> list[str]:
                     f"experiments.speech.ser_source_folds: {extra} are not in "
                     f"tasks.{by_dataset['iemocap']}.folds {sorted(ser_folds)}."
                 )
-    for arch in config["runtime"].get("cuda_by_architecture", {}):
-        if arch not in archs:
-            problems.append(f"runtime.cuda_by_architecture.{arch}: unknown architecture; defined: {sorted(archs)}.")
-    demo = config.get("demo", {})
-    for dataset in demo:
-        if dataset != "seed" and dataset not in config["datasets"]:
-            problems.append(f"demo.{dataset}: generates a dataset that has no datasets.{dataset} entry.")
     return problems
+
+
+def _shared_model_errors(config: dict) -> list[str]:
+    """Two enabled experiments may not train the same primary model (an architecture on a task):
+    its folder under models/ would be claimed twice."""
+    owner: dict[tuple[str, str], str] = {}
+    problems = []
+    for exp_name, exp in config["experiments"].items():
+        if not exp["enabled"]:
+            continue
+        for arch in exp["architectures"]:
+            for task in exp["tasks"]:
+                other = owner.setdefault((arch, task), exp_name)
+                if other != exp_name:
+                    problems.append(f"experiments.{exp_name}: trains {arch} on {task}, as experiments.{other} does; "
+                                    f"give one of them another architecture entry (a copy under another name).")
+    return problems
+
+
+def _image_size_errors(config: dict) -> list[str]:
+    """The tasks of an image experiment see images of one size (a transfer feeds the target's
+    images to the source's network)."""
+    problems = []
+    for exp_name, exp in config["experiments"].items():
+        if exp_name == SPEECH_EXPERIMENT or not exp["enabled"]:
+            continue
+        sizes = {t: image_size(config, config["tasks"][t]["dataset"]) for t in exp["tasks"]}
+        if len(set(sizes.values())) > 1:
+            listed = ", ".join(f"{t} {s} × {s}" for t, s in sizes.items())
+            problems.append(f"experiments.{exp_name}.tasks: images of different sizes ({listed}); set the same "
+                            f"datasets.<name>.image_size for all of them.")
+    return problems
+
+
+def image_size(config: dict, dataset: str) -> int:
+    """The side of a dataset's square images as the networks see them (32 for CIFAR and SVHN)."""
+    return config["datasets"][dataset].get("image_size", 32)
 
 
 def used_datasets(config: dict) -> list[str]:
@@ -387,7 +490,7 @@ def alignment_errors(config: dict, base: Path = Path(".")) -> list[str]:
     problems = []
     for name in speech["tasks"]:
         task = config["tasks"][name]
-        if task["dataset"] == "timit" and task.get("frame_targets") == "alignment" and task.get("alignment"):
+        if kind_of(config, task["dataset"]).name == "timit" and task["frame_targets"] == "alignment" and task["alignment"]:
             try:
                 alignment_files(task["alignment"], base)
             except DataError as error:
@@ -404,10 +507,11 @@ def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
         entry = config["datasets"][dataset]
         if entry.get("download"):
             continue  # torchvision fetches it into the root during preparation
-        problem = layouts.check_root(dataset, base / entry["root"], entry)
+        kind = kind_of(config, dataset).name
+        problem = layouts.check_root(kind, base / entry["root"], entry)
         if problem:
             problems.append(f"datasets.{dataset}.root: {problem}")
-        elif dataset == "iemocap":
+        elif kind == "iemocap":
             problems += ser_fold_errors(config, base / entry["root"])
     return problems
 
@@ -419,7 +523,7 @@ def ser_fold_errors(config: dict, root: Path) -> list[str]:
     from gradual_transfer.data import iemocap
     from gradual_transfer.data.errors import DataError
 
-    name, task = next((n, t) for n, t in config["tasks"].items() if t["dataset"] == "iemocap")
+    name, task = next((n, t) for n, t in config["tasks"].items() if kind_of(config, t["dataset"]).name == "iemocap")
     try:
         utterances, _ = iemocap.list_utterances(root)
     except DataError:
@@ -439,10 +543,13 @@ def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SC
     schema's defaults filled in (:func:`with_defaults`): what the workflow and the CLI plan from."""
     problems = schema_errors(config, schema_path)
     if not problems:
+        problems = task_kind_errors(config, schema_path)
+    if not problems:
+        config = with_defaults(config, schema_path)
         problems = semantic_errors(config) + outdir_errors(config, base)
     if not problems and check_data:
         problems = data_root_errors(config, base) + alignment_errors(config, base)
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")
-    return with_defaults(config, schema_path)
+    return config

@@ -35,11 +35,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gradual_transfer.architectures import network, num_groups
+from gradual_transfer.data.kinds import task_kind
 from gradual_transfer.metrics import trivial_error
 from gradual_transfer.params import canonical
 from gradual_transfer.stages import STAGE_VERSIONS
 
 FAMILIES = ("copy", "reinit")  # how the groups above l_c start: experiments.<exp>.upper_groups
+SPEECH_EXPERIMENT = "speech"  # the paper's speech tasks (ASR and SER); every other experiment is between images
 
 
 @dataclass(frozen=True)
@@ -156,10 +158,25 @@ def task_folds(config: dict, task: str) -> list[int]:
 
 
 def _speech_tasks(config: dict) -> tuple[str, str]:
-    """(ASR task, SER task) of the speech experiment."""
-    tasks = config["experiments"]["speech"]["tasks"]
-    by_dataset = {config["tasks"][t]["dataset"]: t for t in tasks}
-    return by_dataset["timit"], by_dataset["iemocap"]
+    """(ASR task, SER task) of the speech experiment: the tasks reading TIMIT and IEMOCAP."""
+    tasks = config["experiments"][SPEECH_EXPERIMENT]["tasks"]
+    by_kind = {task_kind(config, t).name: t for t in tasks}
+    return by_kind["timit"], by_kind["iemocap"]
+
+
+def image_experiments(config: dict) -> list[str]:
+    """The enabled experiments between image tasks: ``images`` (the paper's) and any of the
+    user's own, in config order."""
+    return [name for name, entry in config["experiments"].items() if name != SPEECH_EXPERIMENT and entry["enabled"]]
+
+
+def transfer_pairs(config: dict, experiment: str) -> list[tuple[str, str]]:
+    """The (source, target) pairs of an image experiment: its ``pairs``, or every ordered pair
+    of distinct tasks."""
+    entry = config["experiments"][experiment]
+    if "pairs" in entry:
+        return [(source, target) for source, target in entry["pairs"]]
+    return [(s, t) for s in entry["tasks"] for t in entry["tasks"] if s != t]
 
 
 def seeds(config: dict, experiment: str) -> list[int]:
@@ -191,54 +208,54 @@ def training_jobs(config: dict) -> list[Job]:
     A job of seed s starts from the primary model of seed s."""
     jobs: list[Job] = []
     experiments = config["experiments"]
-    images = experiments.get("images", {})
-    if images.get("enabled"):
-        tasks = images["tasks"]
-        pairs = [(s, t) for s in tasks for t in tasks if s != t]
-        if self_transfer(config, "images"):
+    for name in image_experiments(config):
+        entry = experiments[name]
+        tasks = entry["tasks"]
+        pairs = transfer_pairs(config, name)
+        if self_transfer(config, name):
             pairs += [(t, t) for t in tasks]
-        for seed in seeds(config, "images"):
-            for arch in images["architectures"]:
-                jobs += [Job("images", arch, task, task, seed=seed) for task in tasks]
-                for family in upper_groups(config, "images"):
-                    jobs += [Job("images", arch, source, target, lc=lc, seed=seed, upper_groups=family)
+        for seed in seeds(config, name):
+            for arch in entry["architectures"]:
+                jobs += [Job(name, arch, task, task, seed=seed) for task in tasks]
+                for family in upper_groups(config, name):
+                    jobs += [Job(name, arch, source, target, lc=lc, seed=seed, upper_groups=family)
                              for source, target in pairs for lc in family_sweep(config, arch, family)]
-    speech = experiments.get("speech", {})
+    speech = experiments.get(SPEECH_EXPERIMENT, {})
     if speech.get("enabled"):
         asr, ser = _speech_tasks(config)
         ser_folds = task_folds(config, ser)
-        control = self_transfer(config, "speech")
-        for seed in seeds(config, "speech"):
+        control = self_transfer(config, SPEECH_EXPERIMENT)
+        for seed in seeds(config, SPEECH_EXPERIMENT):
             for arch in speech["architectures"]:
-                jobs.append(Job("speech", arch, asr, asr, seed=seed))
-                jobs += [Job("speech", arch, ser, ser, fold=f, seed=seed, source_fold=f) for f in ser_folds]
-                for family in upper_groups(config, "speech"):
+                jobs.append(Job(SPEECH_EXPERIMENT, arch, asr, asr, seed=seed))
+                jobs += [Job(SPEECH_EXPERIMENT, arch, ser, ser, fold=f, seed=seed, source_fold=f) for f in ser_folds]
+                for family in upper_groups(config, SPEECH_EXPERIMENT):
                     lcs = family_sweep(config, arch, family)
-                    jobs += [Job("speech", arch, asr, ser, fold=f, lc=lc, seed=seed, source_fold=0,
+                    jobs += [Job(SPEECH_EXPERIMENT, arch, asr, ser, fold=f, lc=lc, seed=seed, source_fold=0,
                                  upper_groups=family) for f in ser_folds for lc in lcs]
-                    jobs += [Job("speech", arch, ser, asr, fold=f, lc=lc, seed=seed, source_fold=f,
+                    jobs += [Job(SPEECH_EXPERIMENT, arch, ser, asr, fold=f, lc=lc, seed=seed, source_fold=f,
                                  upper_groups=family) for f in speech["ser_source_folds"] for lc in lcs]
                     if control:  # per fold for SER: each fold's primary transferred to its own fold
-                        jobs += [Job("speech", arch, asr, asr, lc=lc, seed=seed, upper_groups=family) for lc in lcs]
-                        jobs += [Job("speech", arch, ser, ser, fold=f, lc=lc, seed=seed, source_fold=f,
+                        jobs += [Job(SPEECH_EXPERIMENT, arch, asr, asr, lc=lc, seed=seed, upper_groups=family) for lc in lcs]
+                        jobs += [Job(SPEECH_EXPERIMENT, arch, ser, ser, fold=f, lc=lc, seed=seed, source_fold=f,
                                      upper_groups=family) for f in ser_folds for lc in lcs]
     return jobs
 
 
 def realign_passes(config: dict) -> int:
     """How many realignment passes make TIMIT's targets (0 unless ``frame_targets: realigned``)."""
-    speech = config["experiments"].get("speech", {})
+    speech = config["experiments"].get(SPEECH_EXPERIMENT, {})
     if not speech.get("enabled"):
         return 0
     asr, _ = _speech_tasks(config)
     task = config["tasks"][asr]
-    return int(task.get("realign_passes", 1)) if task["frame_targets"] == "realigned" else 0
+    return task["realign_passes"] if task["frame_targets"] == "realigned" else 0
 
 
 def aligner_architecture(config: dict) -> str:
     """The architecture that realigns (``tasks.<asr>.realign_with``; the first speech one)."""
     asr, _ = _speech_tasks(config)
-    return config["tasks"][asr].get("realign_with") or config["experiments"]["speech"]["architectures"][0]
+    return config["tasks"][asr]["realign_with"] or config["experiments"][SPEECH_EXPERIMENT]["architectures"][0]
 
 
 def aligner_jobs(config: dict) -> list[Job]:
@@ -248,7 +265,7 @@ def aligner_jobs(config: dict) -> list[Job]:
     if not passes:
         return []
     asr, _ = _speech_tasks(config)
-    return [Job("speech", aligner_architecture(config), asr, asr, aligner_pass=p) for p in range(1, passes + 1)]
+    return [Job(SPEECH_EXPERIMENT, aligner_architecture(config), asr, asr, aligner_pass=p) for p in range(1, passes + 1)]
 
 
 def job_settings(config: dict, job: Job) -> dict:
@@ -266,7 +283,7 @@ def job_settings(config: dict, job: Job) -> dict:
         "lc": job.lc,
         "seed": job.seed,
     }
-    if job.experiment == "speech":
+    if job.experiment == SPEECH_EXPERIMENT:
         settings["context"] = config["features"]["context"]
         if "validation_speakers" in task:
             settings["validation_speakers"] = canonical(task["validation_speakers"])

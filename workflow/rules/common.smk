@@ -19,7 +19,9 @@ from gradual_transfer.params import canonical
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.data.timit import alignment_files
 from gradual_transfer.grid import (
+    SPEECH_EXPERIMENT,
     aligner_jobs,
+    image_experiments,
     network,
     realign_passes,
     sweep,
@@ -57,7 +59,7 @@ onstart:
 
 
 wildcard_constraints:
-    dataset="|".join(["cifar10", "cifar100", "svhn", "timit", "iemocap"]),
+    dataset="|".join(map(re.escape, config["datasets"])),
     split="train|dev|test",
     fold=r"\d+",
 
@@ -84,7 +86,15 @@ def corpus_content(dataset, split=None):
     if dataset in DEMO_DATASETS or entry.get("download"):
         return "generated" if dataset in DEMO_DATASETS else "downloaded"
     root = dataset_root(dataset)
-    return content_fingerprint(root, corpus_files(dataset, root, split, entry))
+    return content_fingerprint(root, corpus_files(entry["kind"], root, split, entry))
+
+
+def datasets_of_kind(*kinds):
+    """A wildcard constraint for `{dataset}`: the configured datasets of these kinds."""
+    names = [
+        name for name, entry in config["datasets"].items() if entry["kind"] in kinds
+    ]
+    return "|".join(map(re.escape, names)) if names else "(?!)"
 
 
 def task_dataset(task):
@@ -110,6 +120,27 @@ def image_preparation_params(wildcards):
     )
 
 
+def imagefolder_params(wildcards):
+    """What an image folder's prepared splits depend on: its preparation keys, and the classes
+    the tasks reading it expect (checked against its class folders)."""
+    entry = config["datasets"][wildcards.dataset]
+    classes = sorted(
+        {
+            t["classes"]
+            for t in config["tasks"].values()
+            if t["dataset"] == wildcards.dataset
+        }
+    )
+    return canonical(
+        {
+            "image_size": entry["image_size"],
+            "validation": entry["validation"],
+            "bad_images": entry["bad_images"],
+            "classes": classes,
+        }
+    )
+
+
 # --- training jobs ---------------------------------------------------------------------------
 # Every training job of the grid, by its folder under models/ (gradual_transfer.grid). Rules
 # match `{job}` against these folders only and look the job up: nothing is parsed from a path.
@@ -118,13 +149,14 @@ JOBS = {job.folder: job for job in training_jobs(config) + aligner_jobs(config)}
 REALIGN_PASSES = realign_passes(config)  # 0: TIMIT's targets are the extracted ones
 
 
-def jobs_of(experiment, kind=None, target_dataset=None):
-    """A wildcard constraint for `{job}`: the folders of these jobs, exactly (of one kind,
-    "primary", "transfer" or "control", or with `kind` None all of them)."""
+def jobs_of(experiments, kind=None, target_dataset=None):
+    """A wildcard constraint for `{job}`: the folders of these jobs, exactly (of the experiments
+    named, of one kind, "primary", "transfer" or "control", or with `kind` None all of them).
+    """
     folders = [
         folder
         for folder, job in JOBS.items()
-        if job.experiment == experiment
+        if job.experiment in experiments
         and kind in (None, job.kind)
         and target_dataset in (None, task_dataset(job.target))
     ]
@@ -230,19 +262,18 @@ def realign_params():
     task = speech_task("timit")
     return canonical(
         {
-            "acoustic_scale": task.get("realign_acoustic_scale", 0.1),
-            "self_loop_scale": task.get("realign_self_loop_scale", 0.1),
-            "transition_scale": task.get("realign_transition_scale", 1.0),
-            "window": task.get("realign_window"),
+            "acoustic_scale": task["realign_acoustic_scale"],
+            "self_loop_scale": task["realign_self_loop_scale"],
+            "transition_scale": task["realign_transition_scale"],
+            "window": task["realign_window"],
             "context": config["features"]["context"],
         }
     )
 
 
 def decode_settings():
-    """The decoder's grids and transition weighting (tasks.<asr>.decode), with Kaldi's
-    self-loop scale of 0.1 where none is set."""
-    return canonical({"self_loop_scale": 0.1, **speech_task("timit")["decode"]})
+    """The decoder's grids and transition weighting (tasks.<asr>.decode)."""
+    return canonical(speech_task("timit")["decode"])
 
 
 def all_metrics():
@@ -281,7 +312,7 @@ def figure_title(figure):
         "speech": "Figure 2: gradual transfer between speech tasks",
         "transferability": "Figure 3: transferability between tasks (test split)",
         "curves": "Training curves: validation score per epoch",
-    }[figure]
+    }.get(figure, f"Study {figure}: gradual transfer between its image datasets")
     return title + (" (DEMO DATA)" if DEMO_DATASETS else "")
 
 
@@ -316,11 +347,18 @@ def demo_params(wildcards):
 
 def speech_task(dataset):
     """The config entry of the task that reads a speech dataset (asr: timit, ser: iemocap)."""
-    experiment = config["experiments"]["speech"]
+    experiment = config["experiments"][SPEECH_EXPERIMENT]
     for name in experiment["tasks"]:
         if config["tasks"][name]["dataset"] == dataset:
             return config["tasks"][name]
     raise WorkflowError(f"experiments.speech.tasks has no task reading {dataset}")
+
+
+IMAGE_EXPERIMENTS = image_experiments(config)
+# the studies of the user's own: every enabled experiment but the paper's two, one figure each
+OWN_EXPERIMENTS = sorted(name for name in IMAGE_EXPERIMENTS if name != "images")
+# every experiment in a fixed order (the paper's, then the user's by name), not the config's
+EXPERIMENTS = ["images", SPEECH_EXPERIMENT] + OWN_EXPERIMENTS
 
 
 def extraction_params():
@@ -375,8 +413,13 @@ def all_targets():
     experiments = {job.experiment for job in JOBS.values()}
     if "images" in experiments:
         targets.append(f"{OUT}/figures/figure1_images.png")
-    if "speech" in experiments:
+    if SPEECH_EXPERIMENT in experiments:
         targets.append(f"{OUT}/figures/figure2_speech.png")
+    targets += [
+        f"{OUT}/figures/study_{name}.png"
+        for name in OWN_EXPERIMENTS
+        if name in experiments
+    ]
     if experiments:
         targets += [
             f"{OUT}/tables/results.parquet",

@@ -1,5 +1,5 @@
-# Image experiment: prepare CIFAR-10, CIFAR-100 and SVHN splits as Arrow (the models are
-# trained by the rules in models.smk).
+# Image experiments: prepare CIFAR-10, CIFAR-100, SVHN and image folders of one's own as Arrow
+# splits (the models are trained by the rules in models.smk).
 
 
 rule prepare_images:
@@ -15,7 +15,7 @@ rule prepare_images:
     benchmark:
         f"{OUT}/benchmarks/data/{{dataset}}.tsv"
     wildcard_constraints:
-        dataset="cifar10|cifar100|svhn",
+        dataset=datasets_of_kind("cifar10", "cifar100", "svhn"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -25,3 +25,30 @@ rule prepare_images:
         version=STAGE_VERSIONS["images"],
     script:
         "../../scripts/prepare_images.py"
+
+
+# A dataset of one's own in torchvision's ImageFolder layout (datasets.<name>.kind: imagefolder)
+rule prepare_imagefolder:
+    input:
+        root=lambda w: dataset_root(w.dataset),
+    output:
+        train=f"{OUT}/data/{{dataset}}/train.arrow",
+        validation=f"{OUT}/data/{{dataset}}/validation.arrow",
+        test=f"{OUT}/data/{{dataset}}/test.arrow",
+        stats=f"{OUT}/data/{{dataset}}/stats.json",
+        classes=f"{OUT}/data/{{dataset}}/classes.json",
+        bad_images=f"{OUT}/data/{{dataset}}/bad_images.txt",
+    log:
+        f"{OUT}/logs/data/{{dataset}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/data/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=datasets_of_kind("imagefolder"),
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        preparation=imagefolder_params,
+        corpus=lambda w: corpus_content(w.dataset),
+        version=STAGE_VERSIONS["images"],
+    script:
+        "../../scripts/prepare_imagefolder.py"

@@ -18,7 +18,7 @@ rule image_primary:
     benchmark:
         f"{OUT}/benchmarks/models/{{job}}.tsv"
     wildcard_constraints:
-        job=jobs_of("images", "primary"),
+        job=jobs_of(IMAGE_EXPERIMENTS, "primary"),
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -33,49 +33,49 @@ rule image_primary:
 
 use rule image_primary as image_transfer with:
     wildcard_constraints:
-        job=jobs_of("images", "transfer"),
+        job=jobs_of(IMAGE_EXPERIMENTS, "transfer"),
 
 
 use rule image_primary as image_control with:
     wildcard_constraints:
-        job=jobs_of("images", "control"),
+        job=jobs_of(IMAGE_EXPERIMENTS, "control"),
 
 
 use rule image_primary as ser_primary with:
     wildcard_constraints:
-        job=jobs_of("speech", "primary", "iemocap"),
+        job=jobs_of([SPEECH_EXPERIMENT], "primary", "iemocap"),
     resources:
         **SPEECH_TRAINING,
 
 
 use rule ser_primary as asr_to_ser with:
     wildcard_constraints:
-        job=jobs_of("speech", "transfer", "iemocap"),
+        job=jobs_of([SPEECH_EXPERIMENT], "transfer", "iemocap"),
 
 
 use rule ser_primary as ser_control with:
     wildcard_constraints:
-        job=jobs_of("speech", "control", "iemocap"),
+        job=jobs_of([SPEECH_EXPERIMENT], "control", "iemocap"),
 
 
 use rule ser_primary as asr_primary with:
     output:
         **training_outputs(posteriors=True),
     wildcard_constraints:
-        job=jobs_of("speech", "primary", "timit"),
+        job=jobs_of([SPEECH_EXPERIMENT], "primary", "timit"),
 
 
 use rule asr_primary as ser_to_asr with:
     wildcard_constraints:
-        job=jobs_of("speech", "transfer", "timit"),
+        job=jobs_of([SPEECH_EXPERIMENT], "transfer", "timit"),
 
 
 use rule asr_primary as asr_control with:
     wildcard_constraints:
-        job=jobs_of("speech", "control", "timit"),
+        job=jobs_of([SPEECH_EXPERIMENT], "control", "timit"),
 
 
 # ASR models trained only to realign TIMIT's targets (frame_targets: realigned): not results
 use rule ser_primary as asr_aligner with:
     wildcard_constraints:
-        job=jobs_of("speech", "aligner", "timit"),
+        job=jobs_of([SPEECH_EXPERIMENT], "aligner", "timit"),

@@ -114,6 +114,35 @@ rule figure_speech:
         "../../scripts/figure.py"
 
 
+# A study of the user's own (an experiment of another name): drawn as Figure 1 is.
+rule figure_study:
+    input:
+        f"{OUT}/tables/results.parquet",
+    output:
+        png=report(
+            f"{OUT}/figures/study_{{experiment}}.png",
+            caption="../report/figure_study.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/study_{{experiment}}.pdf",
+    log:
+        f"{OUT}/logs/figures/study_{{experiment}}.log",
+    wildcard_constraints:
+        experiment="|".join(map(re.escape, OWN_EXPERIMENTS)) or "(?!)",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        experiment=lambda w: w.experiment,
+        title=lambda w: figure_title(w.experiment),
+        lc=lambda w: lc_sets(w.experiment),
+        networks=lambda w: networks([w.experiment]),
+        settings=lambda w: report_settings([w.experiment]),
+        dpi=config["figures"]["dpi"],
+        version=STAGE_VERSIONS["figures"],
+    script:
+        "../../scripts/figure.py"
+
+
 rule transferability:
     input:
         f"{OUT}/tables/results.parquet",
@@ -155,7 +184,7 @@ rule figure_transferability:
         "../../envs/torch.yaml"
     params:
         title=figure_title("transferability"),
-        settings=report_settings(["images", "speech"]),
+        settings=report_settings(EXPERIMENTS),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -181,8 +210,8 @@ rule figure_curves:
         task_metrics=canonical(
             {task: entry["metric"] for task, entry in config["tasks"].items()}
         ),
-        networks=networks(["images", "speech"]),
-        settings=report_settings(["images", "speech"]),
+        networks=networks(EXPERIMENTS),
+        settings=report_settings(EXPERIMENTS),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:

@@ -87,7 +87,7 @@ rule decode_asr:
     benchmark:
         f"{OUT}/benchmarks/decode/{{job}}.tsv"
     wildcard_constraints:
-        job=jobs_of("speech", target_dataset="timit"),
+        job=jobs_of([SPEECH_EXPERIMENT], target_dataset="timit"),
     conda:
         "../../envs/torch.yaml"
     params:

@@ -1,0 +1,68 @@
+"""Every kind of dataset the workflow reads, in one registry.
+
+A dataset entry (``datasets.<name>``) names its kind: the paper's five are read as themselves
+(``kind`` defaults to the name, so configs written before kinds existed keep working), any
+other name is a dataset of the user's own (``kind: imagefolder``). A kind says
+
+- whether its tasks are image or speech tasks (``modality``), which decides the experiment
+  that can use them and the training code that reads them;
+- the metric its tasks are scored with (``metric``: what their metrics files hold; the tables'
+  trivial errors and the figures' axes are read from ``tasks.<t>.metric``, which must name it);
+- its class count when the corpus fixes it (``classes``; None: the task's ``classes`` is checked
+  against the data when it is prepared);
+- what a task reading it must set (``task_schema``: a ``$defs`` entry of the config schema,
+  applied to the task with its defaults);
+- the module that reads it (``reader``), and through :mod:`gradual_transfer.data.layouts` its
+  expected layout and the files a split reads.
+
+Every place that lists datasets asks this registry. No torch here: the workflow reads it when
+it plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    name: str
+    modality: str  # "image" or "speech"
+    metric: str  # "accuracy" (top-1), "per" (phone error rate) or "ue" (unweighted error)
+    reader: str  # the module that reads the corpus
+    classes: int | None = None  # fixed by the corpus; None: as many as the data has
+    task_schema: str | None = None  # $defs entry of the config schema a task reading it must satisfy
+    downloadable: bool = False  # torchvision can fetch it (datasets.<name>.download)
+
+    @property
+    def is_image(self) -> bool:
+        return self.modality == "image"
+
+
+KINDS = {kind.name: kind for kind in (
+    DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.images", classes=10, downloadable=True),
+    DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.images", classes=100, downloadable=True),
+    DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.images", classes=10, downloadable=True),
+    DatasetKind("imagefolder", "image", "accuracy", "gradual_transfer.data.imagefolder"),
+    DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task"),
+    DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task"),
+)}
+
+# The paper's datasets: each is read as the kind of its own name.
+PAPER_DATASETS = ("cifar10", "cifar100", "svhn", "timit", "iemocap")
+
+
+def kind_of(config: dict, dataset: str) -> DatasetKind:
+    """The kind of ``datasets.<dataset>`` (its ``kind``, or its name for the paper's five)."""
+    entry = config["datasets"][dataset]
+    return KINDS[entry.get("kind", dataset)]
+
+
+def task_kind(config: dict, task: str) -> DatasetKind:
+    """The kind of the dataset a task reads."""
+    return kind_of(config, config["tasks"][task]["dataset"])
+
+
+def image_datasets(config: dict) -> list[str]:
+    """The configured datasets that are image datasets, in config order."""
+    return [name for name in config["datasets"] if kind_of(config, name).is_image]
