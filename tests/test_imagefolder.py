@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,14 +44,32 @@ def make_tree(root, splits=("train", "test"), classes=("cat", "ant", "bee"), per
 
 
 def test_classes_are_the_sorted_folder_names(tmp_path):
+    from torchvision.datasets.folder import find_classes
+
     root = make_tree(tmp_path / "skin")
-    assert imagefolder.class_names(root) == ["ant", "bee", "cat"]
+    assert imagefolder.class_names(root) == ["ant", "bee", "cat"] == find_classes(root / "train")[0]
     out = tmp_path / "out"
     stats = imagefolder.prepare(root, out, ENTRY, classes=3)
     assert json.loads((out / "classes.json").read_text()) == ["ant", "bee", "cat"]
     assert stats["classes"] == 3
     test = ImageArrays(out / "test.arrow")
     assert test.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # label = index of the sorted folder name
+
+
+def test_images_are_read_in_torchvisions_order_with_its_labels(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    root = make_tree(tmp_path / "skin", per_class=2)
+    (root / "test" / "ant" / "more").mkdir()
+    draw(root / "test" / "ant" / "more" / "deeper.PNG", (5, 5), "RGB", 99)  # nested, upper-case suffix
+    (root / "test" / "bee" / "Z.JPEG").write_bytes((root / "test" / "bee" / "img1.jpg").read_bytes())
+    out = tmp_path / "out"
+    imagefolder.prepare(root, out, {**ENTRY, "validation": 0}, classes=3)
+    reference = ImageFolder(str(root / "test"))
+    test = ImageArrays(out / "test.arrow")
+    assert test.labels.tolist() == reference.targets
+    for row, (path, _) in enumerate(reference.samples):
+        np.testing.assert_array_equal(test.images[row], imagefolder.load_image(Path(path), SIZE))
 
 
 def test_layout_check_names_what_is_missing_without_opening_files(tmp_path):
@@ -76,9 +95,15 @@ def test_placeholders_satisfy_the_layout_check(tmp_path):
 
 def test_corpus_files_are_the_images_preparation_reads(tmp_path):
     root = make_tree(tmp_path / "skin", splits=("train", "val", "test"), per_class=2)
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    (root / "test" / "ant" / "more").mkdir()
+    draw(root / "test" / "ant" / "more" / "deeper.PNG", (5, 5), "RGB", 99)  # nested, upper-case suffix
     files = imagefolder.corpus_files(root, ENTRY)
-    assert files == sorted(files) and len(files) == 3 * 3 * 2
-    assert all(f.suffix in (".png", ".jpg") for f in files)  # notes.txt is not read
+    read_by_torchvision = [Path(path) for split in ("train", "val", "test") for path, _ in
+                           make_dataset(root / split, find_classes(root / split)[1], IMG_EXTENSIONS)]
+    assert files == sorted(read_by_torchvision) and len(files) == 3 * 3 * 2 + 1
+    assert root / "train" / "cat" / "notes.txt" not in files
 
 
 def test_each_image_is_resized_and_centre_cropped_as_torchvision_does(tmp_path):

@@ -22,8 +22,6 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
 from gradual_transfer.data.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -31,7 +29,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")  # folder names under the root; val/ is optional
 BAD_IMAGES = ("fail", "skip")
 
-# torchvision's IMG_EXTENSIONS (any case), spelt out for messages without importing torchvision.
+# Module level imports stay light (no numpy, no torch): the layout check runs when the workflow is
+# parsed. torchvision's IMG_EXTENSIONS (any case), spelt out for messages without importing torchvision.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 EXPECTED = ("<root>/train/<class>/<image> and <root>/test/<class>/<image>, optionally <root>/val/<class>/<image> "
@@ -54,15 +53,12 @@ def missing_entries(root: Path, entry: dict | None = None) -> list[str]:
 
 def class_names(root: str | Path) -> list[str]:
     """The classes in label order: the sorted folder names of train/ (torchvision's
-    ``find_classes``). test/ and val/ must hold the same folders, else a :class:`DataError`
-    names the folder and the difference."""
-    from torchvision.datasets.folder import find_classes
-
+    ``find_classes``, without importing torchvision). test/ and val/ must hold the same
+    folders, else a :class:`DataError` names the folder and the difference."""
     root = Path(root)
-    try:
-        classes, _ = find_classes(root / "train")
-    except (FileNotFoundError, NotADirectoryError):
-        raise DataError(f"{root / 'train'}: no class folders. Expected {EXPECTED}.") from None
+    classes = _class_folders(root / "train") if (root / "train").is_dir() else []
+    if not classes:
+        raise DataError(f"{root / 'train'}: no class folders. Expected {EXPECTED}.")
     for split in ("val", "test"):
         folder = root / split
         if split == "val" and not folder.is_dir():
@@ -81,25 +77,22 @@ def class_names(root: str | Path) -> list[str]:
 
 
 def _split_images(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
-    """(image, label) in torchvision's order (``make_dataset``: classes sorted, each class
-    folder walked in sorted order, only files with an image extension)."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
-
-    index = {name: i for i, name in enumerate(classes)}
-    return [(Path(path), label) for path, label in
-            make_dataset(str(split_dir), index, extensions=IMG_EXTENSIONS, allow_empty=True)]
+    """(image, label) of `split_dir` by torchvision's ``make_dataset`` rule, without importing
+    torchvision: class folders in label order, each walked in sorted order following links,
+    files whose name ends in an image suffix in any case."""
+    items = []
+    for label, name in enumerate(classes):
+        for folder, _, names in sorted(os.walk(split_dir / name, followlinks=True)):
+            items += [(Path(folder) / f, label) for f in sorted(names) if f.lower().endswith(IMAGE_SUFFIXES)]
+    return items
 
 
 def corpus_files(root: str | Path, entry: dict | None = None) -> list[Path]:
-    """Every image file preparation reads (sorted): a directory walk, nothing decoded. Absent
-    folders are simply not listed; :func:`prepare` reports what is wrong."""
+    """Every image file preparation reads (sorted): a directory walk, nothing decoded, no
+    torchvision imported (it runs when the workflow is parsed). Absent folders are simply not
+    listed; :func:`prepare` reports what is wrong."""
     root = Path(root)
-    files: list[Path] = []
-    for split in SPLITS:
-        folder = root / split
-        if folder.is_dir():
-            files += [path for path, _ in _split_images(folder, _class_folders(folder))]
-    return sorted(files)
+    return sorted(path for split in SPLITS if (root / split).is_dir() for path, _ in _split_images(root / split, _class_folders(root / split)))
 
 
 def write_placeholders(root: str | Path, entry: dict | None = None, classes: int = 1) -> None:
@@ -114,6 +107,7 @@ def write_placeholders(root: str | Path, entry: dict | None = None, classes: int
 def load_image(path: Path, image_size: int) -> np.ndarray:
     """One image as (image_size, image_size, 3) uint8: decoded and converted to RGB by Pillow
     (torchvision's ``pil_loader``), shorter side resized with antialiasing, centre-cropped."""
+    import numpy as np
     from torchvision.datasets.folder import pil_loader
     from torchvision.transforms import functional as F
 
@@ -125,6 +119,7 @@ def _decode(items: list[tuple[Path, int]], image_size: int, root: Path, skip: bo
             bad: list[tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of `items`; an unreadable image is a :class:`DataError`, or with
     `skip` left out and appended to `bad`."""
+    import numpy as np
     from PIL import Image
 
     from gradual_transfer.logs import progress
@@ -154,6 +149,8 @@ def _check_no_empty_class(items_by_split: dict[str, list[tuple[Path, int]]], lab
                           root: Path, classes: list[str]) -> None:
     """Every class of every split that exists as a folder holds at least one image, before and
     after bad images are left out."""
+    import numpy as np
+
     for split, items in items_by_split.items():
         listed = np.bincount([label for _, label in items], minlength=len(classes))
         kept = np.bincount(labels_by_split.get(split, np.array([], np.int64)), minlength=len(classes))
@@ -176,6 +173,8 @@ def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | N
     `entry` is the dataset's config entry (``image_size``, ``validation``, ``bad_images``);
     `classes` the configured class count of the task reading it, checked against the folders.
     """
+    import numpy as np
+
     from gradual_transfer.data.images import carve_validation, write_images
     from gradual_transfer.io import all_or_none, write_json, write_text
 
