@@ -125,34 +125,64 @@ def read_split(dataset: str, root: str | Path, split: str, verify_md5: bool = Tr
 
 # --- preparation: official splits → train / validation / test Arrow files -------------------
 
-IMAGE_SHAPE = (32, 32, 3)
+IMAGE_SHAPE = (32, 32, 3)  # CIFAR's and SVHN's, and that of every file written before files recorded theirs
 SPLIT_SEED = 0  # the validation images are a fixed random subset of the training images
 
+# Schema metadata key holding "height,width,channels"; absent in files written before it existed.
+SHAPE_KEY = b"image_shape"
 
-def image_schema() -> "pa.Schema":
+
+def carve_validation(count: int, validation: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (sorted) of the `count` training images kept for training and of the
+    `validation` ones held out: a fixed random subset (:data:`SPLIT_SEED`)."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(count)
+    return np.sort(order[validation:]), np.sort(order[:validation])
+
+
+def image_schema(shape: tuple[int, int, int] = IMAGE_SHAPE) -> "pa.Schema":
     import pyarrow as pa
 
-    return pa.schema([pa.field("image", pa.list_(pa.uint8(), int(np.prod(IMAGE_SHAPE)))),
-                      pa.field("label", pa.int16())])
+    return pa.schema([pa.field("image", pa.list_(pa.uint8(), int(np.prod(shape)))), pa.field("label", pa.int16())],
+                     metadata={SHAPE_KEY: ",".join(map(str, shape)).encode()})
 
 
 def write_images(path: str | Path, images: np.ndarray, labels: np.ndarray, rows_per_batch: int = 8192) -> None:
-    """(N, 32, 32, 3) uint8 + labels → an uncompressed Arrow IPC file, written batch by batch."""
+    """(N, H, W, C) uint8 + labels → an uncompressed Arrow IPC file, written batch by batch;
+    the image shape is stored in the schema's metadata."""
     import pyarrow as pa
 
     from gradual_transfer.io import atomic_path
 
-    schema = image_schema()
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"{path}: images must be (N, height, width, channels) uint8, not {images.shape} {images.dtype}")
+    shape = tuple(int(n) for n in images.shape[1:])
+    schema = image_schema(shape)
     with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
         for start in range(0, max(len(images), 1), rows_per_batch):
             chunk = np.ascontiguousarray(images[start:start + rows_per_batch]).reshape(-1)
-            rows = pa.FixedSizeListArray.from_arrays(pa.array(chunk, pa.uint8()), int(np.prod(IMAGE_SHAPE)))
+            rows = pa.FixedSizeListArray.from_arrays(pa.array(chunk, pa.uint8()), int(np.prod(shape)))
             writer.write_batch(pa.record_batch([rows, pa.array(labels[start:start + rows_per_batch], pa.int16())],
                                                schema=schema))
 
 
+def _stored_shape(path: Path, schema: "pa.Schema") -> tuple[int, ...]:
+    """The image shape a file records, or 32 × 32 × 3 for files written before it did; a
+    :class:`DataError` when it does not fit the file's rows."""
+    text = (schema.metadata or {}).get(SHAPE_KEY)
+    row = schema.field("image").type.list_size
+    try:
+        shape = tuple(int(n) for n in text.decode().split(",")) if text is not None else IMAGE_SHAPE
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or int(np.prod(shape)) != row:
+        raise DataError(f"{path}: image shape {text.decode(errors='replace') if text else IMAGE_SHAPE} does not fit "
+                        f"its rows of {row} values; it is not a prepared image file. Delete it and prepare the "
+                        f"dataset again.")
+    return shape
+
+
 class ImageArrays:
-    """A memory-mapped image file: ``images`` (N, 32, 32, 3) uint8 and ``labels`` (N,) views.
+    """A memory-mapped image file: ``images`` (N, H, W, C) uint8 and ``labels`` (N,) views.
     Written as one record batch per 8,192 images; read as one contiguous view when it is a
     single batch, else concatenated once (the demo and test files are single batches)."""
 
@@ -160,11 +190,12 @@ class ImageArrays:
         from gradual_transfer.data.arrow import read_ipc
 
         self.path = Path(path)
-        self._source, _, batches = read_ipc(self.path, ("image", "label"))
+        self._source, schema, batches = read_ipc(self.path, ("image", "label"))
+        shape = _stored_shape(self.path, schema)
         images = [b.column("image").values.to_numpy(zero_copy_only=True) for b in batches]
         labels = [b.column("label").to_numpy(zero_copy_only=True) for b in batches]
         flat = images[0] if len(images) == 1 else np.concatenate(images)
-        self.images = flat.reshape(-1, *IMAGE_SHAPE)
+        self.images = flat.reshape(-1, *shape)
         self.labels = (labels[0] if len(labels) == 1 else np.concatenate(labels)).astype(np.int64)
 
     def __len__(self) -> int:
@@ -185,8 +216,7 @@ def prepare_images(dataset: str, root: str | Path, out_dir: str | Path, validati
     if validation >= len(images):
         raise DataError(f"datasets.{dataset}.validation = {validation} leaves no training images "
                         f"({len(images)} in {root}).")
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
-    held, kept = np.sort(order[:validation]), np.sort(order[validation:])
+    kept, held = carve_validation(len(images), validation)
     if train_limit:
         kept = kept[:train_limit]
     test_images, test_labels = read_split(dataset, root, "test", verify_md5, download)
@@ -206,7 +236,7 @@ def prepare_images(dataset: str, root: str | Path, out_dir: str | Path, validati
 
 
 class ImageSource:
-    """Batches of normalised float images (N, 3, 32, 32) from uint8 arrays; only the gathered
+    """Batches of normalised float images (N, 3, H, W) from uint8 arrays; only the gathered
     batch is ever converted."""
 
     def __init__(self, arrays: ImageArrays, mean: list[float], std: list[float]) -> None:

@@ -1,0 +1,238 @@
+"""`kind: imagefolder`: a user's own image dataset in torchvision's ``ImageFolder`` layout.
+
+    <root>/train/<class>/<image>     one folder per class; the sorted folder names are the
+    <root>/test/<class>/<image>      classes (label = index), the same in every split
+    <root>/val/<class>/<image>       optional; without it the validation images are carved
+                                     from train/ as CIFAR's are (fixed seed)
+
+Which files count as images, in which order, and which folders are classes is torchvision's
+rule (``torchvision.datasets.folder``), so a tree that loads as an ``ImageFolder`` prepares here
+the same way. Each image is decoded by Pillow and converted to RGB (torchvision's
+``pil_loader``), its shorter side resized to ``image_size`` and centre-cropped to a square
+(``transforms.functional.resize`` with antialiasing, then ``center_crop``: the usual evaluation
+transform), and stored as uint8 in the Arrow files CIFAR's preparation writes.
+
+Preparation holds every split's images in memory at once, N × image_size² × 3 bytes (50,000
+images at 64 pixels: 614 MB), as CIFAR's does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from gradual_transfer.data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")  # folder names under the root; val/ is optional
+BAD_IMAGES = ("fail", "skip")
+
+# Module level imports stay light (no numpy, no torch): the layout check runs when the workflow is
+# parsed. torchvision's IMG_EXTENSIONS (any case), spelt out for messages without importing torchvision.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+EXPECTED = ("<root>/train/<class>/<image> and <root>/test/<class>/<image>, optionally <root>/val/<class>/<image> "
+            "(torchvision's ImageFolder layout: one folder per class, the same class folders in every split; "
+            f"images {', '.join(IMAGE_SUFFIXES)})")
+
+
+def _class_folders(split_dir: Path) -> list[str]:
+    """torchvision's rule: the sorted names of the folders directly under `split_dir`."""
+    return sorted(entry.name for entry in os.scandir(split_dir) if entry.is_dir())
+
+
+def missing_entries(root: Path, entry: dict | None = None) -> list[str]:
+    """What the layout requires and `root` lacks: train/ and test/ with at least one class
+    folder each (names only: no file is opened, so it runs when the workflow is parsed)."""
+    root = Path(root)
+    return [str(root / split / "<class>") for split in ("train", "test")
+            if not (root / split).is_dir() or not _class_folders(root / split)]
+
+
+def class_names(root: str | Path) -> list[str]:
+    """The classes in label order: the sorted folder names of train/ (torchvision's
+    ``find_classes``, without importing torchvision). test/ and val/ must hold the same
+    folders, else a :class:`DataError` names the folder and the difference."""
+    root = Path(root)
+    classes = _class_folders(root / "train") if (root / "train").is_dir() else []
+    if not classes:
+        raise DataError(f"{root / 'train'}: no class folders. Expected {EXPECTED}.")
+    for split in ("val", "test"):
+        folder = root / split
+        if split == "val" and not folder.is_dir():
+            continue
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such folder. Expected {EXPECTED}.")
+        found = _class_folders(folder)
+        if found != classes:
+            missing, extra = sorted(set(classes) - set(found)), sorted(set(found) - set(classes))
+            difference = "; ".join(part for part in (
+                f"lacks {', '.join(missing)}" if missing else "",
+                f"has {', '.join(extra)} that train/ does not" if extra else "") if part)
+            raise DataError(f"{folder}: its class folders differ from {root / 'train'}'s ({difference}); every "
+                            f"split holds the same class folders. Add or rename folders so they match.")
+    return classes
+
+
+def _split_images(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """(image, label) of `split_dir` by torchvision's ``make_dataset`` rule, without importing
+    torchvision: class folders in label order, each walked in sorted order following links,
+    files whose name ends in an image suffix in any case."""
+    items = []
+    for label, name in enumerate(classes):
+        for folder, _, names in sorted(os.walk(split_dir / name, followlinks=True)):
+            items += [(Path(folder) / f, label) for f in sorted(names) if f.lower().endswith(IMAGE_SUFFIXES)]
+    return items
+
+
+def corpus_files(root: str | Path, entry: dict | None = None) -> list[Path]:
+    """Every image file preparation reads (sorted): a directory walk, nothing decoded, no
+    torchvision imported (it runs when the workflow is parsed). Absent folders are simply not
+    listed; :func:`prepare` reports what is wrong."""
+    root = Path(root)
+    return sorted(path for split in SPLITS if (root / split).is_dir() for path, _ in _split_images(root / split, _class_folders(root / split)))
+
+
+def write_placeholders(root: str | Path, entry: dict | None = None, classes: int = 1) -> None:
+    """Empty class folders in train/ and test/ (``class000``, ...): a fake tree that passes
+    :func:`missing_entries`, on which Snakemake can plan (dry runs, tests, benchmarks)."""
+    root = Path(root)
+    for split in ("train", "test"):
+        for i in range(classes):
+            (root / split / f"class{i:03d}").mkdir(parents=True, exist_ok=True)
+
+
+def load_image(path: Path, image_size: int) -> np.ndarray:
+    """One image as (image_size, image_size, 3) uint8: decoded and converted to RGB by Pillow
+    (torchvision's ``pil_loader``), shorter side resized with antialiasing, centre-cropped."""
+    import numpy as np
+    from torchvision.datasets.folder import pil_loader
+    from torchvision.transforms import functional as F
+
+    image = pil_loader(str(path))
+    return np.asarray(F.center_crop(F.resize(image, image_size, antialias=True), [image_size, image_size]))
+
+
+def _decode(items: list[tuple[Path, int]], image_size: int, root: Path, skip: bool,
+            bad: list[tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of `items`; an unreadable image is a :class:`DataError`, or with
+    `skip` left out and appended to `bad`."""
+    import numpy as np
+    from PIL import Image
+
+    from gradual_transfer.logs import progress
+
+    images = np.empty((len(items), image_size, image_size, 3), dtype=np.uint8)
+    labels = np.empty(len(items), dtype=np.int64)
+    count = 0
+    for path, label in progress(items, desc=f"decoding {len(items)} images", total=len(items)):
+        try:
+            images[count] = load_image(path, image_size)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            # OSError covers UnidentifiedImageError and "image file is truncated"
+            reason = f"{type(error).__name__}: {error}"
+            if not skip:
+                raise DataError(f"{path}: not a readable image ({reason}). Replace or remove it, or set "
+                                f"bad_images: skip for this dataset to leave such images out (they are "
+                                f"listed in bad_images.txt).") from None
+            log.warning("%s: not a readable image (%s); left out (bad_images: skip)", path, reason)
+            bad.append((path, reason))
+            continue
+        labels[count] = label
+        count += 1
+    return images[:count], labels[:count]
+
+
+def _check_no_empty_class(items_by_split: dict[str, list[tuple[Path, int]]], labels_by_split: dict[str, np.ndarray],
+                          root: Path, classes: list[str]) -> None:
+    """Every class of every split that exists as a folder holds at least one image, before and
+    after bad images are left out."""
+    import numpy as np
+
+    for split, items in items_by_split.items():
+        listed = np.bincount([label for _, label in items], minlength=len(classes))
+        kept = np.bincount(labels_by_split.get(split, np.array([], np.int64)), minlength=len(classes))
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            if listed[label] == 0:
+                raise DataError(f"{folder}: no image file ({', '.join(IMAGE_SUFFIXES)}). "
+                                f"Add images or remove the folder from every split.")
+            if split in labels_by_split and kept[label] == 0:
+                raise DataError(f"{folder}: no readable image left after leaving out bad images (see "
+                                f"bad_images.txt). Replace them, or remove the class from every split.")
+
+
+def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | None = None) -> dict:
+    """Write ``train.arrow``, ``validation.arrow``, ``test.arrow``, ``stats.json`` (per-channel
+    mean/std of the training images in [0, 1], counts, classes), ``classes.json`` (the class
+    names in label order) and ``bad_images.txt`` (images left out with ``bad_images: skip``,
+    relative to `root`, with the reason; empty when none) into `out_dir`: all, or none of them.
+
+    `entry` is the dataset's config entry (``image_size``, ``validation``, ``bad_images``);
+    `classes` the configured class count of the task reading it, checked against the folders.
+    """
+    import numpy as np
+
+    from gradual_transfer.data.images import carve_validation, write_images
+    from gradual_transfer.io import all_or_none, write_json, write_text
+
+    root, out_dir = Path(root), Path(out_dir)
+    image_size = int(entry["image_size"])
+    policy = entry.get("bad_images", "fail")
+    if policy not in BAD_IMAGES:
+        raise ValueError(f"bad_images is {policy!r}; it is one of {', '.join(BAD_IMAGES)}")
+    names = class_names(root)
+    if classes is not None and classes != len(names):
+        raise DataError(f"{root}: {len(names)} class folders in train/ ({', '.join(names[:5])}"
+                        f"{', ...' if len(names) > 5 else ''}), but the task reading it declares classes: {classes}. "
+                        f"Set the task's classes to {len(names)}, or fix the folders.")
+
+    items = {split: _split_images(root / split, names) for split in SPLITS if (root / split).is_dir()}
+    _check_no_empty_class(items, {}, root, names)
+    if "val" in items:
+        validation_from = "val/"
+    else:
+        validation = entry.get("validation")
+        if validation is None:
+            raise DataError(f"{root}: no val/ folder, and no validation count to carve from train/; set "
+                            f"validation: <images> for this dataset, or add {root / 'val'}/<class>/.")
+        if not 0 <= int(validation) < len(items["train"]):
+            raise DataError(f"validation = {validation} leaves no training images ({len(items['train'])} in "
+                            f"{root / 'train'}).")
+        # Carved by file before decoding: which images are held out does not depend on which are bad.
+        kept, held = carve_validation(len(items["train"]), int(validation))
+        train = items.pop("train")
+        items = {"train": [train[i] for i in kept], "val": [train[i] for i in held], **items}
+        validation_from = "carved from train/"
+
+    bad: list[tuple[Path, str]] = []
+    arrays = {split: _decode(items[split], image_size, root, policy == "skip", bad) for split in ("train", "val", "test")}
+    if validation_from == "val/":
+        _check_no_empty_class(items, {s: labels for s, (_, labels) in arrays.items()}, root, names)
+    else:  # a carved split may lack a class; train/ as a whole may not
+        _check_no_empty_class({"train": items["train"] + items["val"], "test": items["test"]},
+                              {"train": np.concatenate([arrays["train"][1], arrays["val"][1]]),
+                               "test": arrays["test"][1]}, root, names)
+
+    train_images = arrays["train"][0]
+    pixels = train_images.shape[0] * image_size * image_size
+    # Exact integer sums of x and x² per channel: no float64 copy of the whole split.
+    total = train_images.sum(axis=(0, 1, 2), dtype=np.int64)
+    squares = np.einsum("nhwc,nhwc->c", train_images, train_images, dtype=np.int64)
+    mean = total / max(pixels, 1) / 255.0
+    std = np.sqrt(np.maximum(squares / max(pixels, 1) / 255.0 ** 2 - mean ** 2, 0.0))
+    stats = {"mean": mean.tolist(), "std": std.tolist(), "train": len(arrays["train"][1]),
+             "validation": len(arrays["val"][1]), "test": len(arrays["test"][1]), "classes": len(names),
+             "image_size": image_size, "validation_from": validation_from, "images_left_out": len(bad)}
+    listing = "".join(f"{path.relative_to(root).as_posix()}\t{reason}\n" for path, reason in
+                      sorted(bad, key=lambda pair: pair[0].relative_to(root).as_posix()))
+    with all_or_none():  # the splits, their statistics, the class names and the bad images appear together
+        for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
+            write_images(out_dir / f"{name}.arrow", *arrays[split])
+        write_json(out_dir / "stats.json", stats)
+        write_json(out_dir / "classes.json", names)
+        write_text(out_dir / "bad_images.txt", listing)
+    return stats
+
