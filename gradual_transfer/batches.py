@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Protocol
 
 import torch
 
-from gradual_transfer.data.order import epoch_order
+from gradual_transfer.data.order import IndexedSource
 from gradual_transfer.recipe import RuntimeOptions
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class BatchSource(Protocol):
         ...
 
 
-class TensorSource:
+class TensorSource(IndexedSource):
     """Examples held in memory as tensors; `prepare` turns a gathered batch into model input
     (e.g. uint8 pixels to normalised floats) so only batches are ever converted."""
 
@@ -39,20 +39,14 @@ class TensorSource:
         # the targets live with the inputs: a batch is gathered by one index on their device
         self.inputs, self.targets, self.prepare = inputs, targets.long().to(inputs.device), prepare
 
-    def __len__(self) -> int:
-        return len(self.targets)
-
     @property
     def resident(self) -> bool:
         """Held on a GPU (the frozen-prefix cache): no host work to prefetch."""
         return self.inputs.device.type != "cpu"
 
-    def batches(self, batch_size, generator):
-        order = epoch_order(len(self), generator, self.inputs.device)  # on the data's device: no copy per batch
-        for start in range(0, len(self), batch_size):
-            index = order[start:start + batch_size]
-            x = self.inputs[index]
-            yield (self.prepare(x) if self.prepare else x), self.targets[index]
+    def gather(self, index: torch.Tensor) -> torch.Tensor:
+        x = self.inputs[index]
+        return self.prepare(x) if self.prepare else x
 
 
 def place_on_device(sources: dict, device: torch.device, budget_mb: int,

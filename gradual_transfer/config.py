@@ -513,6 +513,32 @@ def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
             problems.append(f"datasets.{dataset}.root: {problem}")
         elif kind == "iemocap":
             problems += ser_fold_errors(config, base / entry["root"])
+        elif kind == "imagefolder":
+            problems += image_folder_errors(config, dataset, base / entry["root"])
+    return problems
+
+
+def image_folder_errors(config: dict, dataset: str, root: Path) -> list[str]:
+    """An image folder's classes (folder names only) against its tasks' ``classes``, and its
+    validation split: ``val/`` or ``validation``, one of the two."""
+    from gradual_transfer.data import imagefolder
+    from gradual_transfer.data.errors import DataError
+
+    entry = config["datasets"][dataset]
+    try:
+        found = len(imagefolder.class_names(root))
+    except DataError as error:
+        return [f"datasets.{dataset}.root: {error}"]
+    problems = [f"tasks.{name}.classes: {task['classes']}, but {root}/train holds {found} class folders "
+                f"(datasets.{dataset}); write classes: {found}."
+                for name, task in config["tasks"].items() if task["dataset"] == dataset and task["classes"] != found]
+    has_val = (root / "val").is_dir()
+    if has_val and "validation" in entry:
+        problems.append(f"datasets.{dataset}.validation: {root}/val is the validation split; remove validation "
+                        f"(or val/ to carve it from train/).")
+    if not has_val and "validation" not in entry:
+        problems.append(f"datasets.{dataset}.validation: {root} has no val/; give how many training images to "
+                        f"hold out for validation (e.g. validation: 500).")
     return problems
 
 

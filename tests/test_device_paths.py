@@ -56,7 +56,7 @@ def test_resident_images_are_the_streamed_batches(tmp_path, seed):
     resident = source.to_device(CPU)
     assert isinstance(resident, ResidentImageSource) and resident.input_shape == source.input_shape
     assert same_batches(source, resident, 16, seed) == 70  # a ragged last batch of 6 included
-    assert source.resident_bytes() == resident.images.nbytes + resident.labels.nbytes
+    assert source.resident_bytes() == resident.images.nbytes + resident.targets.nbytes
 
 
 @pytest.mark.parametrize("seed", [None, 0, 7])

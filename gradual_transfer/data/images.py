@@ -15,6 +15,7 @@ import numpy as np
 from torchvision import datasets
 
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.order import IndexedSource
 
 
 class _UncheckedCIFAR10(datasets.CIFAR10):
@@ -279,7 +280,7 @@ class ImageSource:
         return ResidentImageSource(self, device)
 
 
-class ResidentImageSource:
+class ResidentImageSource(IndexedSource):
     """An :class:`ImageSource` copied to `device` once (uint8, as stored): each batch is gathered
     and normalised there by index, so a training step costs the host nothing but the launches.
     The same examples in the same order as the source (both draw their order with
@@ -296,18 +297,9 @@ class ResidentImageSource:
         with warnings.catch_warnings():  # the memory-mapped file is read-only; it is only read, to copy it
             warnings.simplefilter("ignore", UserWarning)
             self.images = torch.from_numpy(source.arrays.images).to(self.device)
-        self.labels = torch.from_numpy(source.arrays.labels).to(self.device)
+        self.targets = torch.from_numpy(source.arrays.labels).to(self.device)
         self.mean, self.std = source.mean.to(self.device), source.std.to(self.device)
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def batches(self, batch_size, generator):
-        from gradual_transfer.data.order import epoch_order
-
-        n = len(self)
-        order = epoch_order(n, generator, self.device)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
-            x = self.images[index].permute(0, 3, 1, 2).float()
-            yield (x - self.mean) / self.std, self.labels[index]
+    def gather(self, index):
+        x = self.images[index].permute(0, 3, 1, 2).float()
+        return (x - self.mean) / self.std

@@ -22,7 +22,7 @@ import torch
 from gradual_transfer.data import iemocap
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.order import epoch_order
+from gradual_transfer.data.order import IndexedSource, epoch_order
 from gradual_transfer.io import read_json, write_ark_scp
 from gradual_transfer.metrics import unweighted_error
 from gradual_transfer.models import GroupedNet
@@ -80,7 +80,7 @@ class FrameSource:
         return ResidentFrameSource(self, device)
 
 
-class ResidentFrameSource:
+class ResidentFrameSource(IndexedSource):
     """A :class:`FrameSource` copied to `device` once: the frames of its utterances as one
     block, each frame's utterance bounds within it, the normalisation. Context windows, targets
     and normalisation of a batch are gathered there by index (no host work per step). The same
@@ -105,18 +105,11 @@ class ResidentFrameSource:
         self.mean = torch.from_numpy(source.mean).to(self.device)
         self.scale = torch.from_numpy(source.scale).to(self.device)
 
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def batches(self, batch_size, generator):
-        n = len(self)
-        order = epoch_order(n, generator, self.device)
-        for start in range(0, n, batch_size):
-            chosen = order[start:start + batch_size]
-            index = torch.clamp(chosen[:, None] + self.offsets[None, :], self.first[chosen, None],
-                                self.last[chosen, None] - 1)
-            x = ((self.block[index] - self.mean) * self.scale).unsqueeze(1)
-            yield x, self.targets[chosen]
+    def gather(self, chosen: torch.Tensor) -> torch.Tensor:
+        """The context windows of the chosen frames (clamped to their utterance), normalised."""
+        index = torch.clamp(chosen[:, None] + self.offsets[None, :], self.first[chosen, None],
+                            self.last[chosen, None] - 1)
+        return ((self.block[index] - self.mean) * self.scale).unsqueeze(1)
 
     split_by_utterance = FrameSource.split_by_utterance
 

@@ -134,7 +134,7 @@ def imagefolder_params(wildcards):
     return canonical(
         {
             "image_size": entry["image_size"],
-            "validation": entry["validation"],
+            "validation": entry.get("validation"),  # None: the folder's val/
             "bad_images": entry["bad_images"],
             "classes": classes,
         }

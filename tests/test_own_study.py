@@ -1,0 +1,155 @@
+"""A study of one's own from config alone: two ImageFolder datasets and a torchvision ResNet-18
+cut into its stem and four stages, run end to end through Snakemake; and the refusals that keep
+such a study consistent (an image task with a speech network, images of two sizes, one model
+claimed by two experiments)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import REPO, load_yaml, run_snakemake, unshared
+
+RESNET18_GROUPS = [["conv1", "bn1", "relu", "maxpool"], ["layer1"], ["layer2"], ["layer3"], ["layer4"]]
+
+
+def write_image_folder(root, classes: list[str], counts: dict[str, int], seed: int, size: int = 40) -> None:
+    """`root/<split>/<class>/<i>.png`: each class a colour of its own, with noise, so that it is learnable."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, count in counts.items():
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            colour = np.array([(label * 97) % 256, (label * 57 + 80) % 256, (label * 151 + 30) % 256])
+            for i in range(count):
+                pixels = np.clip(colour + rng.normal(0, 40, (size, size + 8, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def recipe(epochs: int, **extra) -> dict:
+    return {"batch_size": 8, "epochs": epochs, "seed": 0, "early_stopping_patience": 0,
+            "optimizer": {"lr": 0.01, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+            "schedule": {"kind": "step", "milestones": [0.5], "gamma": 0.1}, **extra}
+
+
+def own_study_config(data) -> dict:
+    """config.yaml of the workdir: the paper's, its experiments off, a study named `mine` on."""
+    config = unshared(load_yaml(REPO / "config.yaml"))
+    config["outdir"] = "results/own"
+    config["datasets"]["shapes"] = {"kind": "imagefolder", "root": str(data / "shapes"), "image_size": 32,
+                                    "validation": 6}
+    config["datasets"]["textures"] = {"kind": "imagefolder", "root": str(data / "textures"), "image_size": 32}
+    config["architectures"]["resnet18_study"] = {"kind": "torchvision", "model": "resnet18",
+                                                 "groups": RESNET18_GROUPS, "lc": [0, 5]}
+    for name, classes in (("shapes", 3), ("textures", 2)):
+        config["tasks"][name] = {"dataset": name, "classes": classes, "metric": "accuracy",
+                                 "training": recipe(2), "finetune": recipe(1, head_warmup_iterations=2)}
+    config["experiments"]["images"]["enabled"] = False
+    config["experiments"]["speech"]["enabled"] = False
+    config["experiments"]["mine"] = {"enabled": True, "tasks": ["shapes", "textures"],
+                                     "architectures": ["resnet18_study"]}
+    return config
+
+
+@pytest.fixture(scope="module")
+def own_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp("own_data")
+    write_image_folder(data / "shapes", ["circle", "square", "star"], {"train": 10, "test": 4}, seed=1)
+    write_image_folder(data / "textures", ["dots", "stripes"], {"train": 8, "val": 3, "test": 4}, seed=2)
+    return data
+
+
+def test_a_study_of_ones_own_runs_from_config_alone(own_data, tmp_path):
+    config = own_study_config(own_data)
+    workdir = tmp_path / "work"
+    result = run_snakemake(workdir, "--cores", "2", "--max-threads", "1", config=config, timeout=1200)
+    assert result.returncode == 0, result.stderr[-5000:]
+    out = workdir / "results" / "own"
+
+    classes = json.loads((out / "data" / "shapes" / "classes.json").read_text())
+    assert classes == ["circle", "square", "star"]  # torchvision's rule: the sorted folder names
+    stats = json.loads((out / "data" / "textures" / "stats.json").read_text())
+    assert (stats["train"], stats["validation"], stats["test"]) == (16, 6, 8)  # textures' val/ is its validation
+
+    import pandas as pd
+
+    table = pd.read_parquet(out / "tables" / "results.parquet")
+    assert set(table["experiment"]) == {"mine"}
+    transfers = table[(table["kind"] == "transfer") & (table["split"] == "test")]
+    assert {(s, t) for s, t in zip(transfers["source"], transfers["target"])} == {("shapes", "textures"),
+                                                                                  ("textures", "shapes")}
+    assert sorted(set(transfers["lc"])) == [0, 5]
+    assert (out / "figures" / "study_mine.png").stat().st_size > 0
+    metrics = json.loads((out / "models" / "resnet18_study" / "primary" / "shapes" / "fold0" / "metrics.json")
+                         .read_text())
+    assert metrics["cost"]["step_flops"] > 0  # counted for the torchvision network as for the paper's
+
+    again = run_snakemake(workdir, "-n", "--quiet", "rules")  # a finished study plans nothing
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Job stats" not in again.stdout + again.stderr
+
+
+def _problems(config: dict) -> str:
+    from gradual_transfer.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError) as refused:
+        validate_config(config, check_data=False)
+    return str(refused.value)
+
+
+def test_an_image_study_refuses_a_speech_network(own_data):
+    config = own_study_config(own_data)
+    config["experiments"]["mine"]["architectures"] = ["model_a"]
+    assert "experiments.mine.architectures: 'model_a' is a speech ConvNet" in _problems(config)
+
+
+def test_an_image_study_refuses_images_of_two_sizes(own_data):
+    config = own_study_config(own_data)
+    config["datasets"]["textures"]["image_size"] = 64
+    assert "experiments.mine.tasks: images of different sizes (shapes 32 × 32, textures 64 × 64)" in _problems(config)
+
+
+def test_an_image_study_refuses_a_speech_task_and_a_foreign_pair(own_data):
+    config = own_study_config(own_data)
+    config["experiments"]["mine"]["tasks"] = ["shapes", "textures", "ser"]
+    assert "task 'ser' reads iemocap, which belongs to the speech experiment" in _problems(config)
+    config = own_study_config(own_data)
+    config["experiments"]["mine"]["pairs"] = [["shapes", "cifar10"]]
+    assert "experiments.mine.pairs: ['shapes', 'cifar10'] names 'cifar10'" in _problems(config)
+
+
+def test_two_experiments_may_not_train_the_same_model(own_data):
+    config = own_study_config(own_data)
+    config["experiments"]["again"] = dict(config["experiments"]["mine"])
+    assert "experiments.again: trains resnet18_study on shapes, as experiments.mine does" in _problems(config)
+
+
+def test_pairs_choose_the_transfers(own_data):
+    from gradual_transfer.config import validate_config
+    from gradual_transfer.grid import training_jobs
+
+    config = own_study_config(own_data)
+    config["experiments"]["mine"]["pairs"] = [["shapes", "textures"]]
+    jobs = training_jobs(validate_config(config, check_data=False))
+    assert {(j.source, j.target, j.lc) for j in jobs if j.is_transfer} == {("shapes", "textures", 0),
+                                                                          ("shapes", "textures", 5)}
+    assert {j.target for j in jobs if not j.is_transfer} == {"shapes", "textures"}
+
+
+def test_the_class_folders_are_checked_before_planning(own_data):
+    from gradual_transfer.config import ConfigError, validate_config
+
+    config = own_study_config(own_data)
+    config["tasks"]["shapes"]["classes"] = 4
+    with pytest.raises(ConfigError) as refused:
+        validate_config(config)
+    assert "tasks.shapes.classes: 4, but" in str(refused.value) and "holds 3 class folders" in str(refused.value)
+    config = own_study_config(own_data)
+    config["datasets"]["textures"]["validation"] = 2
+    with pytest.raises(ConfigError) as refused:
+        validate_config(config)
+    assert "datasets.textures.validation:" in str(refused.value) and "val is the validation split" in str(refused.value)
