@@ -39,7 +39,7 @@ from gradual_transfer.models.base import GroupedNet
 # composing the groups runs the same modules on the same input as the network: any difference
 # is float reassociation at most (a copied or reordered computation differs by far more)
 FORWARD_RTOL, FORWARD_ATOL = 1e-4, 1e-5
-CHECK_BATCH = 2  # examples of the random input of the check (2: BatchNorm-free shapes stay batched)
+CHECK_BATCH = 2  # examples in the check's random input: a batch of one would hide a squeeze among flattens
 
 
 class GroupsError(ValueError):
@@ -313,7 +313,9 @@ def _forward_problem(body: nn.Sequential, cut: _Cut, model_name: str, where: str
             f"(a functional operation) that no group holds.")
 
 
-def _cut_body(network: nn.Module, arch: dict, input_shape: Sequence[int], where: str) -> tuple[list[str], nn.Sequential | None, nn.Linear | None]:
+def _cut_body(network: nn.Module, arch: dict, input_shape: Sequence[int],
+              where: str) -> tuple[list[str], nn.Sequential | None, nn.Linear | None]:
+    """Problems with the cut of `network` (sentences), else none with its body and classifier."""
     problems, cut = _cut(network, arch, input_shape, where)
     if problems:
         return problems, None, None
