@@ -231,3 +231,12 @@ def test_pretrained_weights_without_internet_or_cache_are_one_sentence(monkeypat
     assert message.startswith("architectures.study.weights: ResNet18_Weights.IMAGENET1K_V1 are not in torch's cache")
     assert "$TORCH_HOME/hub/checkpoints" in message and "resnet18-f37072fd.pth" in message
     assert verify_groups(arch, INPUT, "study") == []  # the config check never downloads
+
+
+def test_the_schema_takes_a_torchvision_entry_and_refuses_an_empty_group(paper_config):
+    from gradual_transfer.config import schema_errors
+
+    paper_config["architectures"]["study"] = RESNET18
+    assert schema_errors(paper_config) == []
+    paper_config["architectures"]["study"] = dict(RESNET18, groups=[["conv1"], []])
+    assert schema_errors(paper_config) == ["architectures.study.groups.1: [] should be non-empty."]
