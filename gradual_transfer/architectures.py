@@ -26,7 +26,17 @@ def group_names(arch: dict) -> list[str]:
     if arch["kind"] == "convnet":  # Model A/B: the conv groups, then the fully connected layers
         return ([f"conv{g}" for g in range(1, len(arch["conv_groups"]) + 1)]
                 + [f"fc{f}" for f in range(1, len(arch["fc_units"]) + 1)])
+    if arch["kind"] == "torchvision":  # the declared groups, each named after its modules
+        return ["+".join(module_key(name) for name in group) for group in arch["groups"]]
     raise ValueError(f"unknown architecture kind {arch['kind']!r}")
+
+
+def module_key(module_name: str) -> str:
+    """A module's dotted name (``features.0``) as a child name of an ``nn.Sequential``, which may
+    not contain dots: ``features_0``. A group of a ``torchvision`` entry is named by joining its
+    modules' keys with "+": ``[conv1, bn1, relu, maxpool]`` is ``conv1+bn1+relu+maxpool``,
+    ``[features.0, features.1]`` is ``features_0+features_1``."""
+    return str(module_name).replace(".", "_")
 
 
 def num_groups(arch: dict) -> int:

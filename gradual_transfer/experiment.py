@@ -49,11 +49,12 @@ def check_labels(sources: Mapping[str, BatchSource], classes: int, task: str) ->
 
 def initial_model(job: Job, network: dict, num_classes: int, input_shape: list[int], seed: int,
                   source_model: str | Path | None) -> GroupedNet:
-    """A fresh network for a primary; for a transfer, the source's body (``copy``) or its first
-    l_c groups (``reinit``), fresh layers above, a fresh head, and the first l_c groups frozen."""
+    """A fresh network for a primary (started from the entry's pretrained ``weights`` where it
+    names them); for a transfer, the source's body (``copy``) or its first l_c groups
+    (``reinit``), fresh layers above, a fresh head, and the first l_c groups frozen."""
     if not job.is_transfer:
         torch.manual_seed(seed)
-        return build_model(network, num_classes, input_shape)
+        return build_model(network, num_classes, input_shape, name=job.arch, pretrained=True)
     if source_model is None:
         raise ValueError(f"{job.folder}: a transfer needs its source model ({job.source_job.folder})")
     source = load_model_file(source_model, job.arch, network)

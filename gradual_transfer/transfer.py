@@ -39,7 +39,7 @@ def transfer_model(source: dict, arch_name: str, arch: dict, num_classes: int, l
             f"a transfer to {arch_name!r} with {arch} cannot copy its layers."
         )
     torch.manual_seed(seed)
-    model = build_model(arch, num_classes, source["input_shape"])
+    model = build_model(arch, num_classes, source["input_shape"], name=arch_name)
     copied = model.group_names if copies_every_group else model.group_names[:lc]
     prefixes = tuple(f"body.{name}." for name in copied)
     body = {k: v for k, v in source["state_dict"].items() if k.startswith(prefixes)}
