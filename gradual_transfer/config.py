@@ -429,6 +429,26 @@ def _image_size_errors(config: dict) -> list[str]:
     return problems
 
 
+def torchvision_errors(config: dict) -> list[str]:
+    """The proof that each torchvision architecture's groups tile its network, on the images of
+    the experiments that train it (:func:`gradual_transfer.models.torchvision_net.verify_groups`:
+    built with random weights on the CPU, never downloaded; about a second per network)."""
+    shapes = {}
+    for exp_name, exp in config["experiments"].items():
+        if exp_name == SPEECH_EXPERIMENT or not exp["enabled"]:
+            continue
+        for arch in exp["architectures"]:
+            if config["architectures"][arch]["kind"] == "torchvision":
+                size = image_size(config, config["tasks"][exp["tasks"][0]]["dataset"])
+                shapes.setdefault(arch, (3, size, size))
+    if not shapes:
+        return []
+    from gradual_transfer.models.torchvision_net import verify_groups
+
+    return [problem for arch, shape in shapes.items()
+            for problem in verify_groups(config["architectures"][arch], shape, arch)]
+
+
 def image_size(config: dict, dataset: str) -> int:
     """The side of a dataset's square images as the networks see them (32 for CIFAR and SVHN)."""
     return config["datasets"][dataset].get("image_size", 32)
@@ -573,6 +593,8 @@ def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SC
     if not problems:
         config = with_defaults(config, schema_path)
         problems = semantic_errors(config) + outdir_errors(config, base)
+    if not problems:
+        problems = torchvision_errors(config)
     if not problems and check_data:
         problems = data_root_errors(config, base) + alignment_errors(config, base)
     if problems:

@@ -29,9 +29,13 @@ TABLE_TITLES = {
 
 
 def describe_architecture(name: str, entry: dict) -> str:
-    """``densenet_demo`` (DenseNet, depth 10) or ``model_a`` (ConvNet: 2 conv and 3 FC groups)."""
+    """``densenet_demo`` (DenseNet, depth 10), ``model_a`` (ConvNet: 2 conv and 3 FC groups) or
+    ``resnet18_study`` (torchvision resnet18 in 5 groups, random initialisation)."""
     if entry["kind"] == "densenet":
         return f"``{name}`` (DenseNet, depth {entry['depth']})"
+    if entry["kind"] == "torchvision":
+        start = f"weights {entry['weights']}" if entry.get("weights") else "random initialisation"
+        return f"``{name}`` (torchvision {entry['model']} in {len(entry['groups'])} groups, {start})"
     return f"``{name}`` (ConvNet: {len(entry['conv_groups'])} conv and {len(entry['fc_units'])} FC groups)"
 
 
