@@ -20,7 +20,7 @@ import sys
 from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.architectures import num_groups
-from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, validate_config, workflow_config
+from gradual_transfer.config import BASE_CONFIG, ConfigError, validate_config, workflow_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.devices import DeviceError
 from gradual_transfer.io import WriteError
@@ -30,11 +30,12 @@ from gradual_transfer.steps import GraphCaptureFailed, TrainingDiverged
 def _configfiles(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configfile", action="append", default=None,
                         help="config file(s), merged in order like Snakemake's --configfile "
-                             "(default: config.yaml)")
+                             "over config.yaml of the working directory")
 
 
 def _load(args) -> dict:
-    return load_config(*(args.configfile or ["config.yaml"]))
+    """The configuration as the workflow sees it: config.yaml, each --configfile merged over it."""
+    return workflow_config(*(args.configfile or []))
 
 
 def cmd_check_config(args) -> int:
@@ -94,9 +95,21 @@ def cmd_export_kaldi(args) -> int:
 
 
 def cmd_prepare_images(args) -> int:
+    from gradual_transfer.data.kinds import image_datasets, kind_of
+
+    config = validate_config(_load(args), check_data=False)
+    if args.dataset not in image_datasets(config):
+        raise ConfigError(f"prepare-images {args.dataset}: not an image dataset under datasets; defined: "
+                          f"{', '.join(image_datasets(config))}.")
+    entry = config["datasets"][args.dataset]
+    if kind_of(config, args.dataset).name == "imagefolder":
+        from gradual_transfer.data.imagefolder import prepare
+
+        classes = {t["classes"] for t in config["tasks"].values() if t["dataset"] == args.dataset}
+        prepare(args.root, args.out_dir, entry, classes=classes.pop() if len(classes) == 1 else None)
+        return 0
     from gradual_transfer.data.images import prepare_images
 
-    entry = _load(args)["datasets"][args.dataset]
     prepare_images(args.dataset, args.root, args.out_dir, validation=entry["validation"],
                    verify_md5=entry["verify_md5"], download=entry["download"],
                    use_extra=entry.get("use_extra", False), train_limit=entry.get("train_limit"))
@@ -109,7 +122,7 @@ def cmd_train_image(args) -> int:
     from gradual_transfer import startup
     from gradual_transfer.tasks import images
     from gradual_transfer.experiment import run_job
-    from gradual_transfer.grid import Job, training_params
+    from gradual_transfer.grid import SPEECH_EXPERIMENT, Job, training_params
 
     config = validate_config(_load(args), check_data=False)
     transfer = args.source_model is not None
@@ -124,7 +137,11 @@ def cmd_train_image(args) -> int:
         raise ConfigError("--upper-groups reinit: re-initialises the groups above l_c of a transfer; give "
                           "--source-model and --lc 1 or more (l_c = 0 would copy nothing).")
     startup.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
-    job = Job("images", args.arch, args.task, args.target or args.task, lc=(args.lc or 0) if transfer else None,
+    target = args.target or args.task
+    # the experiment that lists the target (its jobs' identity), enabled or not; the paper's by default
+    experiment = next((name for name, entry in config["experiments"].items()
+                       if name != SPEECH_EXPERIMENT and target in entry["tasks"]), "images")
+    job = Job(experiment, args.arch, args.task, target, lc=(args.lc or 0) if transfer else None,
               upper_groups=args.upper_groups)
     data, out = Path(args.data_dir), Path(args.out_dir)
     inputs = {split: str(data / f"{split}.arrow") for split in images.SPLITS}
@@ -181,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", help="its root folder: writes wav.scp with absolute paths")
     p.set_defaults(run=cmd_export_kaldi)
 
-    p = commands.add_parser("prepare-images", help="official splits → train/validation/test Arrow files")
-    p.add_argument("dataset", choices=["cifar10", "cifar100", "svhn"])
+    p = commands.add_parser("prepare-images", help="an image dataset's splits → train/validation/test Arrow files")
+    p.add_argument("dataset", help="a name under datasets: cifar10, cifar100, svhn or one of kind imagefolder")
     p.add_argument("root")
     p.add_argument("out_dir")
     _configfiles(p)

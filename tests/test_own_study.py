@@ -153,3 +153,44 @@ def test_the_class_folders_are_checked_before_planning(own_data):
     with pytest.raises(ConfigError) as refused:
         validate_config(config)
     assert "datasets.textures.validation:" in str(refused.value) and "val is the validation split" in str(refused.value)
+
+
+def test_the_readmes_study_is_a_valid_config(own_data, tmp_path):
+    """README's `my_study.yaml`, word for word, passes every check but the data's (its folders are
+    the reader's own): the schema, the cross-references and the proof of its groups."""
+    import re
+
+    import yaml
+
+    from gradual_transfer.config import merge, validate_config
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"```yaml\n(# my_study\.yaml.*?)```", readme, re.S).group(1)
+    config = validate_config(merge(unshared(load_yaml(REPO / "config.yaml")), yaml.safe_load(block)),
+                             check_data=False)
+    from gradual_transfer.grid import training_jobs
+
+    jobs = training_jobs(config)
+    assert {j.experiment for j in jobs} == {"photos_vs_sketches"}
+    assert len([j for j in jobs if j.is_transfer]) == 2 * 6  # both directions, l_c 0..5
+
+
+def test_the_cli_prepares_an_image_folder_and_refuses_an_unknown_dataset(own_data, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    own = tmp_path / "own.yaml"
+    config = own_study_config(own_data)
+    own.write_text(yaml.safe_dump({key: config[key] for key in ("datasets", "architectures", "tasks", "experiments")}))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "gradual_transfer", *args, "--configfile", str(own)],
+                              capture_output=True, text=True, cwd=REPO, timeout=300)
+
+    done = cli("prepare-images", "shapes", str(own_data / "shapes"), str(tmp_path / "shapes"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "shapes" / "classes.json").read_text()) == ["circle", "square", "star"]
+    refused = cli("prepare-images", "timit", str(own_data / "shapes"), str(tmp_path / "timit"))
+    assert refused.returncode != 0 and "prepare-images timit: not an image dataset under datasets" in refused.stderr
