@@ -70,8 +70,8 @@ class RuntimeOptions:
             return cls(channels_last=cpu["channels_last"], frozen_cache_mb=cpu["frozen_cache_mb"])
         knobs = {**runtime["cuda"], **runtime.get("cuda_by_architecture", {}).get(arch_name, {})}
         return cls(amp_bf16=knobs["amp_bf16"], channels_last=knobs["channels_last"], prefetch=knobs["prefetch"],
-                   frozen_cache_mb=knobs["frozen_cache_mb"], resident_data_mb=knobs.get("resident_data_mb", 0),
-                   cuda_graphs=knobs.get("cuda_graphs", False))
+                   frozen_cache_mb=knobs["frozen_cache_mb"], resident_data_mb=knobs["resident_data_mb"],
+                   cuda_graphs=knobs["cuda_graphs"])
 
 
 

@@ -18,8 +18,7 @@ def lease(cuda: dict):
     the Snakemake scripts (through :func:`start`) and the command line."""
     from gradual_transfer import devices
 
-    held = devices.lease_for_process(jobs_per_gpu=cuda.get("jobs_per_gpu", 1),
-                                     busy_gpus=cuda.get("busy_gpus", "avoid"))
+    held = devices.lease_for_process(jobs_per_gpu=cuda["jobs_per_gpu"], busy_gpus=cuda["busy_gpus"])
     log.info("device: %s", held.reason)
     import torch
 
