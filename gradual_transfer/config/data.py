@@ -1,0 +1,141 @@
+"""The checks that look at the disk before any job is planned: the data roots of the datasets the
+enabled experiments use (their layout, IEMOCAP's folds, an image folder's classes), the files
+other settings name (a Kaldi alignment), and `outdir` (a folder of its own). Names only: no
+corpus file is decoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gradual_transfer.data import layouts
+from gradual_transfer.data.kinds import kind_of
+from gradual_transfer.grid import SPEECH_EXPERIMENT
+
+
+def used_datasets(config: dict) -> list[str]:
+    """Datasets read by the enabled experiments, in config order."""
+    used = []
+    for exp in config["experiments"].values():
+        if exp["enabled"]:
+            used += [config["tasks"][t]["dataset"] for t in exp["tasks"]]
+    return [d for d in config["datasets"] if d in used]
+
+
+def demo_datasets(config: dict) -> list[str]:
+    """Datasets whose root the demo rules generate."""
+    return [d for d in config.get("demo", {}) if d in config["datasets"]]
+
+
+# Where no outdir may be: the system's own trees (and anything inside them), and folders that
+# hold others' files (themselves: a folder of one's own inside them is fine). An outdir there
+# scatters corpora/, logs/, models/ and a lock file among what is already there.
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys",
+                "/usr")
+SHARED_FOLDERS = ("/", "/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/tmp", "/var")
+
+
+def outdir_errors(config: dict, base: Path = Path(".")) -> list[str]:
+    """`outdir` must be a folder of its own: not a file, not `/` or a shared folder itself (a
+    home directory included), nothing inside a system tree."""
+    given = config["outdir"]
+    path = (Path(base) / given).resolve()
+    if path.exists() and not path.is_dir():
+        return [f"outdir: {given} is a file, not a folder. Set outdir to a folder (it is made when missing)."]
+    try:
+        home = Path.home().resolve()
+    except (KeyError, RuntimeError):  # no home directory known
+        home = None
+    if str(path) in SHARED_FOLDERS or path == home:
+        shown = given if str(path) == str(given) else f"{given} ({path})"
+        return [f"outdir: {shown} is a folder that holds other files than this workflow's. Set outdir to a folder "
+                f"of its own (e.g. results)."]
+    tree = next((t for t in SYSTEM_TREES if path == Path(t) or Path(t) in path.parents), None)
+    if tree is not None:
+        return [f"outdir: {given} is inside {tree}, which holds the system's own files. Set outdir to a folder of "
+                f"your own, e.g. results."]
+    return []
+
+
+def alignment_errors(config: dict, base: Path = Path(".")) -> list[str]:
+    """The Kaldi alignment a TIMIT task trains on (``frame_targets: alignment``): its files
+    exist and are of the right kind (an archive, or a script file and the archives it names)."""
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.data.timit import alignment_files
+
+    speech = config["experiments"].get(SPEECH_EXPERIMENT, {})
+    if not speech.get("enabled"):
+        return []
+    problems = []
+    for name in speech["tasks"]:
+        task = config["tasks"][name]
+        if kind_of(config, task["dataset"]).name == "timit" and task["frame_targets"] == "alignment" and task["alignment"]:
+            try:
+                alignment_files(task["alignment"], base)
+            except DataError as error:
+                problems.append(f"tasks.{name}.alignment: {error}")
+    return problems
+
+
+def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
+    generated = set(demo_datasets(config))
+    problems = []
+    for dataset in used_datasets(config):
+        if dataset in generated:
+            continue
+        entry = config["datasets"][dataset]
+        if entry.get("download"):
+            continue  # torchvision fetches it into the root during preparation
+        kind = kind_of(config, dataset).name
+        problem = layouts.check_root(kind, base / entry["root"], entry)
+        if problem:
+            problems.append(f"datasets.{dataset}.root: {problem}")
+        elif kind == "iemocap":
+            problems += ser_fold_errors(config, base / entry["root"])
+        elif kind == "imagefolder":
+            problems += image_folder_errors(config, dataset, base / entry["root"])
+    return problems
+
+
+def image_folder_errors(config: dict, dataset: str, root: Path) -> list[str]:
+    """An image folder's classes (folder names only) against its tasks' ``classes``, and its
+    validation split: ``val/`` or ``validation``, one of the two."""
+    from gradual_transfer.data import imagefolder
+    from gradual_transfer.data.errors import DataError
+
+    entry = config["datasets"][dataset]
+    try:
+        found = len(imagefolder.class_names(root))
+    except DataError as error:
+        return [f"datasets.{dataset}.root: {error}"]
+    problems = [f"tasks.{name}.classes: {task['classes']}, but {root}/train holds {found} class folders "
+                f"(datasets.{dataset}); write classes: {found}."
+                for name, task in config["tasks"].items() if task["dataset"] == dataset and task["classes"] != found]
+    has_val = (root / "val").is_dir()
+    if has_val and "validation" in entry:
+        problems.append(f"datasets.{dataset}.validation: {root}/val is the validation split; remove validation "
+                        f"(or val/ to carve it from train/).")
+    if not has_val and "validation" not in entry:
+        problems.append(f"datasets.{dataset}.validation: {root} has no val/; give how many training images to "
+                        f"hold out for validation (e.g. validation: 500).")
+    return problems
+
+
+def ser_fold_errors(config: dict, root: Path) -> list[str]:
+    """Folds of the SER task whose test or validation speakers have no usable utterance in the
+    corpus at `root` (its labels are read: a second). A corpus whose labels cannot be read is
+    left to the extraction job, which says what is wrong with it."""
+    from gradual_transfer.data import iemocap
+    from gradual_transfer.data.errors import DataError
+
+    name, task = next((n, t) for n, t in config["tasks"].items() if kind_of(config, t["dataset"]).name == "iemocap")
+    try:
+        utterances, _ = iemocap.list_utterances(root)
+    except DataError:
+        return []
+    counts: dict[str, int] = {}
+    for utt in utterances:
+        counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
+    try:
+        return iemocap.fold_problems(counts, task["validation_speakers"], task["folds"], name, str(root))
+    except DataError as error:  # validation speakers that are not IEMOCAP speakers
+        return [str(error)]
