@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.architectures import num_groups
-from gradual_transfer.config import BASE_CONFIG, ConfigError, validate_config, workflow_config
+from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, validate_config, workflow_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.demo import DATASETS as DEMO_DATASETS
 from gradual_transfer.devices import DeviceError
@@ -31,12 +32,17 @@ from gradual_transfer.steps import GraphCaptureFailed, TrainingDiverged
 def _configfiles(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configfile", action="append", default=None,
                         help="config file(s), merged in order like Snakemake's --configfile "
-                             "over config.yaml of the working directory")
+                             "over config.yaml of the working directory (alone where there is none)")
 
 
 def _load(args) -> dict:
-    """The configuration as the workflow sees it: config.yaml, each --configfile merged over it."""
-    return workflow_config(*(args.configfile or []))
+    """The configuration as the workflow sees it: config.yaml of the working directory, each
+    --configfile merged over it. Run elsewhere (no config.yaml there), a step reads its
+    --configfile(s) alone, which must then be whole configurations."""
+    files = args.configfile or []
+    if files and not Path(BASE_CONFIG).is_file():
+        return load_config(*files)
+    return workflow_config(*files)
 
 
 def cmd_check_config(args) -> int:
@@ -118,8 +124,6 @@ def cmd_prepare_images(args) -> int:
 
 
 def cmd_train_image(args) -> int:
-    from pathlib import Path
-
     from gradual_transfer import startup
     from gradual_transfer.tasks import images
     from gradual_transfer.experiment import run_job

@@ -460,10 +460,22 @@ def test_a_tasks_classes_are_checked_against_the_prepared_labels_before_training
     (tmp_path / "five.yaml").write_text(yaml.safe_dump(config))
     result = train_image(cifar10_data, "--task", "cifar10", "--out-dir", str(tmp_path / "out"),
                          config=tmp_path / "five.yaml")
+    # the config check knows CIFAR-10's classes: refused before any data is read
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
-    assert re.search(rf"{cifar10_data / 'data'}/\w+.arrow: holds label \d, but tasks.cifar10.classes is 5 \(labels "
-                     rf"0..4\). Set tasks.cifar10.classes to the number of classes of its dataset \(at least \d+\)",
-                     result.stderr), result.stderr
+    assert "tasks.cifar10.classes: 5, but cifar10 has 10 classes; write classes: 10." in result.stderr
+    # and the job's own check of the prepared labels, for what the config cannot know
+    from gradual_transfer.data.errors import DataError
+    from gradual_transfer.experiment import check_labels
+    from gradual_transfer.tasks import images
+
+    data = cifar10_data / "data"
+    sources = images.sources({}, {**{split: str(data / f"{split}.arrow") for split in images.SPLITS},
+                                  "stats": str(data / "stats.json")})
+    with pytest.raises(DataError) as refused:
+        check_labels(sources, 5, "cifar10")
+    assert re.search(rf"{data}/\w+.arrow: holds label \d, but tasks.cifar10.classes is 5 \(labels 0..4\). Set "
+                     rf"tasks.cifar10.classes to the number of classes of its dataset \(at least \d+\)",
+                     str(refused.value)), str(refused.value)
     assert not (tmp_path / "out" / "model.pt").exists() and not (tmp_path / "out" / "resume").exists()
 
 
