@@ -288,6 +288,9 @@ def test_runtime_options_per_device_and_architecture(paper_config):
     assert (cpu.resident_data_mb, cpu.cuda_graphs) == (0, False)
     runtime["cuda_by_architecture"] = {"model_b": {"cuda_graphs": True}}
     del runtime["cuda"]["resident_data_mb"], runtime["cuda"]["cuda_graphs"]
+    from gradual_transfer.config import with_defaults
+
+    runtime = with_defaults(paper_config)["runtime"]  # absent keys: the schema's defaults, off
     assert RuntimeOptions.from_config(runtime, "model_b", cuda).cuda_graphs
     assert (RuntimeOptions.from_config(runtime, "model_a", cuda).resident_data_mb,
             RuntimeOptions.from_config(runtime, "model_a", cuda).cuda_graphs) == (0, False)
