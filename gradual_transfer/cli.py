@@ -102,7 +102,7 @@ def cmd_export_kaldi(args) -> int:
 
 
 def cmd_prepare_images(args) -> int:
-    from gradual_transfer.data.kinds import image_datasets, kind_of
+    from gradual_transfer.data.kinds import dataset_classes, image_datasets, kind_of
 
     config = validate_config(_load(args), check_data=False)
     if args.dataset not in image_datasets(config):
@@ -112,8 +112,7 @@ def cmd_prepare_images(args) -> int:
     if kind_of(config, args.dataset).name == "imagefolder":
         from gradual_transfer.data.imagefolder import prepare
 
-        classes = {t["classes"] for t in config["tasks"].values() if t["dataset"] == args.dataset}
-        prepare(args.root, args.out_dir, entry, classes=classes.pop() if len(classes) == 1 else None)
+        prepare(args.root, args.out_dir, entry, classes=dataset_classes(config, args.dataset))
         return 0
     from gradual_transfer.data.images import prepare_images
 

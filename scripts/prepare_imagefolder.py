@@ -6,10 +6,9 @@ from gradual_transfer import startup
 from gradual_transfer.data.imagefolder import prepare
 
 startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-classes = snakemake.params.preparation["classes"]  # noqa: F821
 prepare(
     snakemake.input.root,  # noqa: F821
     Path(snakemake.output.train).parent,  # noqa: F821
     snakemake.config["datasets"][snakemake.wildcards.dataset],  # noqa: F821
-    classes=classes[0] if len(classes) == 1 else None,
+    classes=snakemake.params.preparation["classes"],  # noqa: F821
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gradual_transfer.architectures import num_groups
 from gradual_transfer.data.kinds import kind_of
-from gradual_transfer.grid import SPEECH_EXPERIMENT
+from gradual_transfer.grid import SPEECH_EXPERIMENT, image_experiments
 
 
 def semantic_errors(config: dict) -> list[str]:
@@ -158,9 +158,8 @@ def _image_size_errors(config: dict) -> list[str]:
     """The tasks of an image experiment see images of one size (a transfer feeds the target's
     images to the source's network)."""
     problems = []
-    for exp_name, exp in config["experiments"].items():
-        if exp_name == SPEECH_EXPERIMENT or not exp["enabled"]:
-            continue
+    for exp_name in image_experiments(config):
+        exp = config["experiments"][exp_name]
         sizes = {t: image_size(config, config["tasks"][t]["dataset"]) for t in exp["tasks"]}
         if len(set(sizes.values())) > 1:
             listed = ", ".join(f"{t} {s} × {s}" for t, s in sizes.items())
@@ -174,9 +173,8 @@ def torchvision_errors(config: dict) -> list[str]:
     the experiments that train it (:func:`gradual_transfer.models.torchvision_net.verify_groups`:
     built with random weights on the CPU, never downloaded; about a second per network)."""
     shapes = {}
-    for exp_name, exp in config["experiments"].items():
-        if exp_name == SPEECH_EXPERIMENT or not exp["enabled"]:
-            continue
+    for exp_name in image_experiments(config):
+        exp = config["experiments"][exp_name]
         for arch in exp["architectures"]:
             if config["architectures"][arch]["kind"] == "torchvision":
                 size = image_size(config, config["tasks"][exp["tasks"][0]]["dataset"])

@@ -5,6 +5,7 @@ what to write instead, what each task needs by the kind of its dataset (the sche
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,6 +15,13 @@ from gradual_transfer.data.kinds import kind_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@functools.lru_cache(maxsize=4)
+def load_schema(schema_path: Path = SCHEMA_PATH) -> dict:
+    """The schema, read once per process (a validation consults it three times: the schema's
+    check, each task's needs by kind, the defaults). Read-only: nothing may change it."""
+    return load_yaml(schema_path)
 
 
 def _key(path: Iterable[Any]) -> str:
@@ -115,7 +123,7 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
     # on GPU machines that have none
     import jsonschema
 
-    schema = load_yaml(schema_path)
+    schema = load_schema(schema_path)
     validator = _validator_class(jsonschema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     return [_explain(e) for e in errors]
@@ -127,7 +135,7 @@ def task_kind_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]
     frame targets and decoding grids, an IEMOCAP task its folds."""
     import jsonschema
 
-    schema = load_yaml(schema_path)
+    schema = load_schema(schema_path)
     problems = []
     for name, task in config["tasks"].items():
         if task["dataset"] not in config["datasets"]:
@@ -151,7 +159,7 @@ def with_defaults(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     """`config` (valid) with the schema's ``default:`` values where a key is absent. Applied once,
     after validation, so that the code reads every key without a default of its own."""
 
-    schema = load_yaml(schema_path)
+    schema = load_schema(schema_path)
 
     def resolved(node: dict) -> dict:
         while "$ref" in node:  # local references only: "#/$defs/<name>"

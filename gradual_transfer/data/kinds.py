@@ -48,10 +48,6 @@ KINDS = {kind.name: kind for kind in (
     DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task"),
 )}
 
-# The paper's datasets: each is read as the kind of its own name.
-PAPER_DATASETS = ("cifar10", "cifar100", "svhn", "timit", "iemocap")
-
-
 def kind_of(config: dict, dataset: str) -> DatasetKind:
     """The kind of ``datasets.<dataset>`` (its ``kind``, or its name for the paper's five)."""
     entry = config["datasets"][dataset]
@@ -66,3 +62,9 @@ def task_kind(config: dict, task: str) -> DatasetKind:
 def image_datasets(config: dict) -> list[str]:
     """The configured datasets that are image datasets, in config order."""
     return [name for name in config["datasets"] if kind_of(config, name).is_image]
+
+
+def dataset_classes(config: dict, dataset: str) -> int | None:
+    """The classes of a dataset: the ``classes`` of the tasks reading it (the config check makes
+    them agree), or None when no task reads it."""
+    return next((task["classes"] for task in config["tasks"].values() if task["dataset"] == dataset), None)

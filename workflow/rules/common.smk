@@ -16,6 +16,7 @@ from gradual_transfer.config import (
     validate_config,
 )
 from gradual_transfer.params import canonical
+from gradual_transfer.data.kinds import dataset_classes
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.data.timit import alignment_files
 from gradual_transfer.grid import (
@@ -124,19 +125,12 @@ def imagefolder_params(wildcards):
     """What an image folder's prepared splits depend on: its preparation keys, and the classes
     the tasks reading it expect (checked against its class folders)."""
     entry = config["datasets"][wildcards.dataset]
-    classes = sorted(
-        {
-            t["classes"]
-            for t in config["tasks"].values()
-            if t["dataset"] == wildcards.dataset
-        }
-    )
     return canonical(
         {
             "image_size": entry["image_size"],
             "validation": entry.get("validation"),  # None: the folder's val/
             "bad_images": entry["bad_images"],
-            "classes": classes,
+            "classes": dataset_classes(config, wildcards.dataset),
         }
     )
 
