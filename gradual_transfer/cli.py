@@ -1,12 +1,13 @@
 """Command-line entry points: the data steps, the config check and training an image model, run
 and debugged outside Snakemake (the other steps run only as rules).
 
-Steps: check-config, demo-corpus, timit-features, iemocap-features, feature-stats,
-export-kaldi, prepare-images, train-image. For example:
+Steps: check-config, demo-corpus, timit-features, iemocap-features, kaldi-features,
+feature-stats, export-kaldi, prepare-images, train-image. For example:
 
     python -m gradual_transfer check-config --configfile config.yaml [--configfile config.demo.yaml]
     python -m gradual_transfer demo-corpus timit results/demo/corpora/timit --configfile ...
     python -m gradual_transfer timit-features ROOT train train.arrow
+    python -m gradual_transfer kaldi-features my_corpus all.arrow --configfile config.yaml
     python -m gradual_transfer export-kaldi train.arrow kaldi/train --corpus timit --root ROOT
     python -m gradual_transfer train-image --arch densenet40 --task cifar10 --data-dir D --out-dir M
 """
@@ -84,6 +85,30 @@ def cmd_iemocap_features(args) -> int:
     return 0
 
 
+def cmd_kaldi_features(args) -> int:
+    from gradual_transfer.config.data import kaldi_dir_errors
+    from gradual_transfer.data.kinds import kind_of
+    from gradual_transfer.features import FeatureSettings, extract_kaldi
+
+    config = validate_config(_load(args), check_data=False)
+    kaldi_datasets = [name for name in config["datasets"] if kind_of(config, name).name == "kaldi"]
+    if args.dataset not in kaldi_datasets:
+        raise ConfigError(f"kaldi-features {args.dataset}: not a dataset of kind kaldi under datasets; defined: "
+                          f"{', '.join(kaldi_datasets) or 'none'}.")
+    entry = config["datasets"][args.dataset]
+    problems = kaldi_dir_errors(config, args.dataset, Path(entry["root"]))  # as the workflow checks it first
+    if problems:
+        raise ConfigError("\n".join(problems))
+    task = next((t for t in config["tasks"].values() if t["dataset"] == args.dataset), None)
+    if task is None:
+        raise ConfigError(f"kaldi-features {args.dataset}: no task under tasks reads it (its "
+                          f"silence_threshold_db is a task's setting).")
+    extract_kaldi(entry["root"], args.out, FeatureSettings.from_config(config["features"]),
+                  silence_threshold_db=task["silence_threshold_db"], entry=entry, dataset=args.dataset,
+                  bad_utterances=entry["bad_utterances"], classes_out=Path(args.out).with_name("classes.json"))
+    return 0
+
+
 def cmd_feature_stats(args) -> int:
     from gradual_transfer.features import write_stats
 
@@ -140,8 +165,16 @@ def cmd_train_image(args) -> int:
     if args.upper_groups == "reinit" and not (transfer and args.lc):
         raise ConfigError("--upper-groups reinit: re-initialises the groups above l_c of a transfer; give "
                           "--source-model and --lc 1 or more (l_c = 0 would copy nothing).")
-    startup.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
     target = args.target or args.task
+    from gradual_transfer.data.kinds import task_kind
+
+    for flag, task in (("--task", args.task), ("--target", target)):
+        if task not in config["tasks"]:
+            raise ConfigError(f"{flag} {task}: not under tasks; defined: {sorted(config['tasks'])}.")
+        if not task_kind(config, task).is_image:
+            raise ConfigError(f"{flag} {task}: a speech task; train-image trains image models (speech models "
+                              f"train in the workflow: snakemake).")
+    startup.lease(config["runtime"]["cuda"])  # as a workflow job does: never a GPU that another job holds
     # the experiment that lists the target (its jobs' identity), enabled or not; the paper's by default
     experiment = next((name for name, entry in config["experiments"].items()
                        if name != SPEECH_EXPERIMENT and target in entry["tasks"]), "images")
@@ -187,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out")
     _configfiles(p)
     p.set_defaults(run=cmd_iemocap_features)
+
+    p = commands.add_parser("kaldi-features", help="features and frame labels of a Kaldi data directory of "
+                                                   "one's own (kind: kaldi; Arrow, and classes.json beside it)")
+    p.add_argument("dataset", help="a name under datasets of kind kaldi (its root, labels and allow_commands)")
+    p.add_argument("out")
+    _configfiles(p)
+    p.set_defaults(run=cmd_kaldi_features)
 
     p = commands.add_parser("feature-stats", help="per-coefficient mean/std of a feature file (JSON)")
     p.add_argument("features")

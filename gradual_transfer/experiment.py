@@ -22,7 +22,7 @@ from gradual_transfer import cost
 from gradual_transfer.curves import EpochLog
 from gradual_transfer.checkpoints import load_model_file, require_primary_of, save_model
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.grid import SPEECH_EXPERIMENT, Job
+from gradual_transfer.grid import Job
 from gradual_transfer.io import all_or_none, write_json
 from gradual_transfer.models import GroupedNet, build_model
 from gradual_transfer.batches import BatchSource, is_resident, place_on_device
@@ -113,9 +113,9 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     is installed, to event files in `tensorboard_dir`."""
     job = Job.from_dict(params["job"])
     settings = params["settings"]
-    if job.experiment == SPEECH_EXPERIMENT:
+    if "context" in settings:  # a speech task's settings hold its input window (grid.job_settings)
         from gradual_transfer.tasks import speech as task
-    else:  # every other experiment is between image tasks
+    else:
         from gradual_transfer.tasks import images as task
     recipe = Recipe.from_config(settings["recipe"])
     recipe = replace(recipe, seed=recipe.seed + job.seed)  # a seed of the study shifts every draw

@@ -15,6 +15,7 @@ of the first pass are logged with their count and those utterances left out — 
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import struct
@@ -27,7 +28,7 @@ import pyarrow as pa
 import soundfile
 import torch
 
-from gradual_transfer.data import iemocap, timit
+from gradual_transfer.data import iemocap, kaldi, timit
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.ids import check_id
@@ -232,6 +233,74 @@ def extract_iemocap(root: str | Path, out: str | Path, settings: FeatureSettings
                         "targets": targets, "emotion": utt.emotion, "session": utt.session})
     log.info("iemocap: %d utterances, %d problems skipped → %s", writer.num_rows, len(problems), out)
     return writer.num_rows
+
+
+def extract_kaldi(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
+                  entry: dict, dataset: str, bad_utterances: str = "fail", classes_out: str | Path | None = None) -> int:
+    """Write ``out`` (Arrow) with the features and frame labels (the utterance's class, or
+    silence: one class more) of every utterance of a Kaldi data directory
+    (:mod:`gradual_transfer.data.kaldi`), and the class labels in label order to `classes_out`.
+    Folds select rows by speaker at training time. Pass 1 reads every recording's header (a
+    command's whole output: it has no header apart from it); pass 2 reads the recordings again
+    in utterance order, once for consecutive segments of one recording."""
+    utterances = kaldi.read_data_dir(root, entry, dataset)
+    allow = bool(entry.get("allow_commands"))
+    refused = kaldi.command_errors(utterances, dataset, allow, Path(root))
+    if refused:
+        raise DataError(refused[0])
+    labels = kaldi.classes(utterances)
+    planned, problems = [], []
+    for recording, group in _by_recording(utterances):  # pass 1: audio and segment bounds
+        try:
+            if group[0].is_command:
+                audio = kaldi.read_recording(group[0].source, allow, dataset)
+                num_samples = len(audio[0])
+            else:
+                path = Path(group[0].source)
+                if not path.is_file():
+                    raise DataError(f"{path}: no such audio file (wav.scp, recording {recording}).")
+                num_samples = check_audio(path, settings.sample_rate)
+                audio = (np.zeros(num_samples, np.int16), settings.sample_rate)
+        except DataError as error:
+            problems += [f"{utt.utt_id}: {error}" for utt in group]
+            continue
+        for utt in group:
+            try:
+                if settings.num_frames(len(kaldi.utterance_samples(utt, audio, settings.sample_rate))) == 0:
+                    raise DataError(f"{utt.utt_id}: shorter than one frame")
+                planned.append(utt)
+            except DataError as error:
+                problems.append(str(error))
+    _resolve(problems, bad_utterances, "utterance")
+    if not planned:
+        raise DataError(f"{root}: no usable utterance.")
+    planned.sort(key=lambda u: u.utt_id.encode())
+    schema = speech_schema(settings.num_mel_bins, [pa.field("label", pa.string())]).with_metadata(
+        {"speakers": json.dumps(kaldi.speakers(utterances)), "classes": json.dumps(labels)})
+    with all_or_none(), SpeechWriter(out, schema) as writer:
+        held = (None, None)  # the last recording read: a recording's segments usually follow each other
+        for utt in progress(planned, desc=dataset):  # pass 2: features, in utterance order
+            if held[0] != utt.recording:
+                held = (utt.recording, kaldi.read_recording(utt.source, allow, dataset))
+            samples = kaldi.utterance_samples(utt, held[1], settings.sample_rate)
+            feats = fbank(samples, settings)
+            targets = np.full(len(feats), labels.index(utt.label), dtype=np.int16)
+            targets[silence_mask(samples, settings, silence_threshold_db)] = len(labels)
+            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
+                        "targets": targets, "label": utt.label})
+        if classes_out is not None:
+            write_json(classes_out, labels)
+    log.info("%s: %d utterances of %d classes (%s), %d problems skipped → %s", dataset, writer.num_rows,
+             len(labels), ", ".join(labels), len(problems), out)
+    return writer.num_rows
+
+
+def _by_recording(utterances: list) -> list[tuple[str, list]]:
+    """Utterances grouped by recording (each recording read once), in order of first appearance."""
+    groups: dict[str, list] = {}
+    for utt in utterances:
+        groups.setdefault(utt.recording, []).append(utt)
+    return list(groups.items())
 
 
 def normalisation_stats(features: SpeechFeatures, speakers: list[str] | None = None) -> dict:

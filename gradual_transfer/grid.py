@@ -164,14 +164,33 @@ def _speech_tasks(config: dict) -> tuple[str, str]:
     return by_kind["timit"], by_kind["iemocap"]
 
 
-def image_experiments(config: dict) -> list[str]:
-    """The enabled experiments between image tasks: ``images`` (the paper's) and any of the
-    user's own, in config order."""
+def studies(config: dict) -> list[str]:
+    """The enabled experiments other than the paper's speech experiment: ``images`` (the
+    paper's) and the user's own, in config order. Each is between image tasks or between
+    utterance-classification speech tasks (:func:`modality`), every ordered pair or its ``pairs``."""
     return [name for name, entry in config["experiments"].items() if name != SPEECH_EXPERIMENT and entry["enabled"]]
 
 
+def modality(config: dict, experiment: str) -> str:
+    """``image`` or ``speech``: what an experiment's tasks read (the config check makes them agree)."""
+    if experiment == SPEECH_EXPERIMENT:
+        return "speech"
+    first = config["experiments"][experiment]["tasks"][0]
+    return task_kind(config, first).modality
+
+
+def image_experiments(config: dict) -> list[str]:
+    """The enabled studies between image tasks: ``images`` and any of the user's own."""
+    return [name for name in studies(config) if modality(config, name) == "image"]
+
+
+def speech_studies(config: dict) -> list[str]:
+    """The enabled studies of the user's own between utterance-classification speech tasks."""
+    return [name for name in studies(config) if modality(config, name) == "speech"]
+
+
 def transfer_pairs(config: dict, experiment: str) -> list[tuple[str, str]]:
-    """The (source, target) pairs of an image experiment: its ``pairs``, or every ordered pair
+    """The (source, target) pairs of a study: its ``pairs``, or every ordered pair
     of distinct tasks."""
     entry = config["experiments"][experiment]
     if "pairs" in entry:
@@ -208,7 +227,7 @@ def training_jobs(config: dict) -> list[Job]:
     A job of seed s starts from the primary model of seed s."""
     jobs: list[Job] = []
     experiments = config["experiments"]
-    for name in image_experiments(config):
+    for name in studies(config):
         entry = experiments[name]
         tasks = entry["tasks"]
         pairs = transfer_pairs(config, name)
@@ -216,10 +235,13 @@ def training_jobs(config: dict) -> list[Job]:
             pairs += [(t, t) for t in tasks]
         for seed in seeds(config, name):
             for arch in entry["architectures"]:
-                jobs += [Job(name, arch, task, task, seed=seed) for task in tasks]
+                jobs += [Job(name, arch, task, task, fold=f, seed=seed, source_fold=f)
+                         for task in tasks for f in task_folds(config, task)]
                 for family in upper_groups(config, name):
-                    jobs += [Job(name, arch, source, target, lc=lc, seed=seed, upper_groups=family)
-                             for source, target in pairs for lc in family_sweep(config, arch, family)]
+                    jobs += [Job(name, arch, source, target, fold=f, lc=lc, seed=seed,
+                                 source_fold=_source_fold(config, source, target, f), upper_groups=family)
+                             for source, target in pairs for f in task_folds(config, target)
+                             for lc in family_sweep(config, arch, family)]
     speech = experiments.get(SPEECH_EXPERIMENT, {})
     if speech.get("enabled"):
         asr, ser = _speech_tasks(config)
@@ -240,6 +262,13 @@ def training_jobs(config: dict) -> list[Job]:
                         jobs += [Job(SPEECH_EXPERIMENT, arch, ser, ser, fold=f, lc=lc, seed=seed, source_fold=f,
                                      upper_groups=family) for f in ser_folds for lc in lcs]
     return jobs
+
+
+def _source_fold(config: dict, source: str, target: str, fold: int) -> int:
+    """The fold of the primary model a study's transfer to `fold` of `target` starts from: its
+    own fold for a self-transfer, else the source task's first fold (one source model for every
+    target fold; 0 for a task without folds)."""
+    return fold if source == target else task_folds(config, source)[0]
 
 
 def realign_passes(config: dict) -> int:
@@ -283,10 +312,13 @@ def job_settings(config: dict, job: Job) -> dict:
         "lc": job.lc,
         "seed": job.seed,
     }
-    if job.experiment == SPEECH_EXPERIMENT:
+    kind = task_kind(config, job.target)
+    if kind.modality == "speech":
         settings["context"] = config["features"]["context"]
         if "validation_speakers" in task:
             settings["validation_speakers"] = canonical(task["validation_speakers"])
+        if kind.name != task["dataset"]:  # a corpus of one's own: how it is read (the paper's are their kind)
+            settings["kind"] = kind.name
     return canonical(settings)
 
 

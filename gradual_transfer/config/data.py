@@ -1,5 +1,6 @@
 """The checks that look at the disk before any job is planned: the data roots of the datasets the
-enabled experiments use (their layout, IEMOCAP's folds, an image folder's classes), the files
+enabled experiments use (their layout, IEMOCAP's folds, an image folder's classes, a Kaldi data
+directory's tables, classes and folds), the files
 other settings name (a Kaldi alignment), and `outdir` (a folder of its own). Names only: no
 corpus file is decoded."""
 
@@ -93,6 +94,33 @@ def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
             problems += ser_fold_errors(config, base / entry["root"])
         elif kind == "imagefolder":
             problems += image_folder_errors(config, dataset, base / entry["root"])
+        elif kind == "kaldi":
+            problems += kaldi_dir_errors(config, dataset, base / entry["root"])
+    return problems
+
+
+def kaldi_dir_errors(config: dict, dataset: str, root: Path) -> list[str]:
+    """A Kaldi data directory checked as Kaldi's validate_data_dir.sh checks one (its tables, not
+    its audio), its commands refused unless allowed, its labels counted against the tasks'
+    ``classes`` (+ silence) and its speakers against their folds."""
+    from gradual_transfer.data import kaldi
+    from gradual_transfer.data.errors import DataError
+
+    entry = config["datasets"][dataset]
+    try:
+        utterances = kaldi.read_data_dir(root, entry, dataset)
+    except DataError as error:
+        return [f"datasets.{dataset}.root: {error}"]
+    problems = kaldi.command_errors(utterances, dataset, entry["allow_commands"], root)
+    labels, speakers = kaldi.classes(utterances), kaldi.speakers(utterances)
+    for name, task in config["tasks"].items():
+        if task["dataset"] != dataset:
+            continue
+        if task["classes"] != len(labels) + 1:
+            problems.append(f"tasks.{name}.classes: {task['classes']}, but {kaldi.labels_file(root, entry)} names "
+                            f"{len(labels)} classes ({', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}) "
+                            f"and silence is one more; write classes: {len(labels) + 1}.")
+        problems += kaldi.fold_problems(speakers, task["validation_speakers"], task["folds"], name, str(root))
     return problems
 
 

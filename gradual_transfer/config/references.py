@@ -6,7 +6,7 @@ that a torchvision architecture's groups tile its network. `config` has the sche
 from __future__ import annotations
 
 from gradual_transfer.architectures import num_groups
-from gradual_transfer.data.kinds import kind_of
+from gradual_transfer.data.kinds import is_utterance_classification, kind_of
 from gradual_transfer.grid import SPEECH_EXPERIMENT, image_experiments
 
 
@@ -44,6 +44,12 @@ def semantic_errors(config: dict) -> list[str]:
         if others:
             problems.append(f"tasks.{name}.classes: {task['classes']}, but tasks.{others[0]} reads the same dataset "
                             f"({task['dataset']}) with {tasks[others[0]]['classes']}; a dataset has one set of classes.")
+        if is_utterance_classification(kind):  # one feature file and one fold layout per dataset
+            for key in ("validation_speakers", "silence_threshold_db"):
+                differ = [o for o, t in tasks.items() if t["dataset"] == task["dataset"] and t.get(key) != task.get(key)]
+                if differ:
+                    problems.append(f"tasks.{name}.{key}: {task.get(key)}, but tasks.{differ[0]} reads the same "
+                                    f"dataset ({task['dataset']}) with {tasks[differ[0]].get(key)}; make them agree.")
         if kind.classes is not None and task["classes"] != kind.classes:
             problems.append(f"tasks.{name}.classes: {task['classes']}, but {task['dataset']} has {kind.classes} "
                             f"classes; write classes: {kind.classes}.")
@@ -80,22 +86,34 @@ def semantic_errors(config: dict) -> list[str]:
 
 
 def experiment_errors(config: dict) -> list[str]:
-    """Each experiment's tasks, architectures and pairs: known, of the experiment's modality
-    (speech for ``speech``, image for every other), and one experiment per model."""
+    """Each experiment's tasks, architectures and pairs: known and of one modality (the paper's
+    speech experiment: TIMIT and IEMOCAP; any other: image tasks, or speech tasks that classify
+    utterances), networks of that modality, and one experiment per model."""
     problems = []
     archs, tasks = config["architectures"], config["tasks"]
     for exp_name, exp in config["experiments"].items():
-        wanted = "speech" if exp_name == SPEECH_EXPERIMENT else "image"
+        known = [t for t in exp["tasks"] if t in tasks and tasks[t]["dataset"] in config["datasets"]]
         for t in exp["tasks"]:
             if t not in tasks:
                 problems.append(f"experiments.{exp_name}.tasks: unknown task {t!r}; defined: {sorted(tasks)}.")
-            elif tasks[t]["dataset"] in config["datasets"] and kind_of(config, tasks[t]["dataset"]).modality != wanted:
-                where = ("the speech experiment" if wanted == "image"
-                         else "an image experiment (images, or one of your own)")
-                problems.append(
-                    f"experiments.{exp_name}.tasks: task {t!r} reads {tasks[t]['dataset']}, which "
-                    f"belongs to {where}."
-                )
+        kinds = {t: kind_of(config, tasks[t]["dataset"]) for t in known}
+        if exp_name == SPEECH_EXPERIMENT:
+            wanted = "speech"
+            for t, kind in kinds.items():
+                if kind.modality != "speech":
+                    problems.append(f"experiments.{exp_name}.tasks: task {t!r} reads {tasks[t]['dataset']}, which "
+                                    f"belongs to an image experiment (images, or one of your own).")
+        else:
+            wanted = kinds[known[0]].modality if known else "image"
+            for t, kind in kinds.items():
+                if kind.modality != wanted:
+                    problems.append(f"experiments.{exp_name}.tasks: task {t!r} reads {tasks[t]['dataset']}, a "
+                                    f"{kind.modality} dataset, but {known[0]!r} reads {wanted}; a study is between "
+                                    f"image tasks or between speech tasks, not both.")
+                elif wanted == "speech" and not is_utterance_classification(kind):
+                    problems.append(f"experiments.{exp_name}.tasks: task {t!r} reads {tasks[t]['dataset']}, which "
+                                    f"belongs to the speech experiment (phone recognition is decoded there only); "
+                                    f"a study of your own classifies utterances (IEMOCAP, kind: kaldi).")
         for a in exp["architectures"]:
             if a not in archs:
                 problems.append(
@@ -106,9 +124,9 @@ def experiment_errors(config: dict) -> list[str]:
                                 f"an image experiment trains densenet or torchvision architectures.")
             elif wanted == "speech" and archs[a]["kind"] != "convnet":
                 problems.append(f"experiments.{exp_name}.architectures: {a!r} is an image network (kind "
-                                f"{archs[a]['kind']}); the speech experiment trains convnet architectures.")
+                                f"{archs[a]['kind']}); a speech experiment trains convnet architectures.")
         for pair in exp.get("pairs", []):
-            if wanted == "speech":
+            if exp_name == SPEECH_EXPERIMENT:
                 problems.append(f"experiments.{exp_name}.pairs: the speech experiment's pairs are fixed "
                                 f"(ASR → SER and SER → ASR); remove pairs.")
                 break

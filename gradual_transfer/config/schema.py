@@ -178,6 +178,10 @@ def with_defaults(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         node = resolved(node)
         if not isinstance(value, dict):
             return value
+        if "if" in node:  # the branch the (valid) value takes: `if` decided by its const properties
+            wanted = node["if"].get("properties", {})
+            matches = all(key in value and value[key] == sub.get("const") for key, sub in wanted.items())
+            return fill(node["then"] if matches else node["else"], value)
         filled = dict(value)
         known = properties(node)
         for key, subs in known.items():

@@ -10,6 +10,8 @@ utterance's first/last frame at its edges as Kaldi's splicing does.
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Iterable
 
@@ -125,6 +127,10 @@ class SpeechFeatures:
         self.table = pa.Table.from_batches(batches, schema=self.schema)
         self.utt_ids = self.table.column("utt_id").to_pylist()
         self.speakers = np.array(self.table.column("speaker").to_pylist())
+        # every speaker of the corpus (a Kaldi data directory's utt2spk), also those whose
+        # utterances were all skipped: folds are numbered over them; else the file's own
+        listed = (self.schema.metadata or {}).get(b"speakers")
+        self.all_speakers = json.loads(listed) if listed else sorted(set(self.speakers.tolist()))
         self.num_frames = self.table.column("num_frames").to_numpy().astype(np.int64)
         self._feats, self._targets = [], []
         for batch in batches:

@@ -2,12 +2,14 @@
 
 A dataset entry (``datasets.<name>``) names its kind: the paper's five are read as themselves
 (``kind`` defaults to the name, so configs written before kinds existed keep working), any
-other name is a dataset of the user's own (``kind: imagefolder``). A kind says
+other name is a dataset of the user's own (``kind: imagefolder`` or ``kind: kaldi``). A kind says
 
 - whether its tasks are image or speech tasks (``modality``), which decides the experiment
   that can use them and the training code that reads them;
 - the metric its tasks are scored with (``metric``: what their metrics files hold; the tables'
-  trivial errors and the figures' axes are read from ``tasks.<t>.metric``, which must name it);
+  trivial errors and the figures' axes are read from ``tasks.<t>.metric``, which must name it).
+  A speech kind scored by ``ue`` is utterance classification (frame posteriors averaged over an
+  utterance's speech frames, leave-one-speaker-out folds); ``per`` is TIMIT's phone recognition;
 - its class count when the corpus fixes it (``classes``; None: the task's ``classes`` is checked
   against the data when it is prepared);
 - what a task reading it must set (``task_schema``: a ``$defs`` entry of the config schema,
@@ -46,12 +48,19 @@ KINDS = {kind.name: kind for kind in (
     DatasetKind("imagefolder", "image", "accuracy", "gradual_transfer.data.imagefolder"),
     DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task"),
     DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task"),
+    DatasetKind("kaldi", "speech", "ue", "gradual_transfer.data.kaldi", task_schema="kaldi_task"),
 )}
+
 
 def kind_of(config: dict, dataset: str) -> DatasetKind:
     """The kind of ``datasets.<dataset>`` (its ``kind``, or its name for the paper's five)."""
     entry = config["datasets"][dataset]
     return KINDS[entry.get("kind", dataset)]
+
+
+def is_utterance_classification(kind: DatasetKind) -> bool:
+    """A speech kind whose tasks classify whole utterances (IEMOCAP, a Kaldi data directory)."""
+    return kind.modality == "speech" and kind.metric == "ue"
 
 
 def task_kind(config: dict, task: str) -> DatasetKind:

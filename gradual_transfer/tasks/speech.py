@@ -7,7 +7,8 @@
 - **SER** (IEMOCAP, one fold): frame classifier over 4 emotions + silence; an utterance's
   decision is the arg-max of its mean emotion posterior over its non-silence frames; UE =
   100 − UAR on the held-out speaker (test) and on the validation speakers, which also select
-  the model.
+  the model. A Kaldi data directory's utterance labels are classified the same way (its
+  classes + silence, its own speakers' folds).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from gradual_transfer.data import iemocap
+from gradual_transfer.data import iemocap, kaldi
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.order import IndexedSource, epoch_order
@@ -114,19 +115,26 @@ class ResidentFrameSource(IndexedSource):
     split_by_utterance = FrameSource.split_by_utterance
 
 
-def ser_decisions(source: FrameSource, log_posteriors: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(true emotion, decided emotion) per utterance: arg-max of the mean emotion posterior over
-    non-silence frames (all frames if an utterance has none)."""
-    posteriors = log_posteriors[:, : len(iemocap.EMOTIONS)].exp().numpy()
+def ser_decisions(source: FrameSource, log_posteriors: torch.Tensor, targets: torch.Tensor,
+                  scored: int = len(iemocap.EMOTIONS)) -> tuple[np.ndarray, np.ndarray]:
+    """(true class, decided class) per utterance: arg-max of the mean posterior of the `scored`
+    classes (the task's classes less silence, the last) over its speech frames. An utterance
+    labelled silent throughout carries no class to score and is left out."""
+    posteriors = log_posteriors[:, :scored].exp().numpy()
     true, decided = [], []
     for post, target in zip(source.split_by_utterance(posteriors), source.split_by_utterance(targets.numpy())):
-        speech = target != iemocap.SILENCE
-        emotion = np.bincount(target[speech], minlength=len(iemocap.EMOTIONS)).argmax() if speech.any() else None
-        if emotion is None:
-            continue  # an utterance labelled silent throughout carries no emotion to score
-        true.append(int(emotion))
+        speech = target != scored  # silence is the class after the scored ones
+        if not speech.any():
+            continue
+        true.append(int(np.bincount(target[speech], minlength=scored).argmax()))
         decided.append(int(post[speech].mean(axis=0).argmax()))
     return np.array(true), np.array(decided)
+
+
+def reads(settings: dict) -> str:
+    """The kind of corpus a job's settings read: ``timit``, ``iemocap`` or ``kaldi`` (a corpus of
+    one's own carries its kind; the paper's are read as their name)."""
+    return settings.get("kind", settings["dataset"])
 
 
 def evaluation_batch_size(recipe: Recipe) -> int:
@@ -134,16 +142,18 @@ def evaluation_batch_size(recipe: Recipe) -> int:
 
 
 def evaluator(settings: dict, batch_size: int, device: torch.device, options: RuntimeOptions) -> Callable[[GroupedNet, FrameSource], dict]:
-    """Frame accuracy for both tasks; for SER also the unweighted error of utterance decisions,
-    which selects the model (ASR selects by frame accuracy: decoding every epoch costs more)."""
-    ser = settings["dataset"] == "iemocap"
+    """Frame accuracy for every task; for utterance classification (SER, a Kaldi data
+    directory's labels) also the unweighted error of utterance decisions, which selects the
+    model (ASR selects by frame accuracy: decoding every epoch costs more)."""
+    classify = reads(settings) != "timit"
+    scored = settings["classes"] - 1  # silence is the last class
 
     def evaluate(model: GroupedNet, source: FrameSource) -> dict:
         log_posteriors, targets = predict(model, source, batch_size, device, options)
         metrics = {"frame_accuracy": 100.0 * accuracy(log_posteriors, targets)}
-        if ser:
-            true, decided = ser_decisions(source, log_posteriors, targets)
-            metrics["ue"] = unweighted_error(true, decided, range(len(iemocap.EMOTIONS)))
+        if classify:
+            true, decided = ser_decisions(source, log_posteriors, targets, scored)
+            metrics["ue"] = unweighted_error(true, decided, range(scored))
             metrics["utterances"] = int(len(true))
             metrics["score"] = 100.0 - metrics["ue"]
         else:
@@ -154,25 +164,35 @@ def evaluator(settings: dict, batch_size: int, device: torch.device, options: Ru
 
 def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, FrameSource]:
     """Frame sources of the target task. TIMIT (`inputs`: ``train``, ``dev``, ``test``,
-    ``stats``): its official splits, dev as validation. IEMOCAP (``features``, ``stats`` of the
-    fold): the fold's training, validation and test speakers."""
+    ``stats``): its official splits, dev as validation. Utterance classification, IEMOCAP or a
+    Kaldi data directory (``features``, ``stats`` of the fold): the fold's training, validation
+    and test speakers."""
     context = settings["context"]
     stats = read_json(inputs["stats"])
-    if settings["dataset"] == "timit":
+    if reads(settings) == "timit":
         files = {split: SpeechFeatures(inputs[split]) for split in ("train", "dev", "test")}
         return {"train": FrameSource(files["train"], range(len(files["train"])), stats, context),
                 "validation": FrameSource(files["dev"], range(len(files["dev"])), stats, context),
                 "test": FrameSource(files["test"], range(len(files["test"])), stats, context)}
-    layout = iemocap.folds(settings.get("validation_speakers") or [])[fold]
     features = SpeechFeatures(inputs["features"])
+    layout = fold_layout(reads(settings), features, settings.get("validation_speakers") or [], fold)
     rows = {part: [r for r in range(len(features)) if features.speakers[r] in speakers] for part, speakers in layout.items()}
     empty = [part for part in ("train", "validation", "test") if not rows[part]]
     if empty:  # refused before training, not after it
-        counts = {s: int((features.speakers == s).sum()) for s in iemocap.SPEAKERS}
+        counts = {s: int((features.speakers == s).sum()) for part in layout.values() for s in part}
         raise DataError(f"{inputs['features']}: fold {fold} has no utterance of its {' or '.join(empty)} speakers "
                         f"({', '.join(s for part in empty for s in layout[part])}; utterances per speaker: {counts}). "
                         f"Remove fold {fold} from the SER task's folds, or choose other validation speakers.")
     return {split: FrameSource(features, rows[split], stats, context) for split in ("train", "validation", "test")}
+
+
+def fold_layout(kind: str, features: SpeechFeatures, validation_speakers: list[str], fold: int) -> dict[str, list[str]]:
+    """The train, validation and test speakers of a fold: IEMOCAP's fixed ten speakers, or the
+    speakers of the Kaldi data directory the features were extracted from (all of them, as its
+    utt2spk names them: skipped utterances do not renumber the folds)."""
+    if kind == "iemocap":
+        return iemocap.folds(validation_speakers)[fold]
+    return kaldi.folds(features.all_speakers, validation_speakers)[fold]
 
 
 def utterance_posteriors(model: GroupedNet, source: FrameSource, batch_size: int, device: torch.device,

@@ -1,4 +1,5 @@
 # Shared helpers: configuration checks, the grid of training jobs, output paths and params.
+import functools
 import re
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ from gradual_transfer.grid import (
     aligner_jobs,
     image_experiments,
     network,
+    speech_studies,
+    studies,
     realign_passes,
     sweep,
     training_jobs,
@@ -170,10 +173,13 @@ def data_files(job):
         dataset == "timit"
     ):  # an aligner trains on the targets of the pass before its own
         return timit_inputs(job.aligner_pass - 1 if job.aligner_pass else None)
-    if dataset == "iemocap":
+    if config["datasets"][dataset]["kind"] in (
+        "iemocap",
+        "kaldi",
+    ):  # utterance classification
         return {
-            "features": f"{OUT}/features/iemocap/all.arrow",
-            "stats": f"{OUT}/features/iemocap/stats/fold{job.fold}.json",
+            "features": f"{OUT}/features/{dataset}/all.arrow",
+            "stats": f"{OUT}/features/{dataset}/stats/fold{job.fold}.json",
         }
     return image_data(job.target)
 
@@ -306,7 +312,7 @@ def figure_title(figure):
         "speech": "Figure 2: gradual transfer between speech tasks",
         "transferability": "Figure 3: transferability between tasks (test split)",
         "curves": "Training curves: validation score per epoch",
-    }.get(figure, f"Study {figure}: gradual transfer between its image datasets")
+    }.get(figure, f"Study {figure}: gradual transfer between its tasks")
     return title + (" (DEMO DATA)" if DEMO_DATASETS else "")
 
 
@@ -349,8 +355,11 @@ def speech_task(dataset):
 
 
 IMAGE_EXPERIMENTS = image_experiments(config)
+SPEECH_STUDIES = speech_studies(
+    config
+)  # the user's own between utterance-classification tasks
 # the studies of the user's own: every enabled experiment but the paper's two, one figure each
-OWN_EXPERIMENTS = sorted(name for name in IMAGE_EXPERIMENTS if name != "images")
+OWN_EXPERIMENTS = sorted(name for name in studies(config) if name != "images")
 # every experiment in a fixed order (the paper's, then the user's by name), not the config's
 EXPERIMENTS = ["images", SPEECH_EXPERIMENT] + OWN_EXPERIMENTS
 
@@ -386,6 +395,32 @@ def ser_fold_speakers(fold):
     from gradual_transfer.data.iemocap import folds
 
     return folds(speech_task("iemocap")["validation_speakers"])[int(fold)]["train"]
+
+
+def dataset_task(dataset):
+    """The config entry of a task reading `dataset` (the tasks reading one dataset agree on
+    what its preparation depends on: classes; a Kaldi directory's silence threshold and folds
+    are read from the first)."""
+    return next(task for task in config["tasks"].values() if task["dataset"] == dataset)
+
+
+def fold_speakers(task, fold):
+    """Training speakers of a fold of a task reading a Kaldi data directory: the speakers of
+    its utt2spk (read when planning), less the validation speakers and the fold's test speaker.
+    """
+    from gradual_transfer.data import kaldi
+
+    layout = kaldi.folds(kaldi_speakers(task["dataset"]), task["validation_speakers"])
+    return layout[int(fold)]["train"]
+
+
+@functools.lru_cache
+def kaldi_speakers(dataset):
+    """The speakers of a Kaldi data directory (its tables were checked before planning)."""
+    from gradual_transfer.data import kaldi
+
+    entry = config["datasets"][dataset]
+    return kaldi.speakers(kaldi.read_data_dir(dataset_root(dataset), entry, dataset))
 
 
 def speech_targets():

@@ -1,4 +1,5 @@
-# Speech front end: 40 log mel filter banks and frame targets for TIMIT and IEMOCAP, stored as
+# Speech front end: 40 log mel filter banks and frame targets for TIMIT, IEMOCAP and Kaldi data
+# directories of one's own, stored as
 # memory-mappable Arrow files; normalisation statistics from training data only.
 
 
@@ -45,6 +46,51 @@ rule iemocap_features:
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/iemocap_features.py"
+
+
+# A Kaldi data directory of one's own (kind: kaldi): the same front end, frame labels of its
+# utterance classes (and silence), leave-one-speaker-out folds over its speakers.
+rule kaldi_dir_features:
+    input:
+        root=lambda w: dataset_root(w.dataset),
+    output:
+        features=f"{OUT}/features/{{dataset}}/all.arrow",
+        classes=f"{OUT}/features/{{dataset}}/classes.json",
+    log:
+        f"{OUT}/logs/features/{{dataset}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/features/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=datasets_of_kind("kaldi"),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    params:
+        features=extraction_params(),
+        silence_threshold_db=lambda w: dataset_task(w.dataset)["silence_threshold_db"],
+        dataset=lambda w: config["datasets"][w.dataset],
+        corpus=lambda w: corpus_content(w.dataset),
+        version=STAGE_VERSIONS["features"],
+    script:
+        "../../scripts/kaldi_dir_features.py"
+
+
+rule kaldi_dir_stats:
+    input:
+        f"{OUT}/features/{{dataset}}/all.arrow",
+    output:
+        f"{OUT}/features/{{dataset}}/stats/fold{{fold}}.json",
+    log:
+        f"{OUT}/logs/features/{{dataset}}_stats_fold{{fold}}.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("kaldi"),
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        speakers=lambda w: fold_speakers(dataset_task(w.dataset), w.fold),
+        version=STAGE_VERSIONS["features"],
+    script:
+        "../../scripts/feature_stats.py"
 
 
 rule timit_stats:

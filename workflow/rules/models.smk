@@ -75,6 +75,23 @@ use rule asr_primary as asr_control with:
         job=jobs_of([SPEECH_EXPERIMENT], "control", "timit"),
 
 
+# Studies of one's own between utterance-classification speech tasks (IEMOCAP, Kaldi data
+# directories): every pair, per fold of the target
+use rule ser_primary as speech_study_primary with:
+    wildcard_constraints:
+        job=jobs_of(SPEECH_STUDIES, "primary"),
+
+
+use rule ser_primary as speech_study_transfer with:
+    wildcard_constraints:
+        job=jobs_of(SPEECH_STUDIES, "transfer"),
+
+
+use rule ser_primary as speech_study_control with:
+    wildcard_constraints:
+        job=jobs_of(SPEECH_STUDIES, "control"),
+
+
 # ASR models trained only to realign TIMIT's targets (frame_targets: realigned): not results
 use rule ser_primary as asr_aligner with:
     wildcard_constraints:

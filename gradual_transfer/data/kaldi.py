@@ -1,0 +1,296 @@
+"""`kind: kaldi`: utterance classification from a Kaldi data directory (an emotion corpus of
+one's own, speaker, language or accent identification).
+
+    <root>/wav.scp     <recording> <wav file>, or <recording> <command> |  (commands: allow_commands)
+    <root>/utt2spk     <utterance> <speaker>
+    <root>/utt2label   <utterance> <class>     (or the file named by datasets.<name>.labels)
+    <root>/segments    optional: <utterance> <recording> <start s> <end s>; without it each
+                       recording of wav.scp is one utterance
+    <root>/spk2utt     optional: checked against utt2spk when present
+
+The files are checked as Kaldi's ``utils/validate_data_dir.sh`` checks a data directory: every
+file's first fields sorted in C order (``LC_ALL=C sort``) and unique; ``utt2spk`` sorted also
+when sorted by speaker first (speaker ids prefix utterance ids); ``spk2utt`` the inverse of
+``utt2spk``; the utterances of ``utt2spk`` are those of ``segments`` (or ``wav.scp``) and of the
+labels file; with ``segments``, its recordings are those of ``wav.scp``. Ids are checked by
+:mod:`gradual_transfer.data.ids` (a shell reads them as one word).
+
+A ``wav.scp`` entry ending in ``|`` is a command whose output is the WAV (``sph2pipe -f wav
+x.sph |``, ``sox ... -t wav - |``). A data directory must not run code by surprise: commands run
+(through ``sh -c``, as Kaldi runs them) only when the dataset sets ``allow_commands: true``;
+otherwise the config check names the first such entry and the key. File paths are read as they
+are written, relative paths from the working directory (as Kaldi reads them).
+
+Classes are the sorted distinct labels (label index = class); silent frames are one class more
+(the last), as IEMOCAP's are. Folds leave one speaker out as IEMOCAP's do: fixed validation
+speakers, and fold k tests on the k-th of the other speakers in sorted order.
+
+Text only at module level (no numpy, no torch): the config check reads these files when the
+workflow is parsed.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.ids import check_id
+
+EXPECTED = ("<root>/wav.scp (<recording> <wav file> or <recording> <command> |), <root>/utt2spk, "
+            "<root>/utt2label (<utterance> <class>; or the file of datasets.<name>.labels), optionally "
+            "<root>/segments and <root>/spk2utt (a Kaldi data directory)")
+REQUIRED = ("wav.scp", "utt2spk")
+COMMAND_TIMEOUT_S = 600  # one recording's command
+
+
+@dataclass(frozen=True)
+class Utterance:
+    utt_id: str
+    speaker: str
+    label: str
+    recording: str
+    source: str  # the wav.scp value: a file path, or a command ending in "|"
+    start: float = 0.0  # seconds into the recording (segments)
+    end: float | None = None  # None: to the end of the recording
+
+    @property
+    def is_command(self) -> bool:
+        return is_command(self.source)
+
+
+def is_command(value: str) -> bool:
+    return value.rstrip().endswith("|")
+
+
+def labels_file(root: str | Path, entry: dict | None = None) -> Path:
+    """The labels of a data directory: ``datasets.<name>.labels``, else ``<root>/utt2label``."""
+    given = (entry or {}).get("labels")
+    return Path(given) if given else Path(root) / "utt2label"
+
+
+def missing_entries(root: Path, entry: dict | None = None) -> list[str]:
+    root = Path(root)
+    missing = [str(root / name) for name in REQUIRED if not (root / name).is_file()]
+    if not labels_file(root, entry).is_file():
+        missing.append(str(labels_file(root, entry)))
+    return missing
+
+
+def write_placeholders(root: Path, entry: dict) -> None:
+    """A one-utterance data directory with the names the layout check looks for (planning only)."""
+    root = Path(root)
+    (root / "wav.scp").write_text("u1 u1.wav\n")
+    (root / "utt2spk").write_text("u1 s1\n")
+    labels_file(root, entry).write_text("u1 a\n")
+
+
+def read_table(path: Path, fields: tuple[int, int | None] = (2, 2)) -> list[tuple[str, list[str]]]:
+    """(key, other fields) of every line of a Kaldi table file, checked as ``validate_data_dir.sh``
+    checks one: not empty, each line with `fields` (least, most) fields, keys sorted in C order
+    (byte order) and unique. A ``wav.scp`` value keeps its spaces (a command)."""
+    least, most = fields
+    rows = []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error}).") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            raise DataError(f"{path} line {number}: empty line; Kaldi's tables have one entry per line.")
+        if path.name == "wav.scp":
+            key, _, value = line.strip().partition(" ")
+            parts = [value.strip()] if value.strip() else []
+        else:
+            key, *parts = line.split()
+        if len(parts) + 1 < least or (most is not None and len(parts) + 1 > most):
+            wanted = f"{least}" if least == most else f"{least} to {most}" if most else f"at least {least}"
+            raise DataError(f"{path} line {number}: {len(parts) + 1} fields, expected {wanted} ({line[:80]!r}).")
+        rows.append((key, parts))
+    if not rows:
+        raise DataError(f"{path}: empty.")
+    keys = [key for key, _ in rows]
+    for number, (before, after) in enumerate(zip(keys, keys[1:]), start=2):
+        if before.encode() == after.encode():
+            raise DataError(f"{path} line {number}: {after!r} appears twice; keys must be unique.")
+        if before.encode() > after.encode():
+            raise DataError(f"{path} line {number}: {after!r} comes after {before!r}: not sorted. Sort it as Kaldi "
+                            f"does: LC_ALL=C sort {path.name} -o {path.name} (or utils/fix_data_dir.sh).")
+    return rows
+
+
+def read_data_dir(root: str | Path, entry: dict | None = None, dataset: str = "<name>") -> list[Utterance]:
+    """The labelled utterances of a Kaldi data directory, sorted by id, after the checks of
+    ``validate_data_dir.sh`` (module docstring); a :class:`DataError` names the file, the line
+    and the fix otherwise. Reads text only: no audio is opened and no command is run."""
+    root = Path(root)
+    missing = missing_entries(root, entry)
+    if missing:
+        raise DataError(f"{root}: missing {', '.join(missing)}. Expected {EXPECTED}.")
+    wav = {check_id(k, "recording id", root / "wav.scp"): v[0] for k, v in read_table(root / "wav.scp", (2, None))}
+    utt2spk = {check_id(k, "utterance id", root / "utt2spk"): check_id(v[0], "speaker id", root / "utt2spk")
+               for k, v in read_table(root / "utt2spk")}
+    by_speaker = sorted(utt2spk, key=lambda u: (utt2spk[u].encode(), u.encode()))
+    if by_speaker != list(utt2spk):
+        first = next(u for u, v in zip(utt2spk, by_speaker) if u != v)
+        raise DataError(f"{root / 'utt2spk'}: not in sorted order when sorted first on speaker id (at {first!r}); "
+                        f"make speaker ids prefixes of utterance ids, as Kaldi requires.")
+    if (root / "spk2utt").is_file():
+        spk2utt = {k: v for k, v in read_table(root / "spk2utt", (2, None))}
+        inverse: dict[str, list[str]] = {}
+        for utt, speaker in utt2spk.items():
+            inverse.setdefault(speaker, []).append(utt)
+        if spk2utt != inverse:
+            raise DataError(f"{root / 'spk2utt'}: not the inverse of utt2spk; remake it "
+                            f"(utils/utt2spk_to_spk2utt.pl utt2spk > spk2utt).")
+    labels_path = labels_file(root, entry)
+    labels = {k: check_id(v[0], "class label", labels_path) for k, v in read_table(labels_path)}
+    if (root / "segments").is_file():
+        segments = {}
+        for key, (recording, start, end, *_) in read_table(root / "segments", (4, 5)):
+            try:
+                begin, finish = float(start), float(end)
+            except ValueError:
+                raise DataError(f"{root / 'segments'}: {key}: start {start!r} and end {end!r} must be seconds.") from None
+            if begin < 0 or (finish != -1 and finish <= begin):
+                raise DataError(f"{root / 'segments'}: {key} ends ({end}) before it starts ({start}).")
+            segments[key] = (recording, begin, None if finish == -1 else finish)
+        _same_keys(root / "segments", segments, root / "utt2spk", utt2spk)
+        recordings = {recording for recording, _, _ in segments.values()}
+        if recordings != set(wav):
+            extra, lacking = sorted(recordings - set(wav)), sorted(set(wav) - recordings)
+            raise DataError(f"{root}: the recordings of segments and wav.scp differ "
+                            f"({_listing('only in segments', extra)}{_listing('only in wav.scp', lacking)}).")
+    else:
+        _same_keys(root / "wav.scp", wav, root / "utt2spk", utt2spk)
+        segments = {utt: (utt, 0.0, None) for utt in utt2spk}
+    _same_keys(labels_path, labels, root / "utt2spk", utt2spk)
+    return [Utterance(utt, utt2spk[utt], labels[utt], segments[utt][0], wav[segments[utt][0]], segments[utt][1],
+                      segments[utt][2]) for utt in utt2spk]
+
+
+def _listing(what: str, keys: list[str]) -> str:
+    return f"{what}: {', '.join(keys[:5])}{' …' if len(keys) > 5 else ''}; " if keys else ""
+
+
+def _same_keys(path: Path, table: dict, reference_path: Path, reference: dict) -> None:
+    if set(table) != set(reference):
+        extra, lacking = sorted(set(table) - set(reference)), sorted(set(reference) - set(table))
+        raise DataError(f"{path}: its utterances differ from {reference_path.name}'s ("
+                        f"{_listing('only in ' + path.name, extra)}{_listing('only in ' + reference_path.name, lacking)}"
+                        f"); every utterance needs one line in each (utils/fix_data_dir.sh keeps the common ones).")
+
+
+def classes(utterances: list[Utterance]) -> list[str]:
+    """The class labels in label order: sorted (C order), as torchvision sorts class folders."""
+    return sorted({u.label for u in utterances}, key=str.encode)
+
+
+def speakers(utterances: list[Utterance]) -> list[str]:
+    return sorted({u.speaker for u in utterances}, key=str.encode)
+
+
+def command_errors(utterances: list[Utterance], dataset: str, allow_commands: bool, root: Path) -> list[str]:
+    """The refusal of a data directory whose wav.scp runs commands the dataset did not allow."""
+    commands = [u for u in utterances if u.is_command]
+    if not commands or allow_commands:
+        return []
+    first = commands[0]
+    return [f"datasets.{dataset}: {root / 'wav.scp'} reads recording {first.recording} through a command "
+            f"({first.source!r}{f' and {len(commands) - 1} more' if len(commands) > 1 else ''}); a data directory "
+            f"runs no command unless you set datasets.{dataset}.allow_commands: true (only for a directory you trust)."]
+
+
+def folds(speaker_list: list[str], validation_speakers: list[str], task: str = "<task>") -> dict[int, dict[str, list[str]]]:
+    """Fold k (1-based) → its train, validation and test speakers: leave one speaker out over
+    the speakers that are not validation speakers, in sorted order (as IEMOCAP's folds)."""
+    unknown = sorted(set(validation_speakers) - set(speaker_list))
+    if unknown:
+        raise DataError(f"tasks.{task}.validation_speakers: {unknown} are not speakers of the data directory "
+                        f"({', '.join(speaker_list)}).")
+    others = [s for s in speaker_list if s not in validation_speakers]
+    return {k: {"train": [s for s in others if s != test], "validation": list(validation_speakers), "test": [test]}
+            for k, test in enumerate(others, start=1)}
+
+
+def fold_problems(speaker_list: list[str], validation_speakers: list[str], fold_numbers: list[int], task: str,
+                  source: str) -> list[str]:
+    """One sentence per configured fold beyond the speakers of the data directory."""
+    try:
+        layout = folds(speaker_list, validation_speakers, task)
+    except DataError as error:
+        return [str(error)]
+    beyond = sorted(k for k in fold_numbers if k not in layout)
+    if beyond:
+        return [f"tasks.{task}.folds: {beyond} exceed the {len(layout)} folds of {source} (one per speaker that is "
+                f"not a validation speaker: {', '.join(s for f in layout.values() for s in f['test'])}); remove them."]
+    return []
+
+
+def corpus_files(root: str | Path, entry: dict | None = None) -> list[Path]:
+    """The data directory's tables and the audio files wav.scp names (commands: the tables only;
+    absent files are simply not listed: the extraction says what is wrong)."""
+    root = Path(root)
+    files = [root / name for name in ("wav.scp", "utt2spk", "segments", "spk2utt") if (root / name).is_file()]
+    if labels_file(root, entry).is_file():
+        files.append(labels_file(root, entry))
+    if (root / "wav.scp").is_file():
+        for line in (root / "wav.scp").read_text(errors="replace").splitlines():
+            value = line.strip().partition(" ")[2].strip()
+            if value and not is_command(value) and Path(value).is_file():
+                files.append(Path(value))
+    return files
+
+
+def read_recording(source: str, allow_commands: bool, dataset: str):
+    """(int16 samples, sample rate) of a wav.scp value: a file read with libsndfile, or (only
+    with `allow_commands`) the WAV a command writes to its standard output."""
+    import soundfile
+
+    if is_command(source):
+        if not allow_commands:
+            raise DataError(f"wav.scp entry {source!r} is a command; set datasets.{dataset}.allow_commands: true "
+                            f"to run it.")
+        command = source.rstrip()[:-1]
+        try:
+            done = subprocess.run(["sh", "-c", command], capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise DataError(f"wav.scp command {command!r} ran past {COMMAND_TIMEOUT_S} s.") from None
+        if done.returncode != 0:
+            raise DataError(f"wav.scp command {command!r} failed (exit {done.returncode}): "
+                            f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+        data = io.BytesIO(done.stdout)
+        where = f"the output of {command!r}"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            hint = " (archive offsets are not read: give a WAV file)" if ":" in source else ""
+            raise DataError(f"{source}: no such audio file{hint}.")
+        data, where = str(path), source
+    try:
+        samples, rate = soundfile.read(data, dtype="int16")
+    except Exception as error:  # noqa: BLE001 - libsndfile errors
+        raise DataError(f"{where}: unreadable audio ({error}).") from None
+    if samples.ndim != 1:
+        raise DataError(f"{where}: {samples.shape[1]} channels, expected mono.")
+    return samples, rate
+
+
+def utterance_samples(utt: Utterance, recording, sample_rate: int):
+    """The samples of one utterance of a recording (all of it, or its segment: Kaldi's
+    extract-segments takes samples [start × rate, end × rate), an end up to 0.5 s beyond the
+    recording clamped to it)."""
+    samples, rate = recording
+    if rate != sample_rate:
+        raise DataError(f"{utt.source}: sample rate {rate} Hz, expected {sample_rate} Hz (features.sample_rate); "
+                        f"resample the corpus first.")
+    if utt.end is None and not utt.start:
+        return samples
+    first = int(utt.start * rate)
+    last = len(samples) if utt.end is None else int(utt.end * rate)
+    if last > len(samples) + rate // 2:
+        raise DataError(f"segment {utt.utt_id}: ends at {utt.end} s, beyond its recording {utt.recording} "
+                        f"({len(samples) / rate:.2f} s).")
+    return samples[first:min(last, len(samples))]

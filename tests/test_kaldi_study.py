@@ -1,0 +1,276 @@
+"""A speech study of one's own from config alone: two Kaldi data directories (one read through
+wav files and a command, one through segments of longer recordings), utterance classification
+with leave-one-speaker-out folds, run end to end through Snakemake; the data directory checked as
+Kaldi's validate_data_dir.sh checks one; commands refused unless allowed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import REPO, load_yaml, run_snakemake, unshared
+
+RATE = 16000
+SPEAKERS = ["spkA", "spkB", "spkC", "spkD"]
+
+
+def tone(label: int, rng, seconds: float = 0.5) -> np.ndarray:
+    """Silence, a tone whose pitch is the class (with noise), silence: int16 at 16 kHz."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    voiced = 8000 * np.sin(2 * np.pi * (300 + 500 * label) * t) + rng.normal(0, 300, len(t))
+    pause = rng.normal(0, 20, RATE // 10)
+    return np.concatenate([pause, voiced, pause]).astype(np.int16)
+
+
+def write_kaldi_dir(root, labels: list[str], per_speaker: int, seed: int, segments: bool = False,
+                    command_for: str | None = None) -> None:
+    """A Kaldi data directory: utterances `<speaker>-<i>` of `per_speaker` per speaker, class
+    i mod len(labels). With `segments`, one recording per speaker holds them all; with
+    `command_for`, that utterance's wav.scp entry is a command (`cat file |`)."""
+    rng = np.random.default_rng(seed)
+    (root / "wav").mkdir(parents=True)
+    wav, utt2spk, utt2label, segment_lines = [], [], [], []
+    for speaker in SPEAKERS:
+        pieces, start = [], 0.0
+        for i in range(per_speaker):
+            utt = f"{speaker}-{i:02d}"
+            samples = tone(i % len(labels), rng)
+            utt2spk.append(f"{utt} {speaker}")
+            utt2label.append(f"{utt} {labels[i % len(labels)]}")
+            if segments:
+                pieces.append(samples)
+                segment_lines.append(f"{utt} {speaker}-rec {start:.3f} {start + len(samples) / RATE:.3f}")
+                start += len(samples) / RATE
+            else:
+                path = root / "wav" / f"{utt}.wav"
+                soundfile.write(path, samples, RATE, subtype="PCM_16")
+                wav.append(f"{utt} cat {path} |" if utt == command_for else f"{utt} {path}")
+        if segments:
+            path = root / "wav" / f"{speaker}.wav"
+            soundfile.write(path, np.concatenate(pieces), RATE, subtype="PCM_16")
+            wav.append(f"{speaker}-rec {path}")
+    for name, lines in (("wav.scp", wav), ("utt2spk", utt2spk), ("utt2label", utt2label), ("segments", segment_lines)):
+        if lines:
+            (root / name).write_text("".join(f"{line}\n" for line in sorted(lines, key=str.encode)))
+    spk2utt = [f"{s} " + " ".join(u for u in (line.split()[0] for line in sorted(utt2spk)) if u.startswith(s + "-"))
+               for s in SPEAKERS]
+    (root / "spk2utt").write_text("".join(f"{line}\n" for line in spk2utt))
+
+
+def recipe(epochs: int, **extra) -> dict:
+    return {"batch_size": 64, "epochs": epochs, "seed": 0, "early_stopping_patience": 0,
+            "optimizer": {"lr": 0.01, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+            "schedule": {"kind": "plateau", "factor": 0.5, "patience": 0}, **extra}
+
+
+def kaldi_study_config(data) -> dict:
+    """config.yaml of the workdir: the paper's, its experiments off, a speech study `voices` on."""
+    config = unshared(load_yaml(REPO / "config.yaml"))
+    config["outdir"] = "results/voices"
+    config["features"]["context"] = 2
+    config["datasets"]["pitch"] = {"kind": "kaldi", "root": str(data / "pitch"), "allow_commands": True}
+    config["datasets"]["loudness"] = {"kind": "kaldi", "root": str(data / "loudness")}
+    config["architectures"]["small_convnet"] = {
+        "kind": "convnet", "conv_groups": [{"channels": [4], "first_kernel": [3, 4], "pool": True}],
+        "fc_units": [16], "dropout": 0.0, "lc": [0, 2]}
+    for name, classes, folds in (("pitch", 4, [1, 2]), ("loudness", 3, [1])):
+        config["tasks"][name] = {"dataset": name, "classes": classes, "metric": "ue", "validation_speakers": ["spkA"],
+                                 "folds": folds, "silence_threshold_db": -30.0, "training": recipe(2),
+                                 "finetune": recipe(1, head_warmup_iterations=2)}
+    config["experiments"]["images"]["enabled"] = False
+    config["experiments"]["speech"]["enabled"] = False
+    config["experiments"]["voices"] = {"enabled": True, "tasks": ["pitch", "loudness"],
+                                       "architectures": ["small_convnet"]}
+    return config
+
+
+@pytest.fixture(scope="module")
+def kaldi_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp("kaldi_data")
+    write_kaldi_dir(data / "pitch", ["high", "low", "mid"], per_speaker=3, seed=1, command_for="spkB-01")
+    write_kaldi_dir(data / "loudness", ["a", "b"], per_speaker=2, seed=2, segments=True)
+    return data
+
+
+def _problems(config: dict, check_data: bool = True) -> str:
+    from gradual_transfer.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError) as refused:
+        validate_config(config, check_data=check_data)
+    return str(refused.value)
+
+
+def test_a_speech_study_of_ones_own_runs_from_config_alone(kaldi_data, tmp_path):
+    config = kaldi_study_config(kaldi_data)
+    workdir = tmp_path / "work"
+    result = run_snakemake(workdir, "--cores", "2", "--max-threads", "1", config=config, timeout=1200)
+    assert result.returncode == 0, result.stderr[-5000:]
+    out = workdir / "results" / "voices"
+
+    assert json.loads((out / "features" / "pitch" / "classes.json").read_text()) == ["high", "low", "mid"]
+    from gradual_transfer.data.arrow import SpeechFeatures
+
+    pitch = SpeechFeatures(out / "features" / "pitch" / "all.arrow")
+    assert len(pitch) == 12 and pitch.all_speakers == SPEAKERS  # the command's utterance is read too
+    loudness = SpeechFeatures(out / "features" / "loudness" / "all.arrow")
+    assert len(loudness) == 8  # two segments of each speaker's recording
+    assert set(np.unique(loudness.frame_targets(loudness.frame_index(np.arange(8)).frames))) == {0, 1, 2}
+
+    import pandas as pd
+
+    table = pd.read_parquet(out / "tables" / "results.parquet")
+    assert set(table["experiment"]) == {"voices"} and set(table["metric"]) == {"ue"}
+    transfers = table[(table["kind"] == "transfer") & (table["split"] == "test")]
+    # every target fold: pitch has folds 1 and 2, loudness fold 1; each from the source's first fold
+    assert {(s, t, f) for s, t, f in zip(transfers["source"], transfers["target"], transfers["fold"])} == {
+        ("loudness", "pitch", 1), ("loudness", "pitch", 2), ("pitch", "loudness", 1)}
+    assert sorted(set(transfers["lc"])) == [0, 2]
+    metrics = json.loads((out / "models" / "small_convnet" / "primary" / "pitch" / "fold2" / "metrics.json")
+                         .read_text())
+    assert 0.0 <= metrics["test"]["ue"] <= 100.0 and metrics["test"]["utterances"] == 3  # spkC's three
+    assert metrics["cost"]["step_flops"] > 0
+    assert (out / "figures" / "study_voices.png").stat().st_size > 0
+
+    again = run_snakemake(workdir, "-n")  # a finished study plans nothing
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+
+
+def test_a_command_in_wav_scp_runs_only_when_allowed(kaldi_data):
+    config = kaldi_study_config(kaldi_data)
+    config["datasets"]["pitch"]["allow_commands"] = False
+    problems = _problems(config)
+    assert "reads recording spkB-01 through a command ('cat " in problems
+    assert "set datasets.pitch.allow_commands: true" in problems
+
+    from gradual_transfer.data import kaldi
+    from gradual_transfer.data.errors import DataError
+
+    with pytest.raises(DataError, match="allow_commands: true"):
+        kaldi.read_recording("touch /tmp/should-not-exist |", allow_commands=False, dataset="pitch")
+
+
+def test_the_data_directory_is_validated_as_kaldi_does(kaldi_data, tmp_path):
+    from gradual_transfer.data import kaldi
+    from gradual_transfer.data.errors import DataError
+
+    def copy() -> object:
+        root = tmp_path / f"dir{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(kaldi_data / "pitch", root)
+        return root
+
+    root = copy()  # unsorted
+    lines = (root / "utt2label").read_text().splitlines()
+    (root / "utt2label").write_text("\n".join(reversed(lines)) + "\n")
+    with pytest.raises(DataError, match="not sorted. Sort it as Kaldi does: LC_ALL=C sort utt2label"):
+        kaldi.read_data_dir(root)
+    root = copy()  # an utterance without a label
+    (root / "utt2label").write_text("\n".join((kaldi_data / "pitch" / "utt2label").read_text().splitlines()[1:]) + "\n")
+    with pytest.raises(DataError, match=r"utt2label: its utterances differ from utt2spk's \(only in utt2spk: spkA-00"):
+        kaldi.read_data_dir(root)
+    root = copy()  # spk2utt not the inverse of utt2spk
+    (root / "spk2utt").write_text("spkA spkA-00\n")
+    with pytest.raises(DataError, match="spk2utt: not the inverse of utt2spk"):
+        kaldi.read_data_dir(root)
+    root = copy()  # speaker ids that do not prefix the utterance ids
+    text = (root / "utt2spk").read_text().replace("spkA-00 spkA", "spkA-00 zed")
+    (root / "utt2spk").write_text(text)
+    (root / "spk2utt").unlink()
+    with pytest.raises(DataError, match="not in sorted order when sorted first on speaker id"):
+        kaldi.read_data_dir(root)
+    root = copy()  # a shell metacharacter in an id
+    (root / "utt2label").write_text((root / "utt2label").read_text().replace(" high", " hi;gh", 1))
+    with pytest.raises(DataError, match="class label 'hi;gh' holds characters an id cannot hold"):
+        kaldi.read_data_dir(root)
+
+
+def test_classes_and_folds_are_checked_before_planning(kaldi_data):
+    config = kaldi_study_config(kaldi_data)
+    config["tasks"]["pitch"]["classes"] = 3
+    assert "names 3 classes (high, low, mid) and silence is one more; write classes: 4." in _problems(config)
+    config = kaldi_study_config(kaldi_data)
+    config["tasks"]["pitch"]["folds"] = [1, 4]
+    assert "tasks.pitch.folds: [4] exceed the 3 folds of" in _problems(config)
+    config = kaldi_study_config(kaldi_data)
+    config["tasks"]["pitch"]["validation_speakers"] = ["spkZ"]
+    assert "tasks.pitch.validation_speakers: ['spkZ'] are not speakers of the data directory" in _problems(config)
+
+
+def test_a_speech_study_takes_speech_tasks_and_networks_only(kaldi_data):
+    config = kaldi_study_config(kaldi_data)
+    config["experiments"]["voices"]["architectures"] = ["densenet40"]
+    assert "'densenet40' is an image network (kind densenet); a speech experiment trains convnet" in _problems(
+        config, check_data=False)
+    config = kaldi_study_config(kaldi_data)
+    config["experiments"]["voices"]["tasks"] = ["pitch", "asr"]
+    assert "task 'asr' reads timit, which belongs to the speech experiment" in _problems(config, check_data=False)
+    config = kaldi_study_config(kaldi_data)
+    config["experiments"]["voices"]["tasks"] = ["pitch", "cifar10"]
+    assert "a study is between image tasks or between speech tasks, not both" in _problems(config, check_data=False)
+
+
+def test_the_study_grid_transfers_to_every_fold_of_the_target(kaldi_data):
+    from gradual_transfer.config import validate_config
+    from gradual_transfer.grid import training_jobs, training_params
+
+    config = validate_config(kaldi_study_config(kaldi_data), check_data=False)
+    jobs = training_jobs(config)
+    primaries = {(j.target, j.fold) for j in jobs if not j.is_transfer}
+    assert primaries == {("pitch", 1), ("pitch", 2), ("loudness", 1)}
+    transfers = {(j.source, j.source_fold, j.target, j.fold) for j in jobs if j.is_transfer}
+    assert transfers == {("pitch", 1, "loudness", 1), ("loudness", 1, "pitch", 1), ("loudness", 1, "pitch", 2)}
+    settings = training_params(config, next(j for j in jobs if j.target == "pitch"))["settings"]
+    assert settings["kind"] == "kaldi" and settings["validation_speakers"] == ["spkA"] and settings["context"] == 2
+
+
+def test_the_kaldi_steps_from_the_command_line(kaldi_data, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from gradual_transfer.data.arrow import SpeechFeatures
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gradual_transfer", *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=600)
+
+    config = kaldi_study_config(kaldi_data)
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
+    result = cli("kaldi-features", "loudness", "out/all.arrow", "--configfile", "study.yaml")
+    assert result.returncode == 0, result.stderr
+    assert len(SpeechFeatures(tmp_path / "out" / "all.arrow")) == 8
+    assert json.loads((tmp_path / "out" / "classes.json").read_text()) == ["a", "b"]
+
+    config["datasets"]["pitch"]["allow_commands"] = False  # refused from the CLI as from Snakemake
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
+    result = cli("kaldi-features", "pitch", "out/pitch.arrow", "--configfile", "study.yaml")
+    assert result.returncode == 2 and "set datasets.pitch.allow_commands: true" in result.stderr
+    assert not (tmp_path / "out" / "pitch.arrow").exists()
+    result = cli("train-image", "--arch", "small_convnet", "--task", "pitch", "--data-dir", "d", "--out-dir", "m",
+                 "--configfile", "study.yaml")
+    assert result.returncode == 2 and "--task pitch: a speech task; train-image trains image models" in result.stderr
+
+
+def test_the_readmes_speech_study_is_a_valid_config():
+    """README's `my_speech_study.yaml`, word for word, passes every check but the data's."""
+    import re
+
+    import yaml
+
+    from gradual_transfer.config import merge, validate_config
+    from gradual_transfer.grid import training_jobs
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"```yaml\n(# my_speech_study\.yaml.*?)```", readme, re.S).group(1)
+    config = validate_config(merge(unshared(load_yaml(REPO / "config.yaml")), yaml.safe_load(block)),
+                             check_data=False)
+    jobs = training_jobs(config)
+    assert {j.experiment for j in jobs} == {"accents_vs_gender"}
+    # accents → gender at each of gender's 3 folds, gender → accents at each of accents' 4, l_c 0..5
+    assert len([j for j in jobs if j.is_transfer]) == (3 + 4) * 6
+    assert config["datasets"]["accents"]["allow_commands"] is False  # the schema's default
