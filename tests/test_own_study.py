@@ -116,7 +116,8 @@ def test_an_image_study_refuses_images_of_two_sizes(own_data):
 def test_an_image_study_refuses_a_speech_task_and_a_foreign_pair(own_data):
     config = own_study_config(own_data)
     config["experiments"]["mine"]["tasks"] = ["shapes", "textures", "ser"]
-    assert "task 'ser' reads iemocap, which belongs to the speech experiment" in _problems(config)
+    assert ("task 'ser' reads iemocap, a speech dataset, but 'shapes' reads image; a study is between image tasks "
+            "or between speech tasks, not both") in _problems(config)
     config = own_study_config(own_data)
     config["experiments"]["mine"]["pairs"] = [["shapes", "cifar10"]]
     assert "experiments.mine.pairs: ['shapes', 'cifar10'] names 'cifar10'" in _problems(config)
