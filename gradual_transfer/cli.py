@@ -86,7 +86,7 @@ def cmd_iemocap_features(args) -> int:
 
 
 def cmd_kaldi_features(args) -> int:
-    from gradual_transfer.config.data import kaldi_dir_errors
+    from gradual_transfer.data.kaldi import data_errors
     from gradual_transfer.data.kinds import kind_of
     from gradual_transfer.features import FeatureSettings, extract_kaldi
 
@@ -96,7 +96,7 @@ def cmd_kaldi_features(args) -> int:
         raise ConfigError(f"kaldi-features {args.dataset}: not a dataset of kind kaldi under datasets; defined: "
                           f"{', '.join(kaldi_datasets) or 'none'}.")
     entry = config["datasets"][args.dataset]
-    problems = kaldi_dir_errors(config, args.dataset, Path(entry["root"]))  # as the workflow checks it first
+    problems = data_errors(config, args.dataset, Path(entry["root"]))  # as the workflow checks it first
     if problems:
         raise ConfigError("\n".join(problems))
     task = next((t for t in config["tasks"].values() if t["dataset"] == args.dataset), None)

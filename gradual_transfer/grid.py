@@ -158,10 +158,10 @@ def task_folds(config: dict, task: str) -> list[int]:
 
 
 def _speech_tasks(config: dict) -> tuple[str, str]:
-    """(ASR task, SER task) of the speech experiment: the tasks reading TIMIT and IEMOCAP."""
+    """(ASR task, SER task) of the speech experiment: the tasks of those roles (TIMIT and IEMOCAP)."""
     tasks = config["experiments"][SPEECH_EXPERIMENT]["tasks"]
-    by_kind = {task_kind(config, t).name: t for t in tasks}
-    return by_kind["timit"], by_kind["iemocap"]
+    by_role = {task_kind(config, t).speech_role: t for t in tasks}
+    return by_role["asr"], by_role["ser"]
 
 
 def studies(config: dict) -> list[str]:

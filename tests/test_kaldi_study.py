@@ -139,6 +139,25 @@ def test_a_speech_study_of_ones_own_runs_from_config_alone(kaldi_data, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
 
+    from test_workflow import _plan_with
+
+    def quieter(c):  # loudness's frame labels change: its features, its models and the transfers into or out of it
+        c["tasks"]["loudness"]["silence_threshold_db"] = -20.0
+
+    # loudness → pitch on pitch's 2 folds and pitch → loudness on its 1, each at 2 l_c values
+    assert _plan_with(workdir, config, quieter) == {"kaldi_dir_features": 1, "kaldi_dir_stats": 1,
+                                                    "speech_study_primary": 1, "speech_study_transfer": 6, **STUDY}
+
+    def allowed(c):  # a directory without commands reads the same with them allowed
+        c["datasets"]["loudness"]["allow_commands"] = True
+
+    assert _plan_with(workdir, config, allowed) == {}
+
+
+# the tables and figures redrawn after any change of results, and the cost and curves of any training
+STUDY = {"aggregate_results": 1, "transferability": 1, "figure_study": 1, "figure_transferability": 1,
+         "cost_table": 1, "figure_curves": 1, "all": 1}
+
 
 def test_a_command_in_wav_scp_runs_only_when_allowed(kaldi_data):
     config = kaldi_study_config(kaldi_data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gradual_transfer.data import layouts
-from gradual_transfer.data.kinds import kind_of
+from gradual_transfer.data.kinds import kind_of, reader
 from gradual_transfer.grid import SPEECH_EXPERIMENT
 
 
@@ -69,7 +69,7 @@ def alignment_errors(config: dict, base: Path = Path(".")) -> list[str]:
     problems = []
     for name in speech["tasks"]:
         task = config["tasks"][name]
-        if kind_of(config, task["dataset"]).name == "timit" and task["frame_targets"] == "alignment" and task["alignment"]:
+        if kind_of(config, task["dataset"]).speech_role == "asr" and task["frame_targets"] == "alignment" and task["alignment"]:
             try:
                 alignment_files(task["alignment"], base)
             except DataError as error:
@@ -90,80 +90,13 @@ def data_root_errors(config: dict, base: Path = Path(".")) -> list[str]:
         problem = layouts.check_root(kind, base / entry["root"], entry)
         if problem:
             problems.append(f"datasets.{dataset}.root: {problem}")
-        elif kind == "iemocap":
-            problems += ser_fold_errors(config, base / entry["root"])
-        elif kind == "imagefolder":
-            problems += image_folder_errors(config, dataset, base / entry["root"])
-        elif kind == "kaldi":
-            problems += kaldi_dir_errors(config, dataset, base / entry["root"])
+        else:  # what only the kind's reader knows: its classes, folds, tables
+            problems += data_errors(config, dataset, base / entry["root"])
     return problems
 
 
-def kaldi_dir_errors(config: dict, dataset: str, root: Path) -> list[str]:
-    """A Kaldi data directory checked as Kaldi's validate_data_dir.sh checks one (its tables, not
-    its audio), its commands refused unless allowed, its labels counted against the tasks'
-    ``classes`` (+ silence) and its speakers against their folds."""
-    from gradual_transfer.data import kaldi
-    from gradual_transfer.data.errors import DataError
-
-    entry = config["datasets"][dataset]
-    try:
-        utterances = kaldi.read_data_dir(root, entry, dataset)
-    except DataError as error:
-        return [f"datasets.{dataset}.root: {error}"]
-    problems = kaldi.command_errors(utterances, dataset, entry["allow_commands"], root)
-    labels, speakers = kaldi.classes(utterances), kaldi.speakers(utterances)
-    for name, task in config["tasks"].items():
-        if task["dataset"] != dataset:
-            continue
-        if task["classes"] != len(labels) + 1:
-            problems.append(f"tasks.{name}.classes: {task['classes']}, but {kaldi.labels_file(root, entry)} names "
-                            f"{len(labels)} classes ({', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}) "
-                            f"and silence is one more; write classes: {len(labels) + 1}.")
-        problems += kaldi.fold_problems(speakers, task["validation_speakers"], task["folds"], name, str(root))
-    return problems
-
-
-def image_folder_errors(config: dict, dataset: str, root: Path) -> list[str]:
-    """An image folder's classes (folder names only) against its tasks' ``classes``, and its
-    validation split: ``val/`` or ``validation``, one of the two."""
-    from gradual_transfer.data import imagefolder
-    from gradual_transfer.data.errors import DataError
-
-    entry = config["datasets"][dataset]
-    try:
-        found = len(imagefolder.class_names(root))
-    except DataError as error:
-        return [f"datasets.{dataset}.root: {error}"]
-    problems = [f"tasks.{name}.classes: {task['classes']}, but {root}/train holds {found} class folders "
-                f"(datasets.{dataset}); write classes: {found}."
-                for name, task in config["tasks"].items() if task["dataset"] == dataset and task["classes"] != found]
-    has_val = (root / "val").is_dir()
-    if has_val and "validation" in entry:
-        problems.append(f"datasets.{dataset}.validation: {root}/val is the validation split; remove validation "
-                        f"(or val/ to carve it from train/).")
-    if not has_val and "validation" not in entry:
-        problems.append(f"datasets.{dataset}.validation: {root} has no val/; give how many training images to "
-                        f"hold out for validation (e.g. validation: 500).")
-    return problems
-
-
-def ser_fold_errors(config: dict, root: Path) -> list[str]:
-    """Folds of the SER task whose test or validation speakers have no usable utterance in the
-    corpus at `root` (its labels are read: a second). A corpus whose labels cannot be read is
-    left to the extraction job, which says what is wrong with it."""
-    from gradual_transfer.data import iemocap
-    from gradual_transfer.data.errors import DataError
-
-    name, task = next((n, t) for n, t in config["tasks"].items() if kind_of(config, t["dataset"]).name == "iemocap")
-    try:
-        utterances, _ = iemocap.list_utterances(root)
-    except DataError:
-        return []
-    counts: dict[str, int] = {}
-    for utt in utterances:
-        counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
-    try:
-        return iemocap.fold_problems(counts, task["validation_speakers"], task["folds"], name, str(root))
-    except DataError as error:  # validation speakers that are not IEMOCAP speakers
-        return [str(error)]
+def data_errors(config: dict, dataset: str, root: Path) -> list[str]:
+    """The checks of a dataset's data that its kind's reader module owns (``data_errors``:
+    IEMOCAP's folds, an image folder's classes, a Kaldi data directory's tables), if any."""
+    kind = kind_of(config, dataset)
+    return reader(kind).data_errors(config, dataset, Path(root)) if kind.data_checks else []

@@ -6,7 +6,7 @@ that a torchvision architecture's groups tile its network. `config` has the sche
 from __future__ import annotations
 
 from gradual_transfer.architectures import num_groups
-from gradual_transfer.data.kinds import is_utterance_classification, kind_of
+from gradual_transfer.data.kinds import is_utterance_classification, kind_of, reader
 from gradual_transfer.grid import SPEECH_EXPERIMENT, image_experiments
 
 
@@ -53,27 +53,9 @@ def semantic_errors(config: dict) -> list[str]:
         if kind.classes is not None and task["classes"] != kind.classes:
             problems.append(f"tasks.{name}.classes: {task['classes']}, but {task['dataset']} has {kind.classes} "
                             f"classes; write classes: {kind.classes}.")
-        if kind.name == "iemocap":
-            folds = task["folds"]
-            if max(folds) > 10 - len(task["validation_speakers"]):
-                problems.append(
-                    f"tasks.{name}.folds: IEMOCAP has 10 speakers; with "
-                    f"{len(task['validation_speakers'])} for validation there are "
-                    f"{10 - len(task['validation_speakers'])} folds, not {max(folds)}."
-                )
-        if kind.name == "timit":
-            if task["frame_targets"] == "alignment" and not task["alignment"]:
-                problems.append(
-                    f"tasks.{name}.alignment: frame_targets is 'alignment', so give the path of a "
-                    f"Kaldi alignment archive (ali.ark or ali.scp, pdf ids)."
-                )
-            aligner = task["realign_with"]
-            if task["frame_targets"] == "realigned" and aligner is not None and (
-                    aligner not in config["architectures"]
-                    or config["architectures"][aligner].get("kind") != "convnet"):
-                speech = sorted(a for a, e in config["architectures"].items() if e.get("kind") == "convnet")
-                problems.append(f"tasks.{name}.realign_with: {aligner!r} is not a speech architecture of "
-                                f"`architectures` ({', '.join(speech)}).")
+        if kind.task_schema is not None:  # what a task of this kind needs beyond the schema: its reader says
+            task_errors = getattr(reader(kind), "task_errors", None)
+            problems += task_errors(config, name, task) if task_errors else []
     problems += experiment_errors(config)
     for arch in config["runtime"].get("cuda_by_architecture", {}):
         if arch not in archs:
@@ -141,16 +123,16 @@ def experiment_errors(config: dict) -> list[str]:
         problems += _shared_model_errors(config) + _image_size_errors(config)
     speech = config["experiments"].get(SPEECH_EXPERIMENT)
     if speech and not problems:
-        by_dataset = {kind_of(config, tasks[t]["dataset"]).name: t for t in speech["tasks"]}
-        if set(by_dataset) != {"timit", "iemocap"}:
+        by_role = {kind_of(config, tasks[t]["dataset"]).speech_role: t for t in speech["tasks"]}
+        if set(by_role) != {"asr", "ser"}:
             problems.append("experiments.speech.tasks: name one TIMIT task and one IEMOCAP task.")
         else:
-            ser_folds = set(tasks[by_dataset["iemocap"]]["folds"])
+            ser_folds = set(tasks[by_role["ser"]]["folds"])
             extra = sorted(set(speech["ser_source_folds"]) - ser_folds)
             if extra:
                 problems.append(
                     f"experiments.speech.ser_source_folds: {extra} are not in "
-                    f"tasks.{by_dataset['iemocap']}.folds {sorted(ser_folds)}."
+                    f"tasks.{by_role['ser']}.folds {sorted(ser_folds)}."
                 )
     return problems
 

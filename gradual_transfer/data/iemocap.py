@@ -128,3 +128,41 @@ def fold_problems(counts: dict[str, int], validation_speakers: list[str], fold_n
             problems.append(f"tasks.{task}.folds: fold {k} tests on {test}, who has no usable 4-class utterance in "
                             f"{source} (utterances per speaker: {shown}); remove fold {k}.")
     return problems
+
+
+def data_errors(config: dict, dataset: str, root: Path) -> list[str]:
+    """Folds of the tasks reading IEMOCAP whose test or validation speakers have no usable
+    utterance in the corpus at `root` (its labels are read: a second; the config check). A corpus whose labels cannot be read is
+    left to the extraction job, which says what is wrong with it."""
+    try:
+        utterances, _ = list_utterances(root)
+    except DataError:
+        return []
+    counts: dict[str, int] = {}
+    for utt in utterances:
+        counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
+    problems = []
+    for name, task in config["tasks"].items():
+        if task["dataset"] != dataset:
+            continue
+        try:
+            problems += fold_problems(counts, task["validation_speakers"], task["folds"], name, str(root))
+        except DataError as error:  # validation speakers that are not IEMOCAP speakers
+            problems.append(str(error))
+    return problems
+
+
+def task_errors(config: dict, name: str, task: dict) -> list[str]:
+    """A task's folds beyond the 8 that 10 speakers less the validation speakers allow (the
+    config check, without the data)."""
+    available = len(SPEAKERS) - len(task["validation_speakers"])
+    if max(task["folds"]) > available:
+        return [f"tasks.{name}.folds: IEMOCAP has {len(SPEAKERS)} speakers; with {len(task['validation_speakers'])} "
+                f"for validation there are {available} folds, not {max(task['folds'])}."]
+    return []
+
+
+def fold_layout(corpus_speakers: list[str], validation_speakers: list[str], fold: int) -> dict[str, list[str]]:
+    """The train, validation and test speakers of a fold: over IEMOCAP's ten speakers, whichever
+    of them the feature file holds."""
+    return folds(validation_speakers)[fold]

@@ -236,3 +236,23 @@ def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | N
         write_text(out_dir / "bad_images.txt", listing)
     return stats
 
+
+def data_errors(config: dict, dataset: str, root: Path) -> list[str]:
+    """An image folder's classes (folder names only) against its tasks' ``classes``, and its
+    validation split: ``val/`` or ``validation``, one of the two (the config check, before planning)."""
+    entry = config["datasets"][dataset]
+    try:
+        found = len(class_names(root))
+    except DataError as error:
+        return [f"datasets.{dataset}.root: {error}"]
+    problems = [f"tasks.{name}.classes: {task['classes']}, but {root}/train holds {found} class folders "
+                f"(datasets.{dataset}); write classes: {found}."
+                for name, task in config["tasks"].items() if task["dataset"] == dataset and task["classes"] != found]
+    has_val = (root / "val").is_dir()
+    if has_val and "validation" in entry:
+        problems.append(f"datasets.{dataset}.validation: {root}/val is the validation split; remove validation "
+                        f"(or val/ to carve it from train/).")
+    if not has_val and "validation" not in entry:
+        problems.append(f"datasets.{dataset}.validation: {root} has no val/; give how many training images to "
+                        f"hold out for validation (e.g. validation: 500).")
+    return problems

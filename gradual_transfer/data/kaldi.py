@@ -294,3 +294,31 @@ def utterance_samples(utt: Utterance, recording, sample_rate: int):
         raise DataError(f"segment {utt.utt_id}: ends at {utt.end} s, beyond its recording {utt.recording} "
                         f"({len(samples) / rate:.2f} s).")
     return samples[first:min(last, len(samples))]
+
+
+def data_errors(config: dict, dataset: str, root: Path) -> list[str]:
+    """A Kaldi data directory checked as Kaldi's validate_data_dir.sh checks one (its tables, not
+    its audio), its commands refused unless allowed, its labels counted against the tasks'
+    ``classes`` (+ silence) and its speakers against their folds (the config check, before planning)."""
+    entry = config["datasets"][dataset]
+    try:
+        utterances = read_data_dir(root, entry, dataset)
+    except DataError as error:
+        return [f"datasets.{dataset}.root: {error}"]
+    problems = command_errors(utterances, dataset, entry["allow_commands"], root)
+    labels, found = classes(utterances), speakers(utterances)
+    for name, task in config["tasks"].items():
+        if task["dataset"] != dataset:
+            continue
+        if task["classes"] != len(labels) + 1:
+            problems.append(f"tasks.{name}.classes: {task['classes']}, but {labels_file(root, entry)} names "
+                            f"{len(labels)} classes ({', '.join(labels[:10])}{' …' if len(labels) > 10 else ''}) "
+                            f"and silence is one more; write classes: {len(labels) + 1}.")
+        problems += fold_problems(found, task["validation_speakers"], task["folds"], name, str(root))
+    return problems
+
+
+def fold_layout(corpus_speakers: list[str], validation_speakers: list[str], fold: int) -> dict[str, list[str]]:
+    """The train, validation and test speakers of a fold, over every speaker of the data
+    directory's utt2spk (as the feature file records them: skipped utterances renumber nothing)."""
+    return folds(corpus_speakers, validation_speakers)[fold]

@@ -35,6 +35,8 @@ class DatasetKind:
     classes: int | None = None  # fixed by the corpus; None: as many as the data has
     task_schema: str | None = None  # $defs entry of the config schema a task reading it must satisfy
     downloadable: bool = False  # torchvision can fetch it (datasets.<name>.download)
+    data_checks: bool = False  # its reader checks the data before planning (`data_errors`: classes, folds, tables)
+    speech_role: str | None = None  # its role in the paper's speech experiment: "asr" or "ser"
 
     @property
     def is_image(self) -> bool:
@@ -45,10 +47,11 @@ KINDS = {kind.name: kind for kind in (
     DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.images", classes=10, downloadable=True),
     DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.images", classes=100, downloadable=True),
     DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.images", classes=10, downloadable=True),
-    DatasetKind("imagefolder", "image", "accuracy", "gradual_transfer.data.imagefolder"),
-    DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task"),
-    DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task"),
-    DatasetKind("kaldi", "speech", "ue", "gradual_transfer.data.kaldi", task_schema="kaldi_task"),
+    DatasetKind("imagefolder", "image", "accuracy", "gradual_transfer.data.imagefolder", data_checks=True),
+    DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task", speech_role="asr"),
+    DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task",
+                data_checks=True, speech_role="ser"),
+    DatasetKind("kaldi", "speech", "ue", "gradual_transfer.data.kaldi", task_schema="kaldi_task", data_checks=True),
 )}
 
 
@@ -61,6 +64,13 @@ def kind_of(config: dict, dataset: str) -> DatasetKind:
 def is_utterance_classification(kind: DatasetKind) -> bool:
     """A speech kind whose tasks classify whole utterances (IEMOCAP, a Kaldi data directory)."""
     return kind.modality == "speech" and kind.metric == "ue"
+
+
+def reader(kind: DatasetKind):
+    """The module that reads a kind (imported when asked: the image readers need torch)."""
+    import importlib
+
+    return importlib.import_module(kind.reader)
 
 
 def task_kind(config: dict, task: str) -> DatasetKind:

@@ -252,3 +252,19 @@ def read_alignment(path: str | Path) -> dict[str, np.ndarray]:
         return {utt: np.asarray(ali, dtype=np.int64) for utt, ali in (reader.items() if hasattr(reader, "items") else reader)}
     except Exception as error:  # noqa: BLE001 - kaldiio raises many kinds
         raise DataError(f"{path}: not a readable Kaldi alignment archive ({error}).") from None
+
+
+def task_errors(config: dict, name: str, task: dict) -> list[str]:
+    """What a phone-recognition task's frame targets need: the alignment it reads, or a speech
+    architecture to realign with (the config check, without the data)."""
+    problems = []
+    if task["frame_targets"] == "alignment" and not task["alignment"]:
+        problems.append(f"tasks.{name}.alignment: frame_targets is 'alignment', so give the path of a "
+                        f"Kaldi alignment archive (ali.ark or ali.scp, pdf ids).")
+    aligner = task["realign_with"]
+    if task["frame_targets"] == "realigned" and aligner is not None and (
+            aligner not in config["architectures"] or config["architectures"][aligner].get("kind") != "convnet"):
+        speech = sorted(a for a, e in config["architectures"].items() if e.get("kind") == "convnet")
+        problems.append(f"tasks.{name}.realign_with: {aligner!r} is not a speech architecture of "
+                        f"`architectures` ({', '.join(speech)}).")
+    return problems

@@ -20,9 +20,9 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from gradual_transfer.data import iemocap, kaldi
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.kinds import KINDS, reader
 from gradual_transfer.data.order import IndexedSource, epoch_order
 from gradual_transfer.io import read_json, write_ark_scp
 from gradual_transfer.metrics import unweighted_error
@@ -116,7 +116,7 @@ class ResidentFrameSource(IndexedSource):
 
 
 def ser_decisions(source: FrameSource, log_posteriors: torch.Tensor, targets: torch.Tensor,
-                  scored: int = len(iemocap.EMOTIONS)) -> tuple[np.ndarray, np.ndarray]:
+                  scored: int) -> tuple[np.ndarray, np.ndarray]:
     """(true class, decided class) per utterance: arg-max of the mean posterior of the `scored`
     classes (the task's classes less silence, the last) over its speech frames. An utterance
     labelled silent throughout carries no class to score and is left out."""
@@ -132,8 +132,8 @@ def ser_decisions(source: FrameSource, log_posteriors: torch.Tensor, targets: to
 
 
 def reads(settings: dict) -> str:
-    """The kind of corpus a job's settings read: ``timit``, ``iemocap`` or ``kaldi`` (a corpus of
-    one's own carries its kind; the paper's are read as their name)."""
+    """The kind of corpus a job's settings read (a corpus of one's own carries its kind; the
+    paper's are read as their name)."""
     return settings.get("kind", settings["dataset"])
 
 
@@ -145,7 +145,7 @@ def evaluator(settings: dict, batch_size: int, device: torch.device, options: Ru
     """Frame accuracy for every task; for utterance classification (SER, a Kaldi data
     directory's labels) also the unweighted error of utterance decisions, which selects the
     model (ASR selects by frame accuracy: decoding every epoch costs more)."""
-    classify = reads(settings) != "timit"
+    classify = KINDS[reads(settings)].metric == "ue"  # utterance classification (not phone recognition)
     scored = settings["classes"] - 1  # silence is the last class
 
     def evaluate(model: GroupedNet, source: FrameSource) -> dict:
@@ -169,13 +169,14 @@ def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, F
     and test speakers."""
     context = settings["context"]
     stats = read_json(inputs["stats"])
-    if reads(settings) == "timit":
+    if KINDS[reads(settings)].metric == "per":  # TIMIT's official splits
         files = {split: SpeechFeatures(inputs[split]) for split in ("train", "dev", "test")}
         return {"train": FrameSource(files["train"], range(len(files["train"])), stats, context),
                 "validation": FrameSource(files["dev"], range(len(files["dev"])), stats, context),
                 "test": FrameSource(files["test"], range(len(files["test"])), stats, context)}
     features = SpeechFeatures(inputs["features"])
-    layout = fold_layout(reads(settings), features, settings.get("validation_speakers") or [], fold)
+    layout = reader(KINDS[reads(settings)]).fold_layout(features.all_speakers, settings.get("validation_speakers") or [],
+                                                        fold)
     rows = {part: [r for r in range(len(features)) if features.speakers[r] in speakers] for part, speakers in layout.items()}
     empty = [part for part in ("train", "validation", "test") if not rows[part]]
     if empty:  # refused before training, not after it
@@ -184,15 +185,6 @@ def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, F
                         f"({', '.join(s for part in empty for s in layout[part])}; utterances per speaker: {counts}). "
                         f"Remove fold {fold} from the SER task's folds, or choose other validation speakers.")
     return {split: FrameSource(features, rows[split], stats, context) for split in ("train", "validation", "test")}
-
-
-def fold_layout(kind: str, features: SpeechFeatures, validation_speakers: list[str], fold: int) -> dict[str, list[str]]:
-    """The train, validation and test speakers of a fold: IEMOCAP's fixed ten speakers, or the
-    speakers of the Kaldi data directory the features were extracted from (all of them, as its
-    utt2spk names them: skipped utterances do not renumber the folds)."""
-    if kind == "iemocap":
-        return iemocap.folds(validation_speakers)[fold]
-    return kaldi.folds(features.all_speakers, validation_speakers)[fold]
 
 
 def utterance_posteriors(model: GroupedNet, source: FrameSource, batch_size: int, device: torch.device,

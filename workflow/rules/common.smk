@@ -397,6 +397,15 @@ def ser_fold_speakers(fold):
     return folds(speech_task("iemocap")["validation_speakers"])[int(fold)]["train"]
 
 
+def kaldi_dir_params(wildcards):
+    """What a Kaldi data directory's features depend on besides its files (whose content is the
+    `corpus` param): where its labels are and what to do with a bad utterance. Not
+    allow_commands: a directory with commands is refused without it, so it changes no result.
+    """
+    entry = config["datasets"][wildcards.dataset]
+    return canonical({k: entry[k] for k in ("labels", "bad_utterances")})
+
+
 def dataset_task(dataset):
     """The config entry of a task reading `dataset` (the tasks reading one dataset agree on
     what its preparation depends on: classes; a Kaldi directory's silence threshold and folds

@@ -68,7 +68,7 @@ rule kaldi_dir_features:
     params:
         features=extraction_params(),
         silence_threshold_db=lambda w: dataset_task(w.dataset)["silence_threshold_db"],
-        dataset=lambda w: config["datasets"][w.dataset],
+        dataset=kaldi_dir_params,
         corpus=lambda w: corpus_content(w.dataset),
         version=STAGE_VERSIONS["features"],
     script:
