@@ -293,3 +293,21 @@ def test_the_readmes_speech_study_is_a_valid_config():
     # accents → gender at each of gender's 3 folds, gender → accents at each of accents' 4, l_c 0..5
     assert len([j for j in jobs if j.is_transfer]) == (3 + 4) * 6
     assert config["datasets"]["accents"]["allow_commands"] is False  # the schema's default
+
+
+def test_a_segment_is_cut_as_kaldis_extract_segments_cuts_it():
+    from gradual_transfer.data import kaldi
+    from gradual_transfer.data.errors import DataError
+
+    recording = (np.arange(2 * RATE, dtype=np.int16), RATE)  # 2 s
+    segment = kaldi.Utterance("r-1", "s", "a", "r", "r.wav", start=0.5, end=1.25)
+    assert kaldi.utterance_samples(segment, recording, RATE).tolist() == list(range(8000, 20000))
+    to_end = kaldi.Utterance("r-2", "s", "a", "r", "r.wav", start=1.5, end=None)  # end -1 in segments
+    assert len(kaldi.utterance_samples(to_end, recording, RATE)) == RATE // 2
+    overshoot = kaldi.Utterance("r-3", "s", "a", "r", "r.wav", start=1.0, end=2.4)  # within 0.5 s: clamped
+    assert len(kaldi.utterance_samples(overshoot, recording, RATE)) == RATE
+    beyond = kaldi.Utterance("r-4", "s", "a", "r", "r.wav", start=1.0, end=3.0)
+    with pytest.raises(DataError, match="segment r-4: ends at 3.0 s, beyond its recording r"):
+        kaldi.utterance_samples(beyond, recording, RATE)
+    with pytest.raises(DataError, match="sample rate 8000 Hz, expected 16000 Hz"):
+        kaldi.utterance_samples(segment, (recording[0], 8000), RATE)

@@ -100,9 +100,9 @@ def read_table(path: Path, fields: tuple[int, int | None] = (2, 2)) -> list[tupl
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             raise DataError(f"{path} line {number}: empty line; Kaldi's tables have one entry per line.")
-        if path.name == "wav.scp":
-            key, _, value = line.strip().partition(" ")
-            parts = [value.strip()] if value.strip() else []
+        if path.name == "wav.scp":  # the value is the rest of the line (a command has spaces)
+            key, *rest = line.strip().split(maxsplit=1)
+            parts = [rest[0].strip()] if rest else []
         else:
             key, *parts = line.split()
         if len(parts) + 1 < least or (most is not None and len(parts) + 1 > most):
@@ -238,7 +238,8 @@ def corpus_files(root: str | Path, entry: dict | None = None) -> list[Path]:
         files.append(labels_file(root, entry))
     if (root / "wav.scp").is_file():
         for line in (root / "wav.scp").read_text(errors="replace").splitlines():
-            value = line.strip().partition(" ")[2].strip()
+            fields = line.strip().split(maxsplit=1)
+            value = fields[1].strip() if len(fields) == 2 else ""
             if value and not is_command(value) and Path(value).is_file():
                 files.append(Path(value))
     return files
