@@ -146,7 +146,7 @@ def evaluator(settings: dict, batch_size: int, device: torch.device, options: Ru
     directory's labels) also the unweighted error of utterance decisions, which selects the
     model (ASR selects by frame accuracy: decoding every epoch costs more)."""
     classify = KINDS[reads(settings)].metric == "ue"  # utterance classification (not phone recognition)
-    scored = settings["classes"] - 1  # silence is the last class
+    scored = settings["classes"] - 1 if classify else None  # the classes less silence (the last)
 
     def evaluate(model: GroupedNet, source: FrameSource) -> dict:
         log_posteriors, targets = predict(model, source, batch_size, device, options)
