@@ -253,20 +253,21 @@ def extract_kaldi(root: str | Path, out: str | Path, settings: FeatureSettings, 
     for recording, group in _by_recording(utterances):  # pass 1: audio and segment bounds
         try:
             if group[0].is_command:
-                audio = kaldi.read_recording(group[0].source, allow, dataset)
-                num_samples = len(audio[0])
+                samples, rate = kaldi.read_recording(group[0].source, allow, dataset)
+                kaldi.check_rate(group[0], rate, settings.sample_rate)
+                num_samples = len(samples)
             else:
                 path = Path(group[0].source)
                 if not path.is_file():
                     raise DataError(f"{path}: no such audio file (wav.scp, recording {recording}).")
                 num_samples = check_audio(path, settings.sample_rate)
-                audio = (np.zeros(num_samples, np.int16), settings.sample_rate)
         except DataError as error:
             problems += [f"{utt.utt_id}: {error}" for utt in group]
             continue
         for utt in group:
             try:
-                if settings.num_frames(len(kaldi.utterance_samples(utt, audio, settings.sample_rate))) == 0:
+                first, last = kaldi.segment_bounds(utt, num_samples, settings.sample_rate)
+                if settings.num_frames(last - first) == 0:
                     raise DataError(f"{utt.utt_id}: shorter than one frame")
                 planned.append(utt)
             except DataError as error:

@@ -87,6 +87,16 @@ def unshared(config: dict) -> dict:
     return json.loads(json.dumps(config))
 
 
+def own_study_base(outdir: str) -> dict:
+    """The paper's config.yaml with its two experiments off and `outdir` set: the base of a
+    study of one's own (tests/test_own_study.py, tests/test_kaldi_study.py)."""
+    config = unshared(load_yaml(REPO / "config.yaml"))
+    config["outdir"] = outdir
+    config["experiments"]["images"]["enabled"] = False
+    config["experiments"]["speech"]["enabled"] = False
+    return config
+
+
 def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO, load_yaml, run_snakemake, unshared
+from conftest import REPO, load_yaml, own_study_base, run_snakemake, unshared
 
 RATE = 16000
 SPEAKERS = ["spkA", "spkB", "spkC", "spkD"]
@@ -69,8 +69,7 @@ def recipe(epochs: int, **extra) -> dict:
 
 def kaldi_study_config(data) -> dict:
     """config.yaml of the workdir: the paper's, its experiments off, a speech study `voices` on."""
-    config = unshared(load_yaml(REPO / "config.yaml"))
-    config["outdir"] = "results/voices"
+    config = own_study_base("results/voices")
     config["features"]["context"] = 2
     config["datasets"]["pitch"] = {"kind": "kaldi", "root": str(data / "pitch"), "allow_commands": True}
     config["datasets"]["loudness"] = {"kind": "kaldi", "root": str(data / "loudness")}
@@ -81,8 +80,6 @@ def kaldi_study_config(data) -> dict:
         config["tasks"][name] = {"dataset": name, "classes": classes, "metric": "ue", "validation_speakers": ["spkA"],
                                  "folds": folds, "silence_threshold_db": -30.0, "training": recipe(2),
                                  "finetune": recipe(1, head_warmup_iterations=2)}
-    config["experiments"]["images"]["enabled"] = False
-    config["experiments"]["speech"]["enabled"] = False
     config["experiments"]["voices"] = {"enabled": True, "tasks": ["pitch", "loudness"],
                                        "architectures": ["small_convnet"]}
     return config

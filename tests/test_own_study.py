@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import REPO, load_yaml, run_snakemake, unshared
+from conftest import REPO, load_yaml, own_study_base, run_snakemake, unshared
 
 RESNET18_GROUPS = [["conv1", "bn1", "relu", "maxpool"], ["layer1"], ["layer2"], ["layer3"], ["layer4"]]
 
@@ -38,8 +38,7 @@ def recipe(epochs: int, **extra) -> dict:
 
 def own_study_config(data) -> dict:
     """config.yaml of the workdir: the paper's, its experiments off, a study named `mine` on."""
-    config = unshared(load_yaml(REPO / "config.yaml"))
-    config["outdir"] = "results/own"
+    config = own_study_base("results/own")
     config["datasets"]["shapes"] = {"kind": "imagefolder", "root": str(data / "shapes"), "image_size": 32,
                                     "validation": 6}
     config["datasets"]["textures"] = {"kind": "imagefolder", "root": str(data / "textures"), "image_size": 32}
@@ -48,8 +47,6 @@ def own_study_config(data) -> dict:
     for name, classes in (("shapes", 3), ("textures", 2)):
         config["tasks"][name] = {"dataset": name, "classes": classes, "metric": "accuracy",
                                  "training": recipe(2), "finetune": recipe(1, head_warmup_iterations=2)}
-    config["experiments"]["images"]["enabled"] = False
-    config["experiments"]["speech"]["enabled"] = False
     config["experiments"]["mine"] = {"enabled": True, "tasks": ["shapes", "textures"],
                                      "architectures": ["resnet18_study"]}
     return config

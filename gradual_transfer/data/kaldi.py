@@ -279,22 +279,30 @@ def read_recording(source: str, allow_commands: bool, dataset: str):
     return samples, rate
 
 
-def utterance_samples(utt: Utterance, recording, sample_rate: int):
-    """The samples of one utterance of a recording (all of it, or its segment: Kaldi's
-    extract-segments takes samples [start × rate, end × rate), an end up to 0.5 s beyond the
-    recording clamped to it)."""
-    samples, rate = recording
+def segment_bounds(utt: Utterance, num_samples: int, rate: int) -> tuple[int, int]:
+    """The samples [first, last) of one utterance in a recording of `num_samples` at `rate` (all
+    of it, or its segment: Kaldi's extract-segments takes samples [start × rate, end × rate), an
+    end up to 0.5 s beyond the recording clamped to it)."""
+    first = int(utt.start * rate)
+    last = num_samples if utt.end is None else int(utt.end * rate)
+    if last > num_samples + rate // 2:
+        raise DataError(f"segment {utt.utt_id}: ends at {utt.end} s, beyond its recording {utt.recording} "
+                        f"({num_samples / rate:.2f} s).")
+    return first, min(last, num_samples)
+
+
+def check_rate(utt: Utterance, rate: int, sample_rate: int) -> None:
     if rate != sample_rate:
         raise DataError(f"{utt.source}: sample rate {rate} Hz, expected {sample_rate} Hz (features.sample_rate); "
                         f"resample the corpus first.")
-    if utt.end is None and not utt.start:
-        return samples
-    first = int(utt.start * rate)
-    last = len(samples) if utt.end is None else int(utt.end * rate)
-    if last > len(samples) + rate // 2:
-        raise DataError(f"segment {utt.utt_id}: ends at {utt.end} s, beyond its recording {utt.recording} "
-                        f"({len(samples) / rate:.2f} s).")
-    return samples[first:min(last, len(samples))]
+
+
+def utterance_samples(utt: Utterance, recording, sample_rate: int):
+    """The samples of one utterance of a recording (:func:`segment_bounds`)."""
+    samples, rate = recording
+    check_rate(utt, rate, sample_rate)
+    first, last = segment_bounds(utt, len(samples), rate)
+    return samples[first:last]
 
 
 def data_errors(config: dict, dataset: str, root: Path) -> list[str]:
