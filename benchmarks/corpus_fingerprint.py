@@ -11,14 +11,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from gradual_transfer import resources
+from gradual_transfer.data.timit import listed_speakers
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 
 
 def timit_tree(root: Path) -> None:
     """462 training speakers × 10 utterances and 168 test speakers (the dev and core-test
     speakers among them) × 10, each with .WAV, .PHN, .WRD and .TXT: TIMIT's file count."""
-    listed = resources.timit_speakers("dev") + resources.timit_speakers("core_test")
+    listed = listed_speakers("dev") + listed_speakers("core_test")
     test_speakers = listed + [f"mtst{i}" for i in range(168 - len(listed))]
     for part, speakers in (("TRAIN", [f"mtrn{i}" for i in range(462)]), ("TEST", test_speakers)):
         for i, speaker in enumerate(speakers):

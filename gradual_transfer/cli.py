@@ -1,14 +1,15 @@
 """Command-line entry points: the data steps, the config check and training an image model, run
 and debugged outside Snakemake (the other steps run only as rules).
 
-Steps: check-config, demo-corpus, timit-features, iemocap-features, kaldi-features,
-feature-stats, export-kaldi, prepare-images, train-image. For example:
+Steps: check-config, demo-corpus, speech-features, feature-stats, export-kaldi, prepare-images,
+train-image. Each names a dataset of the config and asks its kind's reader (data/kinds.py) how
+to read it. For example:
 
     python -m gradual_transfer check-config --configfile config.yaml [--configfile config.demo.yaml]
     python -m gradual_transfer demo-corpus timit results/demo/corpora/timit --configfile ...
-    python -m gradual_transfer timit-features ROOT train train.arrow
-    python -m gradual_transfer kaldi-features my_corpus all.arrow --configfile config.yaml
-    python -m gradual_transfer export-kaldi train.arrow kaldi/train --corpus timit --root ROOT
+    python -m gradual_transfer speech-features timit train.arrow --split train [--root ROOT]
+    python -m gradual_transfer speech-features my_corpus all.arrow --configfile config.yaml
+    python -m gradual_transfer export-kaldi train.arrow kaldi/train --dataset timit [--root ROOT]
     python -m gradual_transfer train-image --arch densenet40 --task cifar10 --data-dir D --out-dir M
 """
 
@@ -24,7 +25,7 @@ from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.architectures import num_groups
 from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, validate_config, workflow_config
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.demo import DATASETS as DEMO_DATASETS
+from gradual_transfer.data.kinds import DEMO_KINDS
 from gradual_transfer.devices import DeviceError
 from gradual_transfer.io import WriteError
 from gradual_transfer.steps import GraphCaptureFailed, TrainingDiverged
@@ -63,49 +64,33 @@ def cmd_demo_corpus(args) -> int:
     return 0
 
 
-def cmd_timit_features(args) -> int:
-    from gradual_transfer.features import FeatureSettings, extract_timit
-
-    config = _load(args)
-    task = next(t for t in config["tasks"].values() if t["dataset"] == "timit")
-    extract_timit(args.root, args.split, args.out, FeatureSettings.from_config(config["features"]),
-                  frame_targets=task["frame_targets"], alignment=task.get("alignment"),
-                  bad_utterances=config["datasets"]["timit"]["bad_utterances"])
-    return 0
-
-
-def cmd_iemocap_features(args) -> int:
-    from gradual_transfer.features import FeatureSettings, extract_iemocap
-
-    config = _load(args)
-    task = next(t for t in config["tasks"].values() if t["dataset"] == "iemocap")
-    extract_iemocap(args.root, args.out, FeatureSettings.from_config(config["features"]),
-                    silence_threshold_db=task["silence_threshold_db"],
-                    bad_utterances=config["datasets"]["iemocap"]["bad_utterances"])
-    return 0
-
-
-def cmd_kaldi_features(args) -> int:
-    from gradual_transfer.data.kaldi import data_errors
-    from gradual_transfer.data.kinds import kind_of
-    from gradual_transfer.features import FeatureSettings, extract_kaldi
+def cmd_speech_features(args) -> int:
+    from gradual_transfer.data.kinds import kind_of, reader
 
     config = validate_config(_load(args), check_data=False)
-    kaldi_datasets = [name for name in config["datasets"] if kind_of(config, name).name == "kaldi"]
-    if args.dataset not in kaldi_datasets:
-        raise ConfigError(f"kaldi-features {args.dataset}: not a dataset of kind kaldi under datasets; defined: "
-                          f"{', '.join(kaldi_datasets) or 'none'}.")
-    entry = config["datasets"][args.dataset]
-    problems = data_errors(config, args.dataset, Path(entry["root"]))  # as the workflow checks it first
-    if problems:
-        raise ConfigError("\n".join(problems))
-    task = next((t for t in config["tasks"].values() if t["dataset"] == args.dataset), None)
-    if task is None:
-        raise ConfigError(f"kaldi-features {args.dataset}: no task under tasks reads it (its "
-                          f"silence_threshold_db is a task's setting).")
-    extract_kaldi(entry["root"], args.out, FeatureSettings.from_config(config["features"]),
-                  silence_threshold_db=task["silence_threshold_db"], entry=entry, dataset=args.dataset,
-                  bad_utterances=entry["bad_utterances"], classes_out=Path(args.out).with_name("classes.json"))
+    speech = [name for name in config["datasets"] if not kind_of(config, name).is_image]
+    if args.dataset not in speech:
+        raise ConfigError(f"speech-features {args.dataset}: not a speech dataset under datasets; defined: "
+                          f"{', '.join(speech) or 'none'}.")
+    kind = kind_of(config, args.dataset)
+    module = reader(kind)
+    splits = getattr(module, "SPLITS", None)  # official splits extracted apart (TIMIT's), or one extraction
+    if splits and args.split not in splits:
+        raise ConfigError(f"--split: {args.dataset} is extracted one split at a time; give --split "
+                          f"{' or '.join(splits)}.")
+    if not splits and args.split:
+        raise ConfigError(f"--split {args.split}: {args.dataset} is extracted whole (its folds are chosen by speaker "
+                          f"when training); leave --split out.")
+    if not any(task["dataset"] == args.dataset for task in config["tasks"].values()):
+        raise ConfigError(f"speech-features {args.dataset}: no task under tasks reads it (its frame targets or "
+                          f"silence threshold are a task's settings).")
+    root = Path(args.root or config["datasets"][args.dataset]["root"])
+    if kind.data_checks:  # as the workflow checks the data before planning
+        problems = module.data_errors(config, args.dataset, root)
+        if problems:
+            raise ConfigError("\n".join(problems))
+    count = module.extract_as_configured(config, args.dataset, root, args.out, args.split)
+    print(f"wrote {count} utterances of {args.dataset} to {args.out}")
     return 0
 
 
@@ -119,31 +104,30 @@ def cmd_feature_stats(args) -> int:
 def cmd_export_kaldi(args) -> int:
     from gradual_transfer.features import export_kaldi
 
-    if (args.corpus is None) != (args.root is None):
-        print("error: --corpus and --root go together (wav.scp needs both)", file=sys.stderr)
-        return 2
-    print(f"wrote {export_kaldi(args.features, args.out_dir, args.corpus, args.root)} utterances to {args.out_dir}")
+    if args.root is not None and args.dataset is None:
+        raise ConfigError("--root: the root of which dataset? Give --dataset too (wav.scp needs both).")
+    kind = root = None
+    if args.dataset is not None:
+        from gradual_transfer.data.kinds import kind_of
+
+        config = validate_config(_load(args), check_data=False)
+        if args.dataset not in config["datasets"]:
+            raise ConfigError(f"--dataset {args.dataset}: not under datasets; defined: "
+                              f"{', '.join(config['datasets'])}.")
+        kind, root = kind_of(config, args.dataset).name, args.root or config["datasets"][args.dataset]["root"]
+    count = export_kaldi(args.features, args.out_dir, args.dataset, root, kind=kind)
+    print(f"wrote {count} utterances to {args.out_dir}")
     return 0
 
 
 def cmd_prepare_images(args) -> int:
-    from gradual_transfer.data.kinds import dataset_classes, image_datasets, kind_of
+    from gradual_transfer.data.kinds import image_datasets, kind_of, reader
 
     config = validate_config(_load(args), check_data=False)
     if args.dataset not in image_datasets(config):
         raise ConfigError(f"prepare-images {args.dataset}: not an image dataset under datasets; defined: "
                           f"{', '.join(image_datasets(config))}.")
-    entry = config["datasets"][args.dataset]
-    if kind_of(config, args.dataset).name == "imagefolder":
-        from gradual_transfer.data.imagefolder import prepare
-
-        prepare(args.root, args.out_dir, entry, classes=dataset_classes(config, args.dataset))
-        return 0
-    from gradual_transfer.data.images import prepare_images
-
-    prepare_images(args.dataset, args.root, args.out_dir, validation=entry["validation"],
-                   verify_md5=entry["verify_md5"], download=entry["download"],
-                   use_extra=entry.get("use_extra", False), train_limit=entry.get("train_limit"))
+    reader(kind_of(config, args.dataset)).prepare_as_configured(config, args.dataset, args.root, args.out_dir)
     return 0
 
 
@@ -203,30 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=cmd_check_config)
 
     p = commands.add_parser("demo-corpus", help="generate one demo corpus in its real on-disk format")
-    p.add_argument("dataset", choices=DEMO_DATASETS)
+    p.add_argument("dataset", choices=DEMO_KINDS)
     p.add_argument("out", help="directory to create")
     _configfiles(p)
     p.set_defaults(run=cmd_demo_corpus)
 
-    p = commands.add_parser("timit-features", help="features and frame targets of one TIMIT split (Arrow)")
-    p.add_argument("root")
-    p.add_argument("split", choices=["train", "dev", "test"])
+    p = commands.add_parser("speech-features", help="features and frame targets of a speech dataset (Arrow; "
+                                                    "a Kaldi directory's classes.json beside it)")
+    p.add_argument("dataset", help="a speech dataset under datasets (its kind, root and settings)")
     p.add_argument("out")
+    p.add_argument("--split", help="the split, for a dataset whose official splits are extracted apart")
+    p.add_argument("--root", help="read the corpus from here instead of datasets.<dataset>.root")
     _configfiles(p)
-    p.set_defaults(run=cmd_timit_features)
-
-    p = commands.add_parser("iemocap-features", help="features and frame labels of IEMOCAP (Arrow)")
-    p.add_argument("root")
-    p.add_argument("out")
-    _configfiles(p)
-    p.set_defaults(run=cmd_iemocap_features)
-
-    p = commands.add_parser("kaldi-features", help="features and frame labels of a Kaldi data directory of "
-                                                   "one's own (kind: kaldi; Arrow, and classes.json beside it)")
-    p.add_argument("dataset", help="a name under datasets of kind kaldi (its root, labels and allow_commands)")
-    p.add_argument("out")
-    _configfiles(p)
-    p.set_defaults(run=cmd_kaldi_features)
+    p.set_defaults(run=cmd_speech_features)
 
     p = commands.add_parser("feature-stats", help="per-coefficient mean/std of a feature file (JSON)")
     p.add_argument("features")
@@ -238,12 +211,14 @@ def main(argv: list[str] | None = None) -> int:
                                                  "(and wav.scp given --corpus and --root)")
     p.add_argument("features")
     p.add_argument("out_dir")
-    p.add_argument("--corpus", choices=["timit", "iemocap"], help="the corpus the features came from")
-    p.add_argument("--root", help="its root folder: writes wav.scp with absolute paths")
+    p.add_argument("--dataset", help="the dataset the features came from (a name under datasets): writes wav.scp "
+                                     "with absolute paths")
+    p.add_argument("--root", help="its root, when not datasets.<dataset>.root")
+    _configfiles(p)
     p.set_defaults(run=cmd_export_kaldi)
 
     p = commands.add_parser("prepare-images", help="an image dataset's splits → train/validation/test Arrow files")
-    p.add_argument("dataset", help="a name under datasets: cifar10, cifar100, svhn or one of kind imagefolder")
+    p.add_argument("dataset", help="an image dataset under datasets")
     p.add_argument("root")
     p.add_argument("out_dir")
     _configfiles(p)

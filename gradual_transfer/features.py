@@ -1,4 +1,7 @@
-"""Speech front end shared by both corpora: 40 log mel filter banks (MFSC) and frame targets.
+"""Speech front end shared by every speech kind: 40 log mel filter banks (MFSC), audio checks,
+silence, normalisation statistics, and the export of a feature file as a Kaldi data directory.
+Each kind's reader (``data/timit.py``, ``data/iemocap.py``, ``data/kaldi.py``) extracts its
+corpus with it (``extract``) and makes its own frame targets.
 
 Features: 16 kHz audio, 25 ms Hamming frames every 10 ms, 40 log mel filter banks, computed by
 torchaudio's Kaldi-compatible ``compliance.kaldi.fbank`` on int16-scaled samples (as Kaldi's
@@ -15,7 +18,6 @@ of the first pass are logged with their count and those utterances left out — 
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import struct
@@ -24,16 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import soundfile
 import torch
 
-from gradual_transfer.data import iemocap, kaldi, timit
-from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
+from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.ids import check_id
 from gradual_transfer.io import all_or_none, write_ark_scp, write_json, write_text
-from gradual_transfer.logs import progress
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +150,7 @@ def silence_mask(samples: np.ndarray, settings: FeatureSettings, threshold_db: f
     return energy < energy.max() + threshold_db
 
 
-def _resolve(problems: list[str], policy: str, what: str) -> None:
+def resolve_problems(problems: list[str], policy: str, what: str) -> None:
     if not problems:
         return
     if policy == "fail":
@@ -161,147 +160,6 @@ def _resolve(problems: list[str], policy: str, what: str) -> None:
     for problem in problems:
         log.warning("skipping: %s", problem)
     log.warning("skipped %d bad %s(s) (bad_utterances: skip)", len(problems), what)
-
-
-def extract_timit(root: str | Path, split: str, out: str | Path, settings: FeatureSettings,
-                  frame_targets: str = "thirds", alignment: str | Path | None = None,
-                  bad_utterances: str = "fail") -> int:
-    """Write ``out`` (Arrow) with the features, frame targets and 48-phone references of one
-    TIMIT split; return the number of utterances written."""
-    phone_map = timit.PhoneMap.load()
-    utterances = timit.list_utterances(root, split)
-    aligned = timit.read_alignment(alignment) if frame_targets == "alignment" else None
-    planned, problems = [], []
-    for utt in utterances:  # pass 1: labels and headers
-        try:
-            num_samples = check_audio(utt.wav, settings.sample_rate)
-            num_frames = settings.num_frames(num_samples)
-            if num_frames == 0:
-                raise DataError(f"{utt.wav}: shorter than one frame ({num_samples} samples)")
-            segments = timit.map_segments(timit.read_phn(utt.phn, num_samples, phone_map, settings.frame_length),
-                                          phone_map)
-            if aligned is not None:
-                if utt.utt_id not in aligned:
-                    raise DataError(f"{alignment}: no alignment for {utt.utt_id}")
-                if len(aligned[utt.utt_id]) != num_frames:
-                    raise DataError(f"{alignment}: alignment of {utt.utt_id} has {len(aligned[utt.utt_id])} "
-                                    f"frames, the features {num_frames} (frame settings differ from Kaldi's?)")
-            planned.append((utt, segments, num_frames))
-        except DataError as error:
-            problems.append(str(error))
-    _resolve(problems, bad_utterances, "utterance")
-    if not planned:
-        raise DataError(f"{root}: no usable {split} utterance.")
-    schema = speech_schema(settings.num_mel_bins, [pa.field("phones", pa.list_(pa.string()))])
-    with SpeechWriter(out, schema) as writer:  # pass 2: features
-        for utt, segments, num_frames in progress(planned, desc=f"timit {split}"):
-            feats = fbank(read_audio(utt.wav), settings)
-            assert len(feats) == num_frames
-            if aligned is not None:
-                targets = aligned[utt.utt_id].astype(np.int16)
-            else:
-                targets = timit.thirds_targets(segments, num_frames, settings.frame_length, settings.frame_shift, phone_map)
-            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": num_frames, "feats": feats,
-                        "targets": targets, "phones": [p for _, _, p in segments]})
-    log.info("timit %s: %d utterances, %d problems skipped → %s", split, writer.num_rows, len(problems), out)
-    return writer.num_rows
-
-
-def extract_iemocap(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
-                    bad_utterances: str = "fail") -> int:
-    """Write ``out`` (Arrow) with the features and frame labels (emotion, or silence) of every
-    4-class IEMOCAP utterance; folds select rows by speaker at training time."""
-    utterances, problems = iemocap.list_utterances(root)
-    planned = []
-    for utt in utterances:
-        try:
-            num_samples = check_audio(utt.wav, settings.sample_rate)
-            if settings.num_frames(num_samples) == 0:
-                raise DataError(f"{utt.wav}: shorter than one frame ({num_samples} samples)")
-            planned.append(utt)
-        except DataError as error:
-            problems.append(str(error))
-    _resolve(problems, bad_utterances, "utterance")
-    schema = speech_schema(settings.num_mel_bins, [pa.field("emotion", pa.string()), pa.field("session", pa.int8())])
-    with SpeechWriter(out, schema) as writer:
-        for utt in progress(planned, desc="iemocap"):
-            samples = read_audio(utt.wav)
-            feats = fbank(samples, settings)
-            targets = np.full(len(feats), iemocap.EMOTIONS.index(utt.emotion), dtype=np.int16)
-            targets[silence_mask(samples, settings, silence_threshold_db)] = iemocap.SILENCE
-            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
-                        "targets": targets, "emotion": utt.emotion, "session": utt.session})
-    log.info("iemocap: %d utterances, %d problems skipped → %s", writer.num_rows, len(problems), out)
-    return writer.num_rows
-
-
-def extract_kaldi(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
-                  entry: dict, dataset: str, bad_utterances: str = "fail", classes_out: str | Path | None = None) -> int:
-    """Write ``out`` (Arrow) with the features and frame labels (the utterance's class, or
-    silence: one class more) of every utterance of a Kaldi data directory
-    (:mod:`gradual_transfer.data.kaldi`), and the class labels in label order to `classes_out`.
-    Folds select rows by speaker at training time. Pass 1 reads every recording's header (a
-    command's whole output: it has no header apart from it); pass 2 reads the recordings again
-    in utterance order, once for consecutive segments of one recording."""
-    utterances = kaldi.read_data_dir(root, entry, dataset)
-    allow = bool(entry.get("allow_commands"))
-    refused = kaldi.command_errors(utterances, dataset, allow, Path(root))
-    if refused:
-        raise DataError(refused[0])
-    labels = kaldi.classes(utterances)
-    planned, problems = [], []
-    for recording, group in _by_recording(utterances):  # pass 1: audio and segment bounds
-        try:
-            if group[0].is_command:
-                samples, rate = kaldi.read_recording(group[0].source, allow, dataset)
-                kaldi.check_rate(group[0], rate, settings.sample_rate)
-                num_samples = len(samples)
-            else:
-                path = Path(group[0].source)
-                if not path.is_file():
-                    raise DataError(f"{path}: no such audio file (wav.scp, recording {recording}).")
-                num_samples = check_audio(path, settings.sample_rate)
-        except DataError as error:
-            problems += [f"{utt.utt_id}: {error}" for utt in group]
-            continue
-        for utt in group:
-            try:
-                first, last = kaldi.segment_bounds(utt, num_samples, settings.sample_rate)
-                if settings.num_frames(last - first) == 0:
-                    raise DataError(f"{utt.utt_id}: shorter than one frame")
-                planned.append(utt)
-            except DataError as error:
-                problems.append(str(error))
-    _resolve(problems, bad_utterances, "utterance")
-    if not planned:
-        raise DataError(f"{root}: no usable utterance.")
-    planned.sort(key=lambda u: u.utt_id.encode())
-    schema = speech_schema(settings.num_mel_bins, [pa.field("label", pa.string())]).with_metadata(
-        {"speakers": json.dumps(kaldi.speakers(utterances)), "classes": json.dumps(labels)})
-    with all_or_none(), SpeechWriter(out, schema) as writer:
-        held = (None, None)  # the last recording read: a recording's segments usually follow each other
-        for utt in progress(planned, desc=dataset):  # pass 2: features, in utterance order
-            if held[0] != utt.recording:
-                held = (utt.recording, kaldi.read_recording(utt.source, allow, dataset))
-            samples = kaldi.utterance_samples(utt, held[1], settings.sample_rate)
-            feats = fbank(samples, settings)
-            targets = np.full(len(feats), labels.index(utt.label), dtype=np.int16)
-            targets[silence_mask(samples, settings, silence_threshold_db)] = len(labels)
-            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
-                        "targets": targets, "label": utt.label})
-        if classes_out is not None:
-            write_json(classes_out, labels)
-    log.info("%s: %d utterances of %d classes (%s), %d problems skipped → %s", dataset, writer.num_rows,
-             len(labels), ", ".join(labels), len(problems), out)
-    return writer.num_rows
-
-
-def _by_recording(utterances: list) -> list[tuple[str, list]]:
-    """Utterances grouped by recording (each recording read once), in order of first appearance."""
-    groups: dict[str, list] = {}
-    for utt in utterances:
-        groups.setdefault(utt.recording, []).append(utt)
-    return list(groups.items())
 
 
 def normalisation_stats(features: SpeechFeatures, speakers: list[str] | None = None) -> dict:
@@ -342,11 +200,16 @@ def kaldi_utt_ids(utt_ids: list[str], speakers: list[str]) -> list[str]:
     return [u if u.startswith(s) else f"{s}-{u}" for u, s in zip(utt_ids, speakers)]
 
 
-def _audio_files(corpus: str, root: str | Path) -> dict[str, Path]:
-    """Every utterance's audio file in a corpus, by utterance id."""
-    if corpus == "timit":
-        return {u.utt_id: u.wav for split in timit.SPLITS for u in timit.list_utterances(root, split)}
-    return {u.utt_id: u.wav for u in iemocap.list_utterances(root)[0]}
+def _audio_files(kind: str, root: str | Path) -> dict[str, Path]:
+    """Every utterance's audio file in a corpus of `kind`, by utterance id (its reader's
+    ``audio_files``)."""
+    from gradual_transfer.data.kinds import KINDS, reader
+
+    module = reader(KINDS[kind])
+    if not hasattr(module, "audio_files"):
+        raise DataError(f"a corpus of kind {kind} has no audio files to list in wav.scp (a Kaldi data directory "
+                        f"has its own wav.scp).")
+    return module.audio_files(root)
 
 
 def _wav_entry(path: Path) -> str:
@@ -363,14 +226,15 @@ def _wav_entry(path: Path) -> str:
     return f"{SPHERE_READER} {shlex.quote(str(path))} |" if sphere else str(path)
 
 
-def export_kaldi(features_path: str | Path, out_dir: str | Path, corpus: str | None = None,
-                 corpus_root: str | Path | None = None) -> int:
+def export_kaldi(features_path: str | Path, out_dir: str | Path, dataset: str | None = None,
+                 corpus_root: str | Path | None = None, kind: str | None = None) -> int:
     """A Kaldi data directory of a feature file: ``feats.ark``/``feats.scp`` (absolute archive
     path), ``utt2spk``, ``spk2utt``, ``text`` (TIMIT: the reference phones on the 48-phone set,
-    as Kaldi's TIMIT recipe keeps them; IEMOCAP: the emotion) and, given the corpus and its
+    as Kaldi's TIMIT recipe keeps them; IEMOCAP: the emotion; a Kaldi directory's: the label) and, given the dataset and its
     root, ``wav.scp`` (absolute paths; SPHERE through :data:`SPHERE_READER`, the path quoted
     for ``sh``). Every file is sorted as ``LC_ALL=C sort`` sorts, and they appear together when
-    all are complete. Ids that Kaldi cannot hold (:mod:`gradual_transfer.data.ids`) are refused."""
+    all are complete. Ids that Kaldi cannot hold (:mod:`gradual_transfer.data.ids`) are refused.
+    `kind` is the dataset's kind (None: its name, as for the paper's corpora)."""
     features = SpeechFeatures(features_path)
     out_dir = Path(out_dir)
     duplicates = sorted(u for u, n in Counter(features.utt_ids).items() if n > 1)
@@ -381,16 +245,16 @@ def export_kaldi(features_path: str | Path, out_dir: str | Path, corpus: str | N
         check_id(value, what, features_path, fix="Extract the features again from a corpus whose folders and "
                                                  "files are renamed.")
     with all_or_none():  # the directory is whole or absent: Kaldi tools trust a data directory they find
-        _write_kaldi_dir(features, out_dir, speakers, corpus, corpus_root)
+        _write_kaldi_dir(features, out_dir, speakers, dataset, corpus_root, kind or dataset)
     return len(features)
 
 
-def _write_kaldi_dir(features: SpeechFeatures, out_dir: Path, speakers: list[str], corpus: str | None,
-                     corpus_root: str | Path | None) -> None:
+def _write_kaldi_dir(features: SpeechFeatures, out_dir: Path, speakers: list[str], dataset: str | None,
+                     corpus_root: str | Path | None, kind: str | None) -> None:
     features_path = features.path
     ids = kaldi_utt_ids(features.utt_ids, speakers)
     order = sorted(range(len(ids)), key=lambda row: ids[row].encode())  # C locale: byte order
-    label = next((name for name in ("phones", "emotion") if name in features.schema.names), None)
+    label = next((name for name in ("phones", "emotion", "label") if name in features.schema.names), None)
 
     def lines(values) -> str:
         return "".join(f"{ids[row]} {values(row)}\n" for row in order)
@@ -407,9 +271,9 @@ def _write_kaldi_dir(features: SpeechFeatures, out_dir: Path, speakers: list[str
     write_text(out_dir / "spk2utt", "".join(f"{s} {' '.join(by_speaker[s])}\n"
                                             for s in sorted(by_speaker, key=str.encode)))
     if corpus_root is not None:
-        audio = _audio_files(corpus, corpus_root)
+        audio = _audio_files(kind, corpus_root)
         missing = [u for u in features.utt_ids if u not in audio]
         if missing:
             raise DataError(f"{corpus_root}: no audio for {len(missing)} utterance(s) of {features_path}, e.g. "
-                            f"{missing[0]}; is datasets.{corpus}.root the corpus these features came from?")
+                            f"{missing[0]}; is datasets.{dataset}.root the corpus these features came from?")
         write_text(out_dir / "wav.scp", lines(lambda row: _wav_entry(audio[features.utt_ids[row]])))

@@ -1,10 +1,11 @@
 """Snakemake adapter: IEMOCAP features and frame labels (rule iemocap_features)."""
 
 from gradual_transfer import startup
-from gradual_transfer.features import FeatureSettings, extract_iemocap
+from gradual_transfer.data import iemocap
+from gradual_transfer.features import FeatureSettings
 
 startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
-extract_iemocap(
+iemocap.extract(
     snakemake.input.root,  # noqa: F821
     snakemake.output[0],  # noqa: F821
     FeatureSettings.from_config(snakemake.params.features),  # noqa: F821

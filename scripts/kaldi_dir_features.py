@@ -1,11 +1,12 @@
 """Snakemake adapter: features and frame labels of a Kaldi data directory (rule kaldi_dir_features)."""
 
 from gradual_transfer import startup
-from gradual_transfer.features import FeatureSettings, extract_kaldi
+from gradual_transfer.data import kaldi
+from gradual_transfer.features import FeatureSettings
 
 startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
 dataset = snakemake.wildcards.dataset  # noqa: F821
-extract_kaldi(
+kaldi.extract(
     snakemake.input.root,  # noqa: F821
     snakemake.output.features,  # noqa: F821
     FeatureSettings.from_config(snakemake.params.features),  # noqa: F821

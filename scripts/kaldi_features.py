@@ -7,4 +7,6 @@ from gradual_transfer.features import export_kaldi
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 startup.start(sm.log[0])
-export_kaldi(sm.input.features, Path(sm.output.scp).parent, sm.wildcards.corpus, sm.params.root)
+dataset = sm.wildcards.corpus
+export_kaldi(sm.input.features, Path(sm.output.scp).parent, dataset, sm.params.root,
+             kind=sm.config["datasets"][dataset]["kind"])

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from gradual_transfer import startup
-from gradual_transfer.data.images import prepare_images
+from gradual_transfer.data import cifar_svhn
 
 startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 entry = snakemake.config["datasets"][snakemake.wildcards.dataset]  # noqa: F821
-prepare_images(
+cifar_svhn.prepare(
     snakemake.wildcards.dataset,  # noqa: F821
     snakemake.params.root,  # noqa: F821
     Path(snakemake.output.train).parent,  # noqa: F821

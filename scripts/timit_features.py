@@ -1,10 +1,11 @@
 """Snakemake adapter: TIMIT features and frame targets of one split (rule timit_features)."""
 
 from gradual_transfer import startup
-from gradual_transfer.features import FeatureSettings, extract_timit
+from gradual_transfer.data import timit
+from gradual_transfer.features import FeatureSettings
 
 startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
-extract_timit(
+timit.extract(
     snakemake.input.root,  # noqa: F821
     snakemake.wildcards.split,  # noqa: F821
     snakemake.output[0],  # noqa: F821

@@ -20,11 +20,23 @@ def test_speech_steps_from_the_command_line(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config()))
     assert cli("demo-corpus", "timit", str(tmp_path / "timit"), "--configfile", str(config)).returncode == 0
-    result = cli("timit-features", str(tmp_path / "timit"), "dev", str(tmp_path / "dev.arrow"), "--configfile", str(config))
+    result = cli("speech-features", "timit", str(tmp_path / "dev.arrow"), "--split", "dev", "--root",
+                 str(tmp_path / "timit"), "--configfile", str(config))
     assert result.returncode == 0, result.stderr
     assert len(SpeechFeatures(tmp_path / "dev.arrow")) == 2
     result = cli("export-kaldi", str(tmp_path / "dev.arrow"), str(tmp_path / "kaldi"))
     assert result.returncode == 0 and (tmp_path / "kaldi" / "feats.scp").read_text().count("\n") == 2
+    assert not (tmp_path / "kaldi" / "wav.scp").exists()
+    result = cli("export-kaldi", str(tmp_path / "dev.arrow"), str(tmp_path / "kaldi-wav"), "--dataset", "timit",
+                 "--root", str(tmp_path / "timit"), "--configfile", str(config))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "kaldi-wav" / "wav.scp").read_text().count("\n") == 2
+    # the step asks the kind for its splits: TIMIT's are extracted apart, so a split is needed
+    result = cli("speech-features", "timit", str(tmp_path / "x.arrow"), "--configfile", str(config))
+    assert result.returncode == 2 and "--split: timit is extracted one split at a time; give --split train or dev " \
+                                      "or test." in result.stderr
+    result = cli("speech-features", "cifar10", str(tmp_path / "x.arrow"), "--configfile", str(config))
+    assert result.returncode == 2 and "speech-features cifar10: not a speech dataset under datasets" in result.stderr
 
 
 def test_image_steps_from_the_command_line(tmp_path):
@@ -49,7 +61,8 @@ def test_image_steps_from_the_command_line(tmp_path):
 
 
 def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
-    result = cli("timit-features", str(tmp_path / "missing"), "train", str(tmp_path / "x.arrow"))
+    result = cli("speech-features", "timit", str(tmp_path / "x.arrow"), "--split", "train", "--root",
+                 str(tmp_path / "missing"))
     assert result.returncode == 2
     assert "no TRAIN folder" in result.stderr and "Traceback" not in result.stderr
     result = cli("check-config", cwd=tmp_path)

@@ -12,15 +12,15 @@ import pytest
 import scipy.io
 import soundfile
 
-from gradual_transfer import resources
-from gradual_transfer.data.images import read_split
+from gradual_transfer.data.timit import PHONE_MAP_FILE, listed_speakers
+from gradual_transfer.data.cifar_svhn import read_split
 from gradual_transfer.demo import generate_corpus
 from gradual_transfer.demo.espeak import Synthesizer, Voice
 from gradual_transfer.demo.phones import to_timit_segments
 from gradual_transfer.demo.sentences import vocabulary
 from conftest import TINY_DEMO
 
-TIMIT_61 = {line.split()[0] for line in resources.TIMIT_PHONE_MAP.read_text().splitlines() if line.strip()}
+TIMIT_61 = {line.split()[0] for line in PHONE_MAP_FILE.read_text().splitlines() if line.strip()}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_timit_layout_and_speaker_lists(corpora):
     speakers = {p.name.lower(): p for p in root.glob("*/DR[1-8]/*")}
     assert all(p.parent.parent.name in ("TRAIN", "TEST") for p in speakers.values())
     test_speakers = {s for s, p in speakers.items() if p.parent.parent.name == "TEST"}
-    dev, core = set(resources.timit_speakers("dev")), set(resources.timit_speakers("core_test"))
+    dev, core = set(listed_speakers("dev")), set(listed_speakers("core_test"))
     assert len(test_speakers & dev) == 1 and len(test_speakers & core) == 1
     assert len(test_speakers - dev - core) == 1  # the "other" TEST speaker
     train = {s for s, p in speakers.items() if p.parent.parent.name == "TRAIN"}

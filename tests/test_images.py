@@ -13,7 +13,8 @@ import torch
 from gradual_transfer.figures import lc_labels
 from gradual_transfer.tables import results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
-from gradual_transfer.data.images import ImageArrays, prepare_images
+from gradual_transfer.data.cifar_svhn import prepare as prepare_images
+from gradual_transfer.data.images import ImageArrays
 from gradual_transfer.demo import generate_corpus
 from gradual_transfer.tasks import images
 from gradual_transfer.recipe import RuntimeOptions

@@ -257,14 +257,14 @@ def test_the_kaldi_steps_from_the_command_line(kaldi_data, tmp_path):
 
     config = kaldi_study_config(kaldi_data)
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
-    result = cli("kaldi-features", "loudness", "out/all.arrow", "--configfile", "study.yaml")
+    result = cli("speech-features", "loudness", "out/all.arrow", "--configfile", "study.yaml")
     assert result.returncode == 0, result.stderr
     assert len(SpeechFeatures(tmp_path / "out" / "all.arrow")) == 8
     assert json.loads((tmp_path / "out" / "classes.json").read_text()) == ["a", "b"]
 
     config["datasets"]["pitch"]["allow_commands"] = False  # refused from the CLI as from Snakemake
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
-    result = cli("kaldi-features", "pitch", "out/pitch.arrow", "--configfile", "study.yaml")
+    result = cli("speech-features", "pitch", "out/pitch.arrow", "--configfile", "study.yaml")
     assert result.returncode == 2 and "set datasets.pitch.allow_commands: true" in result.stderr
     assert not (tmp_path / "out" / "pitch.arrow").exists()
     result = cli("train-image", "--arch", "small_convnet", "--task", "pitch", "--data-dir", "d", "--out-dir", "m",

@@ -51,7 +51,8 @@ HOSTILE_NAMES = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
 def test_a_speaker_folder_kaldi_cannot_hold_is_refused_naming_it(tmp_path, case):
-    from gradual_transfer.features import export_kaldi, extract_timit
+    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.timit import extract as extract_timit
 
     root = make_timit(tmp_path / "timit")
     speaker = root / "TRAIN" / "DR2" / "MABC0"
@@ -61,8 +62,8 @@ def test_a_speaker_folder_kaldi_cannot_hold_is_refused_naming_it(tmp_path, case)
     message = str(caught.value)
     assert message.startswith(f"{hostile}: speaker folder name ") and "ids may hold only ASCII letters" in message
     assert not (tmp_path / "train.arrow").exists()
-    result = cli("timit-features", str(root), "train", str(tmp_path / "cli.arrow"), "--configfile",
-                 str(REPO / "config.yaml"), cwd=tmp_path)
+    result = cli("speech-features", "timit", str(tmp_path / "cli.arrow"), "--split", "train", "--root", str(root),
+                 "--configfile", str(REPO / "config.yaml"), cwd=tmp_path)
     assert result.returncode == 2 and str(hostile) in result.stderr and "Traceback" not in result.stderr
     # the Kaldi export reads the corpus's ids too (for wav.scp): the same sentence
     extract_timit(make_timit(tmp_path / "clean"), "dev", tmp_path / "dev.arrow", SETTINGS)
@@ -73,7 +74,7 @@ def test_a_speaker_folder_kaldi_cannot_hold_is_refused_naming_it(tmp_path, case)
 
 
 def test_a_timit_file_name_with_a_space_is_refused_naming_the_file(tmp_path):
-    from gradual_transfer.features import extract_timit
+    from gradual_transfer.data.timit import extract as extract_timit
 
     root = make_timit(tmp_path / "timit")
     speaker = root / "TRAIN" / "DR1" / "FCJF0"
@@ -85,7 +86,7 @@ def test_a_timit_file_name_with_a_space_is_refused_naming_the_file(tmp_path):
 
 
 def test_an_iemocap_utterance_name_kaldi_cannot_hold_is_refused_naming_the_line(tmp_path):
-    from gradual_transfer.features import extract_iemocap
+    from gradual_transfer.data.iemocap import extract as extract_iemocap
 
     root = make_iemocap(tmp_path / "iemocap")
     labels = root / "Session2" / "dialog" / "EmoEvaluation" / "Ses02F_impro01.txt"
@@ -137,7 +138,8 @@ def test_wav_scp_read_through_sh_runs_nothing_and_gives_the_audio(tmp_path, monk
     import kaldiio
     import soundfile
 
-    from gradual_transfer.features import export_kaldi, extract_timit
+    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.timit import extract as extract_timit
 
     root = make_timit(tmp_path / ROOT_NAMES[case])
     out = root.parent / "kaldi data"  # the archives' own paths are hostile too
@@ -173,7 +175,8 @@ def test_wav_scp_read_through_sh_runs_nothing_and_gives_the_audio(tmp_path, monk
 def test_plain_wav_paths_with_a_space_load_with_kaldiio(tmp_path):
     import kaldiio
 
-    from gradual_transfer.features import export_kaldi, extract_iemocap
+    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.iemocap import extract as extract_iemocap
 
     root = make_iemocap(tmp_path / "my corpora" / "iemocap")
     extract_iemocap(root, tmp_path / "all.arrow", SETTINGS, -30.0)
@@ -227,7 +230,7 @@ def aligned_run(tmp_path_factory):
     """TIMIT's features extracted with `frame_targets: alignment` from a Kaldi script file and
     its archive (made of the thirds targets, so that every utterance has one)."""
     from gradual_transfer.demo import generate_corpus
-    from gradual_transfer.features import extract_timit
+    from gradual_transfer.data.timit import extract as extract_timit
     from gradual_transfer.data.arrow import SpeechFeatures
     from gradual_transfer.io import write_ark_scp
 
@@ -415,7 +418,7 @@ def cifar10_data(tmp_path_factory):
     """Prepared tiny CIFAR-10 splits, the tiny config, and model files of known identity (made
     by `save_model`, untrained: only their identity is read before they would be trained)."""
     from gradual_transfer.checkpoints import save_model
-    from gradual_transfer.data.images import prepare_images
+    from gradual_transfer.data.cifar_svhn import prepare as prepare_images
     from gradual_transfer.demo import generate_corpus
     from gradual_transfer.architectures import network
     from gradual_transfer.grid import Job
@@ -480,7 +483,7 @@ def test_a_tasks_classes_are_checked_against_the_prepared_labels_before_training
 
 
 def test_truncated_arrow_inputs_are_named_by_every_command(cifar10_data, tmp_path):
-    from gradual_transfer.features import extract_timit
+    from gradual_transfer.data.timit import extract as extract_timit
 
     data = tmp_path / "data"
     shutil.copytree(cifar10_data / "data", data)

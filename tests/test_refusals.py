@@ -52,7 +52,7 @@ def test_a_nan_loss_names_its_epoch_and_step(tmp_path):
 
 
 def test_a_diverged_job_writes_no_model_and_no_metrics(tmp_path):
-    from gradual_transfer.data.images import prepare_images
+    from gradual_transfer.data.cifar_svhn import prepare as prepare_images
     from gradual_transfer.demo import generate_corpus
     from gradual_transfer.experiment import run_job
     from gradual_transfer.grid import Job
@@ -150,7 +150,7 @@ IMAGE_DAMAGES = {
 @pytest.mark.parametrize("case", sorted(IMAGE_DAMAGES))
 def test_damaged_image_data_is_refused_before_anything_is_written(tmp_path, case):
     from gradual_transfer.data.errors import DataError
-    from gradual_transfer.data.images import prepare_images
+    from gradual_transfer.data.cifar_svhn import prepare as prepare_images
     from gradual_transfer.demo import generate_corpus
     from conftest import TINY_DEMO
 
@@ -282,7 +282,7 @@ TIMIT_DAMAGES = {
 @pytest.mark.parametrize("case", sorted(TIMIT_DAMAGES))
 def test_damaged_timit_is_refused_and_skip_leaves_the_utterance_out(tmp_path, case):
     from gradual_transfer.data.errors import DataError
-    from gradual_transfer.features import extract_timit
+    from gradual_transfer.data.timit import extract as extract_timit
     from test_speech_data import SETTINGS, make_timit
 
     damage, message = TIMIT_DAMAGES[case]
@@ -297,7 +297,7 @@ def test_damaged_timit_is_refused_and_skip_leaves_the_utterance_out(tmp_path, ca
 
 def test_a_speaker_in_two_dialect_regions_is_refused_naming_both(tmp_path):
     from gradual_transfer.data.errors import DataError
-    from gradual_transfer.features import extract_timit
+    from gradual_transfer.data.timit import extract as extract_timit
     from test_speech_data import SETTINGS, make_timit
 
     root = make_timit(tmp_path / "t")
@@ -308,7 +308,7 @@ def test_a_speaker_in_two_dialect_regions_is_refused_naming_both(tmp_path):
 
 def test_an_iemocap_label_block_listed_twice_is_refused(tmp_path):
     from gradual_transfer.data.errors import DataError
-    from gradual_transfer.features import extract_iemocap
+    from gradual_transfer.data.iemocap import extract as extract_iemocap
     from test_speech_data import SETTINGS, make_iemocap
 
     root = make_iemocap(tmp_path / "i")
@@ -353,7 +353,8 @@ def test_a_fold_without_its_test_speaker_is_refused_when_the_config_is_checked(p
 def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, iemocap_without_ses03m):
     from gradual_transfer.tasks import speech
     from gradual_transfer.data.errors import DataError
-    from gradual_transfer.features import extract_iemocap, write_stats
+    from gradual_transfer.features import write_stats
+    from gradual_transfer.data.iemocap import extract as extract_iemocap
     from test_speech_data import SETTINGS
 
     features = tmp_path / "all.arrow"
@@ -409,7 +410,8 @@ def test_a_full_disk_during_training_names_the_checkpoint(full_disk):
 
 
 def test_a_full_disk_during_extraction_and_kaldi_export_leaves_nothing(full_disk, tmp_path):
-    from gradual_transfer.features import export_kaldi, extract_timit
+    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.timit import extract as extract_timit
     from gradual_transfer.io import WriteError
     from test_speech_data import SETTINGS, make_timit
 

@@ -284,10 +284,10 @@ def test_an_untouched_corpus_plans_nothing(own_corpora):
 
 
 def test_replacing_a_timit_file_re_extracts_only_its_split(own_corpora):
-    from gradual_transfer import resources
+    from gradual_transfer.data.timit import listed_speakers
 
     workdir, config = own_corpora
-    dev = set(resources.timit_speakers("dev"))
+    dev = set(listed_speakers("dev"))
     phn = next(p for p in sorted((workdir / "data/timit/TEST").glob("DR*/*/*.PHN")) if p.parent.name.lower() in dev)
     with replaced(phn):
         assert _plan_targets(workdir, config) == {"timit_features": 1}

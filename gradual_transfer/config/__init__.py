@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gradual_transfer.config.data import (alignment_errors, data_root_errors, demo_datasets, outdir_errors,
+from gradual_transfer.config.data import (data_root_errors, demo_datasets, outdir_errors, task_file_errors,
                                           used_datasets)
 from gradual_transfer.config.files import BASE_CONFIG, ConfigError, load_config, load_yaml, merge, workflow_config
 from gradual_transfer.config.references import image_size, semantic_errors, torchvision_errors
 from gradual_transfer.config.schema import SCHEMA_PATH, schema_errors, task_kind_errors, with_defaults
 
-__all__ = ["BASE_CONFIG", "SCHEMA_PATH", "ConfigError", "alignment_errors", "data_root_errors", "demo_datasets",
+__all__ = ["BASE_CONFIG", "SCHEMA_PATH", "ConfigError", "data_root_errors", "demo_datasets",
            "image_size", "load_config", "load_yaml", "merge", "outdir_errors", "schema_errors", "semantic_errors",
-           "task_kind_errors", "torchvision_errors", "used_datasets", "validate_config", "with_defaults",
+           "task_file_errors", "task_kind_errors", "torchvision_errors", "used_datasets", "validate_config", "with_defaults",
            "workflow_config"]
 
 
@@ -43,7 +43,7 @@ def validate_config(config: dict, base: Path = Path("."), schema_path: Path = SC
     if not problems:
         problems = torchvision_errors(config)
     if not problems and check_data:
-        problems = data_root_errors(config, base) + alignment_errors(config, base)
+        problems = data_root_errors(config, base) + task_file_errors(config, base)
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")

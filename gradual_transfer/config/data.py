@@ -1,16 +1,14 @@
 """The checks that look at the disk before any job is planned: the data roots of the datasets the
-enabled experiments use (their layout, IEMOCAP's folds, an image folder's classes, a Kaldi data
-directory's tables, classes and folds), the files
-other settings name (a Kaldi alignment), and `outdir` (a folder of its own). Names only: no
-corpus file is decoded."""
+enabled experiments use (their layout, and what each kind's reader checks: IEMOCAP's folds, an
+image folder's classes, a Kaldi data directory's tables, classes and folds), the files tasks
+name (a Kaldi alignment), and `outdir` (a folder of its own). No corpus file is decoded."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from gradual_transfer.data import layouts
-from gradual_transfer.data.kinds import kind_of, reader
-from gradual_transfer.grid import SPEECH_EXPERIMENT
+from gradual_transfer.data.kinds import kind_of, reader, task_kind
 
 
 def used_datasets(config: dict) -> list[str]:
@@ -57,23 +55,15 @@ def outdir_errors(config: dict, base: Path = Path(".")) -> list[str]:
     return []
 
 
-def alignment_errors(config: dict, base: Path = Path(".")) -> list[str]:
-    """The Kaldi alignment a TIMIT task trains on (``frame_targets: alignment``): its files
-    exist and are of the right kind (an archive, or a script file and the archives it names)."""
-    from gradual_transfer.data.errors import DataError
-    from gradual_transfer.data.timit import alignment_files
-
-    speech = config["experiments"].get(SPEECH_EXPERIMENT, {})
-    if not speech.get("enabled"):
-        return []
+def task_file_errors(config: dict, base: Path = Path(".")) -> list[str]:
+    """The files the tasks of the enabled experiments name (a TIMIT task's Kaldi alignment), each
+    checked by the reader of the task's kind (its ``task_file_errors``, where it has one)."""
+    tasks = dict.fromkeys(t for exp in config["experiments"].values() if exp["enabled"] for t in exp["tasks"])
     problems = []
-    for name in speech["tasks"]:
-        task = config["tasks"][name]
-        if kind_of(config, task["dataset"]).speech_role == "asr" and task["frame_targets"] == "alignment" and task["alignment"]:
-            try:
-                alignment_files(task["alignment"], base)
-            except DataError as error:
-                problems.append(f"tasks.{name}.alignment: {error}")
+    for name in tasks:
+        module = reader(task_kind(config, name))
+        if hasattr(module, "task_file_errors"):
+            problems += module.task_file_errors(name, config["tasks"][name], Path(base))
     return problems
 
 

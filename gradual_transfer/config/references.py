@@ -6,7 +6,7 @@ that a torchvision architecture's groups tile its network. `config` has the sche
 from __future__ import annotations
 
 from gradual_transfer.architectures import num_groups
-from gradual_transfer.data.kinds import is_utterance_classification, kind_of, reader
+from gradual_transfer.data.kinds import KINDS, is_utterance_classification, kind_of, reader
 from gradual_transfer.grid import SPEECH_EXPERIMENT, image_experiments
 
 
@@ -95,7 +95,8 @@ def experiment_errors(config: dict) -> list[str]:
                 elif wanted == "speech" and not is_utterance_classification(kind):
                     problems.append(f"experiments.{exp_name}.tasks: task {t!r} reads {tasks[t]['dataset']}, which "
                                     f"belongs to the speech experiment (phone recognition is decoded there only); "
-                                    f"a study of your own classifies utterances (IEMOCAP, kind: kaldi).")
+                                    f"a study of your own classifies utterances (kinds "
+                                    f"{', '.join(n for n, k in KINDS.items() if is_utterance_classification(k))}).")
         for a in exp["architectures"]:
             if a not in archs:
                 problems.append(
@@ -125,7 +126,9 @@ def experiment_errors(config: dict) -> list[str]:
     if speech and not problems:
         by_role = {kind_of(config, tasks[t]["dataset"]).speech_role: t for t in speech["tasks"]}
         if set(by_role) != {"asr", "ser"}:
-            problems.append("experiments.speech.tasks: name one TIMIT task and one IEMOCAP task.")
+            roles = {kind.speech_role: name for name, kind in KINDS.items() if kind.speech_role}
+            problems.append(f"experiments.speech.tasks: name one {roles['asr']} task (phone recognition) and one "
+                            f"{roles['ser']} task (emotion recognition).")
         else:
             ser_folds = set(tasks[by_role["ser"]]["folds"])
             extra = sorted(set(speech["ser_source_folds"]) - ser_folds)

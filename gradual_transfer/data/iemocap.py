@@ -14,18 +14,29 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.ids import check_id
+
+if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
+    from gradual_transfer.features import FeatureSettings
+
+log = logging.getLogger(__name__)
 
 EMOTIONS = ("ang", "hap", "sad", "neu")  # class indices 0..3
 SILENCE = len(EMOTIONS)  # class index 4
 MERGE = {"ang": "ang", "hap": "hap", "exc": "hap", "sad": "sad", "neu": "neu"}
 ALL_CODES = {"neu", "hap", "sad", "ang", "exc", "fru", "sur", "fea", "dis", "oth", "xxx"}
 SPEAKERS = tuple(f"Ses0{s}{g}" for s in range(1, 6) for g in "FM")
+SESSIONS = range(1, 6)
+LAYOUT = {"iemocap": "<root>/Session1..Session5/sentences/wav/<dialog>/<utt>.wav and "
+                     "<root>/Session1..Session5/dialog/EmoEvaluation/<dialog>.txt (IEMOCAP_full_release)"}
+_FOLDERS = ("sentences/wav", "dialog/EmoEvaluation")  # of each session
 
 _UTTERANCE = re.compile(
     r"^\[(?P<start>\d+(?:\.\d+)?) - (?P<end>\d+(?:\.\d+)?)\]\t(?P<utt>Ses0[1-5][FM]_\S+_[FM]\d+)\t"
@@ -43,6 +54,33 @@ class Utterance:
     wav: Path
     start: float
     end: float
+
+
+def missing_entries(root: Path, entry: dict | None = None) -> list[str]:
+    """Each session's audio and label folders."""
+    return [str(root / f"Session{s}" / sub) for s in SESSIONS for sub in _FOLDERS
+            if not (root / f"Session{s}" / sub).is_dir()]
+
+
+def write_placeholders(root: Path, entry: dict | None = None) -> None:
+    for s in SESSIONS:
+        for sub in _FOLDERS:
+            (root / f"Session{s}" / sub).mkdir(parents=True, exist_ok=True)
+
+
+def corpus_files(root: Path, entry: dict | None = None, split: str | None = None) -> list[Path]:
+    """Every label file and every audio file of the five sessions (one extraction reads them all)."""
+    files = []
+    for s in SESSIONS:
+        session = root / f"Session{s}"
+        files += sorted((session / "dialog" / "EmoEvaluation").glob("*.txt"))
+        files += sorted((session / "sentences" / "wav").glob("*/*.wav"))
+    return files
+
+
+def audio_files(root: str | Path) -> dict[str, Path]:
+    """Every 4-class utterance's audio file, by utterance id (a Kaldi data directory's wav.scp)."""
+    return {u.utt_id: u.wav for u in list_utterances(root)[0]}
 
 
 def speaker_of(utt_id: str) -> str:
@@ -166,3 +204,52 @@ def fold_layout(corpus_speakers: list[str], validation_speakers: list[str], fold
     """The train, validation and test speakers of a fold: over IEMOCAP's ten speakers, whichever
     of them the feature file holds."""
     return folds(validation_speakers)[fold]
+
+
+# --- extraction ----------------------------------------------------------------------------
+
+def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
+            bad_utterances: str = "fail") -> int:
+    """Write ``out`` (Arrow) with the features (:mod:`gradual_transfer.features`' front end) and
+    frame labels (emotion, or silence) of every 4-class IEMOCAP utterance; folds select rows by
+    speaker at training time. Every audio header is checked before any feature is computed."""
+    import numpy as np
+    import pyarrow as pa
+
+    from gradual_transfer.data.arrow import SpeechWriter, speech_schema
+    from gradual_transfer.features import check_audio, fbank, read_audio, resolve_problems, silence_mask
+    from gradual_transfer.logs import progress
+
+    utterances, problems = list_utterances(root)
+    planned = []
+    for utt in utterances:
+        try:
+            num_samples = check_audio(utt.wav, settings.sample_rate)
+            if settings.num_frames(num_samples) == 0:
+                raise DataError(f"{utt.wav}: shorter than one frame ({num_samples} samples)")
+            planned.append(utt)
+        except DataError as error:
+            problems.append(str(error))
+    resolve_problems(problems, bad_utterances, "utterance")
+    schema = speech_schema(settings.num_mel_bins, [pa.field("emotion", pa.string()), pa.field("session", pa.int8())])
+    with SpeechWriter(out, schema) as writer:
+        for utt in progress(planned, desc="iemocap"):
+            samples = read_audio(utt.wav)
+            feats = fbank(samples, settings)
+            targets = np.full(len(feats), EMOTIONS.index(utt.emotion), dtype=np.int16)
+            targets[silence_mask(samples, settings, silence_threshold_db)] = SILENCE
+            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
+                        "targets": targets, "emotion": utt.emotion, "session": utt.session})
+    log.info("iemocap: %d utterances, %d problems skipped → %s", writer.num_rows, len(problems), out)
+    return writer.num_rows
+
+
+def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str | Path, split: None = None) -> int:
+    """:func:`extract` with the config's front end, the silence threshold of the tasks reading
+    `dataset` (the config check makes them agree) and its ``bad_utterances`` (the command line's step)."""
+    from gradual_transfer.features import FeatureSettings
+
+    task = next(t for t in config["tasks"].values() if t["dataset"] == dataset)
+    return extract(root, out, FeatureSettings.from_config(config["features"]),
+                   silence_threshold_db=task["silence_threshold_db"],
+                   bad_utterances=config["datasets"][dataset]["bad_utterances"])

@@ -36,6 +36,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 EXPECTED = ("<root>/train/<class>/<image> and <root>/test/<class>/<image>, optionally <root>/val/<class>/<image> "
             "(torchvision's ImageFolder layout: one folder per class, the same class folders in every split; "
             f"images {', '.join(IMAGE_SUFFIXES)})")
+LAYOUT = {"imagefolder": EXPECTED}
 
 
 def _class_folders(split_dir: Path) -> list[str]:
@@ -87,7 +88,7 @@ def _split_images(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]
     return items
 
 
-def corpus_files(root: str | Path, entry: dict | None = None) -> list[Path]:
+def corpus_files(root: str | Path, entry: dict | None = None, split: str | None = None) -> list[Path]:
     """Every image file preparation reads (sorted): a directory walk, nothing decoded, no
     torchvision imported (it runs when the workflow is parsed). Absent folders are simply not
     listed; :func:`prepare` reports what is wrong."""
@@ -162,6 +163,14 @@ def _check_no_empty_class(items_by_split: dict[str, list[tuple[Path, int]]], lab
             if split in labels_by_split and kept[label] == 0:
                 raise DataError(f"{folder}: no readable image left after leaving out bad images (see "
                                 f"bad_images.txt). Replace them, or remove the class from every split.")
+
+
+def prepare_as_configured(config: dict, dataset: str, root: str | Path, out_dir: str | Path) -> dict:
+    """:func:`prepare` with the settings of ``datasets.<dataset>`` and the class count of the tasks
+    reading it (the command line's step)."""
+    from gradual_transfer.data.kinds import dataset_classes
+
+    return prepare(root, out_dir, config["datasets"][dataset], classes=dataset_classes(config, dataset))
 
 
 def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | None = None) -> dict:

@@ -1,9 +1,6 @@
-"""CIFAR-10, CIFAR-100 and SVHN through torchvision's own readers.
-
-torchvision checks every file's MD5 against the original release, even with
-``download=False``. That check stays on for real data (``verify_md5: true``); files in the same
-format with other content (the demo sets, test fixtures) are read by subclasses whose checksum
-entries are ``None``, which torchvision treats as "exists is enough".
+"""Prepared image data: the Arrow files every image kind's preparation writes (uint8 images of
+one shape, int16 labels, the shape in the schema's metadata), their memory-mapped reading, and
+the batches training takes from them (on the host, or resident on the device).
 """
 
 from __future__ import annotations
@@ -12,119 +9,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from torchvision import datasets
 
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.order import IndexedSource
 
-
-class _UncheckedCIFAR10(datasets.CIFAR10):
-    train_list = [[name, None] for name, _ in datasets.CIFAR10.train_list]
-    test_list = [[name, None] for name, _ in datasets.CIFAR10.test_list]
-    meta = {**datasets.CIFAR10.meta, "md5": None}
-
-
-class _UncheckedCIFAR100(datasets.CIFAR100):
-    train_list = [[name, None] for name, _ in datasets.CIFAR100.train_list]
-    test_list = [[name, None] for name, _ in datasets.CIFAR100.test_list]
-    meta = {**datasets.CIFAR100.meta, "md5": None}
-
-
-class _UncheckedSVHN(datasets.SVHN):
-    split_list = {split: [url, name, None] for split, (url, name, _) in datasets.SVHN.split_list.items()}
-
-
-_READERS = {
-    "cifar10": (datasets.CIFAR10, _UncheckedCIFAR10),
-    "cifar100": (datasets.CIFAR100, _UncheckedCIFAR100),
-    "svhn": (datasets.SVHN, _UncheckedSVHN),
-}
-
-
-CLASSES = {"cifar10": 10, "cifar100": 100, "svhn": 10}
-
-
-def split_files(dataset: str, root: str | Path, split: str) -> list[Path]:
-    """The files of one official split, as torchvision reads them."""
-    root = Path(root)
-    if dataset == "svhn":
-        return [root / datasets.SVHN.split_list[split][1]]
-    reader = _READERS[dataset][0]
-    names = reader.train_list if split == "train" else reader.test_list
-    return [root / reader.base_folder / name for name, _ in names]
-
-
-def _check_cifar_files(dataset: str, root: str | Path, split: str) -> None:
-    """Each CIFAR batch file on its own: readable, as many labels as images, rows of
-    3 × 32 × 32 bytes, labels of the dataset's classes. (torchvision concatenates the batches
-    first, so a batch one image short would shift every label after it.)"""
-    import pickle
-
-    key = "fine_labels" if dataset == "cifar100" else "labels"
-    for path in split_files(dataset, root, split):
-        try:
-            with open(path, "rb") as f:
-                entry = pickle.load(f, encoding="latin1")
-            data, labels = np.asarray(entry["data"]), np.asarray(entry[key])
-        except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as error:
-            raise DataError(f"{path}: not a readable {dataset} batch ({type(error).__name__}: {error}). "
-                            f"Replace it with the original file.") from None
-        if data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)) or data.dtype != np.uint8:
-            raise DataError(f"{path}: images of shape {data.shape} and type {data.dtype}; a {dataset} batch holds "
-                            f"rows of {int(np.prod(IMAGE_SHAPE))} uint8 values. Replace it with the original file.")
-        if len(data) != len(labels):
-            raise DataError(f"{path}: {len(data)} images but {len(labels)} labels. Replace it with the original file.")
-        _check_labels(labels, dataset, path)
-
-
-def _check_labels(labels: np.ndarray, dataset: str, path: Path) -> None:
-    bad = np.flatnonzero((labels < 0) | (labels >= CLASSES[dataset]))
-    if len(bad):
-        raise DataError(f"{path}: label {labels[bad[0]]} at index {bad[0]} is outside 0..{CLASSES[dataset] - 1} "
-                        f"({len(bad)} such labels). Replace it with the original file.")
-
-
-def read_split(dataset: str, root: str | Path, split: str, verify_md5: bool = True,
-               download: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 32, 32, 3) uint8 and labels (N,) int64 of one official split, checked: as
-    many labels as images, 32 × 32 × 3 images, labels in 0..classes - 1 (a :class:`DataError`
-    names the file and the first bad index).
-
-    `split` is ``train`` or ``test`` for CIFAR and ``train``, ``extra`` or ``test`` for SVHN
-    (whose label 10 torchvision already maps to 0).
-    """
-    checked, unchecked = _READERS[dataset]
-    reader = checked if verify_md5 else unchecked
-    if dataset != "svhn" and split not in ("train", "test"):
-        raise ValueError(f"{dataset} has splits train and test, not {split!r}")
-    if dataset != "svhn" and not download:
-        _check_cifar_files(dataset, root, split)
-    files = ", ".join(map(str, split_files(dataset, root, split)))
-    try:
-        if dataset == "svhn":
-            ds = reader(str(root), split=split, download=download)
-            images, labels = np.ascontiguousarray(ds.data.transpose(0, 2, 3, 1)), np.asarray(ds.labels, dtype=np.int64)
-        else:
-            ds = reader(str(root), train=split == "train", download=download)
-            images, labels = ds.data, np.asarray(ds.targets, dtype=np.int64)
-    except RuntimeError as error:  # torchvision: a file is missing or its MD5 is not the release's
-        raise DataError(f"{files}: not found, or not the original release (torchvision's MD5 check: {error}). "
-                        f"For a copy in the same format with other content, set datasets.{dataset}.verify_md5: "
-                        f"false.") from None
-    except (OSError, EOFError, KeyError, TypeError, ValueError, IndexError) as error:
-        raise DataError(f"{files}: not a readable {dataset} {split} split ({type(error).__name__}: {error}). "
-                        f"Replace it with the original file.") from None
-    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        raise DataError(f"{files}: images of shape {images.shape[1:]}, not {IMAGE_SHAPE}. Replace it with the "
-                        f"original file.")
-    labels = labels.reshape(-1) if labels.ndim == 2 and 1 in labels.shape else labels
-    if len(images) != len(labels):
-        raise DataError(f"{files}: {len(images)} images but {len(labels)} labels. Replace it with the original file.")
-    _check_labels(labels, dataset, Path(files))
-    return images, labels
-
-
-# --- preparation: official splits → train / validation / test Arrow files -------------------
 
 IMAGE_SHAPE = (32, 32, 3)  # CIFAR's and SVHN's, and that of every file written before files recorded theirs
 SPLIT_SEED = 0  # the validation images are a fixed random subset of the training images
@@ -201,39 +89,6 @@ class ImageArrays:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-def prepare_images(dataset: str, root: str | Path, out_dir: str | Path, validation: int, verify_md5: bool = True,
-                   download: bool = False, use_extra: bool = False, train_limit: int | None = None) -> dict:
-    """Write ``train.arrow``, ``validation.arrow``, ``test.arrow`` and ``stats.json`` (per-channel
-    mean/std of the training images in [0, 1]; SVHN is only scaled by 1/255, so 0 and 1)."""
-    from gradual_transfer.io import all_or_none, write_json
-
-    out_dir = Path(out_dir)
-    images, labels = read_split(dataset, root, "train", verify_md5, download)
-    if dataset == "svhn" and use_extra:
-        extra_images, extra_labels = read_split(dataset, root, "extra", verify_md5, download)
-        images, labels = np.concatenate([images, extra_images]), np.concatenate([labels, extra_labels])
-    if validation >= len(images):
-        raise DataError(f"datasets.{dataset}.validation = {validation} leaves no training images "
-                        f"({len(images)} in {root}).")
-    kept, held = carve_validation(len(images), validation)
-    if train_limit:
-        kept = kept[:train_limit]
-    test_images, test_labels = read_split(dataset, root, "test", verify_md5, download)
-    if dataset == "svhn":
-        mean, std = [0.0] * 3, [1.0] * 3
-    else:
-        pixels = images[kept].reshape(-1, 3).astype(np.float64) / 255.0
-        mean, std = pixels.mean(axis=0).tolist(), pixels.std(axis=0).tolist()
-    stats = {"mean": mean, "std": std, "train": int(len(kept)), "validation": int(len(held)),
-             "test": int(len(test_labels)), "classes": CLASSES[dataset]}
-    with all_or_none():  # the three splits and their statistics appear together, or none does
-        write_images(out_dir / "train.arrow", images[kept], labels[kept])
-        write_images(out_dir / "validation.arrow", images[held], labels[held])
-        write_images(out_dir / "test.arrow", test_images, test_labels)
-        write_json(out_dir / "stats.json", stats)
-    return stats
 
 
 class ImageSource:

@@ -32,16 +32,24 @@ workflow is parsed.
 from __future__ import annotations
 
 import io
+import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.ids import check_id
 
+if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
+    from gradual_transfer.features import FeatureSettings
+
+log = logging.getLogger(__name__)
+
 EXPECTED = ("<root>/wav.scp (<recording> <wav file> or <recording> <command> |), <root>/utt2spk, "
             "<root>/utt2label (<utterance> <class>; or the file of datasets.<name>.labels), optionally "
             "<root>/segments and <root>/spk2utt (a Kaldi data directory)")
+LAYOUT = {"kaldi": EXPECTED}
 REQUIRED = ("wav.scp", "utt2spk")
 COMMAND_TIMEOUT_S = 600  # one recording's command
 
@@ -229,7 +237,7 @@ def fold_problems(speaker_list: list[str], validation_speakers: list[str], fold_
     return []
 
 
-def corpus_files(root: str | Path, entry: dict | None = None) -> list[Path]:
+def corpus_files(root: str | Path, entry: dict | None = None, split: str | None = None) -> list[Path]:
     """The data directory's tables and the audio files wav.scp names (commands: the tables only;
     absent files are simply not listed: the extraction says what is wrong)."""
     root = Path(root)
@@ -331,3 +339,97 @@ def fold_layout(corpus_speakers: list[str], validation_speakers: list[str], fold
     """The train, validation and test speakers of a fold, over every speaker of the data
     directory's utt2spk (as the feature file records them: skipped utterances renumber nothing)."""
     return folds(corpus_speakers, validation_speakers)[fold]
+
+
+# --- extraction ----------------------------------------------------------------------------
+
+def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
+            entry: dict, dataset: str, bad_utterances: str = "fail", classes_out: str | Path | None = None) -> int:
+    """Write ``out`` (Arrow) with the features and frame labels (the utterance's class, or
+    silence: one class more) of every utterance of a Kaldi data directory
+    (:mod:`gradual_transfer.data.kaldi`), and the class labels in label order to `classes_out`.
+    Folds select rows by speaker at training time. Pass 1 reads every recording's header (a
+    command's whole output: it has no header apart from it); pass 2 reads the recordings again
+    in utterance order, once for consecutive segments of one recording."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+
+    from gradual_transfer.data.arrow import SpeechWriter, speech_schema
+    from gradual_transfer.features import check_audio, fbank, resolve_problems, silence_mask
+    from gradual_transfer.io import all_or_none, write_json
+    from gradual_transfer.logs import progress
+
+    utterances = read_data_dir(root, entry, dataset)
+    allow = bool(entry.get("allow_commands"))
+    refused = command_errors(utterances, dataset, allow, Path(root))
+    if refused:
+        raise DataError(refused[0])
+    labels = classes(utterances)
+    planned, problems = [], []
+    for recording, group in _by_recording(utterances):  # pass 1: audio and segment bounds
+        try:
+            if group[0].is_command:
+                samples, rate = read_recording(group[0].source, allow, dataset)
+                check_rate(group[0], rate, settings.sample_rate)
+                num_samples = len(samples)
+            else:
+                path = Path(group[0].source)
+                if not path.is_file():
+                    raise DataError(f"{path}: no such audio file (wav.scp, recording {recording}).")
+                num_samples = check_audio(path, settings.sample_rate)
+        except DataError as error:
+            problems += [f"{utt.utt_id}: {error}" for utt in group]
+            continue
+        for utt in group:
+            try:
+                first, last = segment_bounds(utt, num_samples, settings.sample_rate)
+                if settings.num_frames(last - first) == 0:
+                    raise DataError(f"{utt.utt_id}: shorter than one frame")
+                planned.append(utt)
+            except DataError as error:
+                problems.append(str(error))
+    resolve_problems(problems, bad_utterances, "utterance")
+    if not planned:
+        raise DataError(f"{root}: no usable utterance.")
+    planned.sort(key=lambda u: u.utt_id.encode())
+    schema = speech_schema(settings.num_mel_bins, [pa.field("label", pa.string())]).with_metadata(
+        {"speakers": json.dumps(speakers(utterances)), "classes": json.dumps(labels)})
+    with all_or_none(), SpeechWriter(out, schema) as writer:
+        held = (None, None)  # the last recording read: a recording's segments usually follow each other
+        for utt in progress(planned, desc=dataset):  # pass 2: features, in utterance order
+            if held[0] != utt.recording:
+                held = (utt.recording, read_recording(utt.source, allow, dataset))
+            samples = utterance_samples(utt, held[1], settings.sample_rate)
+            feats = fbank(samples, settings)
+            targets = np.full(len(feats), labels.index(utt.label), dtype=np.int16)
+            targets[silence_mask(samples, settings, silence_threshold_db)] = len(labels)
+            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
+                        "targets": targets, "label": utt.label})
+        if classes_out is not None:
+            write_json(classes_out, labels)
+    log.info("%s: %d utterances of %d classes (%s), %d problems skipped → %s", dataset, writer.num_rows,
+             len(labels), ", ".join(labels), len(problems), out)
+    return writer.num_rows
+
+
+def _by_recording(utterances: list) -> list[tuple[str, list]]:
+    """Utterances grouped by recording (each recording read once), in order of first appearance."""
+    groups: dict[str, list] = {}
+    for utt in utterances:
+        groups.setdefault(utt.recording, []).append(utt)
+    return list(groups.items())
+
+
+def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str | Path, split: None = None) -> int:
+    """:func:`extract` with the config's front end, the silence threshold of the tasks reading
+    `dataset` (the config check makes them agree) and its entry; the classes go to
+    ``classes.json`` beside `out` (the command line's step)."""
+    from gradual_transfer.features import FeatureSettings
+
+    task = next(t for t in config["tasks"].values() if t["dataset"] == dataset)
+    entry = config["datasets"][dataset]
+    return extract(root, out, FeatureSettings.from_config(config["features"]),
+                   silence_threshold_db=task["silence_threshold_db"], entry=entry, dataset=dataset,
+                   bad_utterances=entry["bad_utterances"], classes_out=Path(out).with_name("classes.json"))

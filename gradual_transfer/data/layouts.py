@@ -1,10 +1,17 @@
-"""The on-disk layout each kind of dataset expects (:mod:`gradual_transfer.data.kinds`), a
-cheap check of a data root against it, and the files a job reads from it.
+"""The on-disk layout of each kind of dataset (:mod:`gradual_transfer.data.kinds`), a cheap check
+of a data root against it, and the files a job reads from it.
 
 The check runs when the workflow is parsed, so a wrong path fails in a second with the layout
 spelt out, not an hour later inside a job. It looks only at names (no file is opened). Every
-function takes the dataset's *kind*; a dataset of the user's own (``imagefolder``) is answered
-by its reader's module, the paper's five here.
+answer comes from the module that reads the kind (its ``reader`` in the registry), which says:
+
+- ``LAYOUT``: the layout of each kind it reads, in words (what the config check prints);
+- ``missing_entries(root, entry)``: what the layout requires and `root` lacks;
+- ``write_placeholders(root, entry)``: empty files and folders that pass that check;
+- ``corpus_files(root, entry, split=None)``: the files its preparation reads (of one split,
+  where the kind has official splits that are extracted apart).
+
+`entry` is the dataset's config entry with its ``kind`` set (a module may read several kinds).
 """
 
 from __future__ import annotations
@@ -13,78 +20,30 @@ import hashlib
 import os
 from pathlib import Path
 
-from gradual_transfer.data.kinds import KINDS
-
-EXPECTED = {
-    "cifar10": "<root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta} "
-               "(the python version of CIFAR-10, as torchvision stores it)",
-    "cifar100": "<root>/cifar-100-python/{train, test, meta} "
-                "(the python version of CIFAR-100, as torchvision stores it)",
-    "svhn": "<root>/{train_32x32.mat, test_32x32.mat, extra_32x32.mat} (SVHN format 2, cropped digits)",
-    "timit": "<root>/TRAIN/DR1..DR8/<speaker>/<utt>.WAV + .PHN and <root>/TEST/... "
-             "(LDC93S1; upper or lower case names)",
-    "iemocap": "<root>/Session1..Session5/sentences/wav/<dialog>/<utt>.wav and "
-               "<root>/Session1..Session5/dialog/EmoEvaluation/<dialog>.txt (IEMOCAP_full_release)",
-}
+from gradual_transfer.data.kinds import KINDS, reader
 
 
+def _owner(kind: str):
+    """The module that reads a kind; imported light (no torch: the layout checks run at parse time)."""
+    return reader(KINDS[kind])
 
-def _own(kind: str):
-    """The module that owns a kind of the user's own (its layout, files and placeholders)."""
-    import importlib
 
-    return importlib.import_module(KINDS[kind].reader)
+def _entry(kind: str, entry: dict | None) -> dict:
+    return {**(entry or {}), "kind": kind}
 
 
 def expected(kind: str) -> str:
     """The layout of a kind, in words (what the config check prints)."""
-    return EXPECTED[kind] if kind in EXPECTED else _own(kind).EXPECTED
+    return _owner(kind).LAYOUT[kind]
 
 
 _FIX = ("Set this root in your config to your copy{download}, or run the demo on generated data: "
         "make demo.")
 
 
-def _child(directory: Path, name: str) -> Path | None:
-    """`directory/name`, matching the name in either case (TIMIT ships both ways)."""
-    for candidate in (name, name.lower(), name.upper()):
-        if (directory / candidate).exists():
-            return directory / candidate
-    return None
-
-
-def image_files(kind: str, entry: dict | None = None) -> list[str]:
-    """The files of an image kind, relative to its root."""
-    if kind == "cifar10":
-        return [f"cifar-10-batches-py/{n}" for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]]
-    if kind == "cifar100":
-        return [f"cifar-100-python/{n}" for n in ("train", "test", "meta")]
-    if kind == "svhn":
-        return ["train_32x32.mat", "test_32x32.mat"] + (["extra_32x32.mat"] if (entry or {}).get("use_extra") else [])
-    raise ValueError(f"{kind!r} is not an image kind")
-
-
 def missing_entries(kind: str, root: Path, entry: dict | None = None) -> list[str]:
     """Names the layout requires that are absent under `root` (empty when it looks right)."""
-    entry = entry or {}
-    if kind in ("cifar10", "cifar100", "svhn"):
-        return [str(root / n) for n in image_files(kind, entry) if not (root / n).is_file()]
-    if kind == "timit":
-        missing = []
-        for part in ("TRAIN", "TEST"):
-            split = _child(root, part)
-            if split is None or not any(p.name.upper().startswith("DR") for p in split.iterdir()):
-                missing.append(str(root / part / "DR1..DR8"))
-        return missing
-    if kind == "iemocap":
-        missing = []
-        for s in range(1, 6):
-            session = root / f"Session{s}"
-            for sub in ("sentences/wav", "dialog/EmoEvaluation"):
-                if not (session / sub).is_dir():
-                    missing.append(str(session / sub))
-        return missing
-    return _own(kind).missing_entries(root, entry)
+    return _owner(kind).missing_entries(Path(root), _entry(kind, entry))
 
 
 def write_placeholders(kind: str, root: str | Path, entry: dict | None = None) -> None:
@@ -92,21 +51,7 @@ def write_placeholders(kind: str, root: str | Path, entry: dict | None = None) -
     tree on which Snakemake can plan the paper's grid (dry runs, tests, benchmarks)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    if kind == "timit":
-        for part in ("TRAIN", "TEST"):
-            (root / part / "DR1").mkdir(parents=True, exist_ok=True)
-        return
-    if kind == "iemocap":
-        for s in range(1, 6):
-            for sub in ("sentences/wav", "dialog/EmoEvaluation"):
-                (root / f"Session{s}" / sub).mkdir(parents=True, exist_ok=True)
-        return
-    if kind not in EXPECTED:
-        _own(kind).write_placeholders(root, entry or {})
-        return
-    for name in missing_entries(kind, root, {"use_extra": True, **(entry or {})}):
-        Path(name).parent.mkdir(parents=True, exist_ok=True)
-        Path(name).touch()
+    _owner(kind).write_placeholders(root, _entry(kind, entry))
 
 
 def check_root(kind: str, root: Path, entry: dict | None = None) -> str | None:
@@ -126,34 +71,10 @@ def check_root(kind: str, root: Path, entry: dict | None = None) -> str | None:
 # --- what a job reads: the corpus content it depends on ---------------------------------------
 
 def corpus_files(kind: str, root: str | Path, split: str | None = None, entry: dict | None = None) -> list[Path]:
-    """The files a reader takes from `root` (for TIMIT, those of one split: TRAIN for train,
-    the dev or core-test speakers' folders of TEST for dev and test). Absent files are simply
-    not listed: this never fails, the readers report what is wrong."""
-    root = Path(root)
-    entry = entry or {}
-    if kind in ("cifar10", "cifar100", "svhn"):
-        return [root / name for name in image_files(kind, entry) if (root / name).is_file()]
-    if kind == "timit":
-        from gradual_transfer import resources
-
-        part = _child(root, "TRAIN" if split == "train" else "TEST")
-        if part is None or not part.is_dir():
-            return []
-        wanted = None if split == "train" else set(resources.timit_speakers("dev" if split == "dev" else "core_test"))
-        files = []
-        for region in sorted(p for p in part.iterdir() if p.is_dir() and p.name.upper().startswith("DR")):
-            for speaker in sorted(p for p in region.iterdir() if p.is_dir()):
-                if wanted is None or speaker.name.lower() in wanted:
-                    files += sorted(p for p in speaker.iterdir() if p.is_file())
-        return files
-    if kind == "iemocap":
-        files = []
-        for s in range(1, 6):
-            session = root / f"Session{s}"
-            files += sorted((session / "dialog" / "EmoEvaluation").glob("*.txt"))
-            files += sorted((session / "sentences" / "wav").glob("*/*.wav"))
-        return files
-    return _own(kind).corpus_files(root, entry)
+    """The files a reader takes from `root` (of one split where the kind's splits are extracted
+    apart, e.g. TIMIT's). Absent files are simply not listed: this never fails, the readers
+    report what is wrong."""
+    return _owner(kind).corpus_files(Path(root), _entry(kind, entry), split)
 
 
 def content_fingerprint(root: str | Path, files: list[Path]) -> str:

@@ -15,18 +15,38 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradual_transfer import resources
+from gradual_transfer.resources import RESOURCES
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.ids import check_id
 
+if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
+    from gradual_transfer.features import FeatureSettings
+
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "dev", "test")
 STATES_PER_PHONE = 3
+PHONE_MAP_FILE = RESOURCES / "timit" / "phones.61-48-39.map"  # from the Kaldi recipe's conf/
+
+LAYOUT = {"timit": "<root>/TRAIN/DR1..DR8/<speaker>/<utt>.WAV + .PHN and <root>/TEST/... "
+                   "(LDC93S1; upper or lower case names)"}
+
+
+@lru_cache(maxsize=None)
+def listed_speakers(which: str) -> list[str]:
+    """Speaker ids (lower case) of TIMIT's 50-speaker dev set ("dev") or 24-speaker core
+    test set ("core_test"), in the order of the Kaldi recipe's lists."""
+    path = RESOURCES / "timit" / f"{which}_speakers.txt"
+    return [line.strip().lower() for line in path.read_text().splitlines() if line.strip()]
 
 
 @dataclass(frozen=True)
@@ -39,7 +59,7 @@ class PhoneMap:
     phones48: tuple[str, ...]
 
     @classmethod
-    def load(cls, path: Path = resources.TIMIT_PHONE_MAP) -> "PhoneMap":
+    def load(cls, path: Path = PHONE_MAP_FILE) -> "PhoneMap":
         to48, to39, phones48 = {}, {}, []
         for line in Path(path).read_text().splitlines():
             fields = line.split()
@@ -73,10 +93,48 @@ class Utterance:
 
 
 def _child(directory: Path, name: str) -> Path | None:
+    """The folder `directory/name` in either case (TIMIT ships both ways), or None."""
     for candidate in (name, name.upper(), name.lower()):
         if (directory / candidate).is_dir():
             return directory / candidate
     return None
+
+
+# --- layout: what the config check looks for, and the files a split reads -------------------
+
+def missing_entries(root: Path, entry: dict | None = None) -> list[str]:
+    """TRAIN/ and TEST/ (either case), each with dialect-region folders."""
+    missing = []
+    for part in ("TRAIN", "TEST"):
+        folder = _child(root, part)
+        if folder is None or not any(p.name.upper().startswith("DR") for p in folder.iterdir()):
+            missing.append(str(root / part / "DR1..DR8"))
+    return missing
+
+
+def write_placeholders(root: Path, entry: dict | None = None) -> None:
+    for part in ("TRAIN", "TEST"):
+        (root / part / "DR1").mkdir(parents=True, exist_ok=True)
+
+
+def corpus_files(root: Path, entry: dict | None = None, split: str | None = None) -> list[Path]:
+    """The files of one split's speakers: every file of TRAIN's for train, of the dev or
+    core-test speakers' folders of TEST for dev and test."""
+    part = _child(root, "TRAIN" if split == "train" else "TEST")
+    if part is None:
+        return []
+    wanted = None if split == "train" else set(listed_speakers("dev" if split == "dev" else "core_test"))
+    files = []
+    for region in sorted(p for p in part.iterdir() if p.is_dir() and p.name.upper().startswith("DR")):
+        for speaker in sorted(p for p in region.iterdir() if p.is_dir()):
+            if wanted is None or speaker.name.lower() in wanted:
+                files += sorted(p for p in speaker.iterdir() if p.is_file())
+    return files
+
+
+def audio_files(root: str | Path) -> dict[str, Path]:
+    """Every utterance's audio file, by utterance id (a Kaldi data directory's wav.scp)."""
+    return {u.utt_id: u.wav for split in SPLITS for u in list_utterances(root, split)}
 
 
 def list_utterances(root: str | Path, split: str) -> list[Utterance]:
@@ -90,7 +148,7 @@ def list_utterances(root: str | Path, split: str) -> list[Utterance]:
                         f"Expected <root>/TRAIN/DR1..DR8/<speaker>/<utt>.WAV; check datasets.timit.root.")
     wanted = None
     if split != "train":
-        listed = resources.timit_speakers("dev" if split == "dev" else "core_test")
+        listed = listed_speakers("dev" if split == "dev" else "core_test")
         wanted = set(listed)
     utterances = []
     found_speakers = set()
@@ -254,6 +312,18 @@ def read_alignment(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: not a readable Kaldi alignment archive ({error}).") from None
 
 
+def task_file_errors(name: str, task: dict, base: Path) -> list[str]:
+    """The Kaldi alignment a task trains on (``frame_targets: alignment``): its files exist and
+    are of the right kind (an archive, or a script file and the archives it names)."""
+    if task["frame_targets"] != "alignment" or not task["alignment"]:
+        return []
+    try:
+        alignment_files(task["alignment"], base)
+    except DataError as error:
+        return [f"tasks.{name}.alignment: {error}"]
+    return []
+
+
 def task_errors(config: dict, name: str, task: dict) -> list[str]:
     """What a phone-recognition task's frame targets need: the alignment it reads, or a speech
     architecture to realign with (the config check, without the data)."""
@@ -268,3 +338,68 @@ def task_errors(config: dict, name: str, task: dict) -> list[str]:
         problems.append(f"tasks.{name}.realign_with: {aligner!r} is not a speech architecture of "
                         f"`architectures` ({', '.join(speech)}).")
     return problems
+
+
+# --- extraction ----------------------------------------------------------------------------
+
+def extract(root: str | Path, split: str, out: str | Path, settings: FeatureSettings,
+            frame_targets: str = "thirds", alignment: str | Path | None = None,
+            bad_utterances: str = "fail") -> int:
+    """Write ``out`` (Arrow) with the features (:mod:`gradual_transfer.features`' front end),
+    frame targets and 48-phone references of one TIMIT split; return the number of utterances
+    written. Two passes: every utterance's labels and audio header first (a bad corpus fails in
+    seconds), then the features."""
+    import pyarrow as pa
+
+    from gradual_transfer.data.arrow import SpeechWriter, speech_schema
+    from gradual_transfer.features import check_audio, fbank, read_audio, resolve_problems
+    from gradual_transfer.logs import progress
+
+    phone_map = PhoneMap.load()
+    utterances = list_utterances(root, split)
+    aligned = read_alignment(alignment) if frame_targets == "alignment" else None
+    planned, problems = [], []
+    for utt in utterances:  # pass 1: labels and headers
+        try:
+            num_samples = check_audio(utt.wav, settings.sample_rate)
+            num_frames = settings.num_frames(num_samples)
+            if num_frames == 0:
+                raise DataError(f"{utt.wav}: shorter than one frame ({num_samples} samples)")
+            segments = map_segments(read_phn(utt.phn, num_samples, phone_map, settings.frame_length),
+                                          phone_map)
+            if aligned is not None:
+                if utt.utt_id not in aligned:
+                    raise DataError(f"{alignment}: no alignment for {utt.utt_id}")
+                if len(aligned[utt.utt_id]) != num_frames:
+                    raise DataError(f"{alignment}: alignment of {utt.utt_id} has {len(aligned[utt.utt_id])} "
+                                    f"frames, the features {num_frames} (frame settings differ from Kaldi's?)")
+            planned.append((utt, segments, num_frames))
+        except DataError as error:
+            problems.append(str(error))
+    resolve_problems(problems, bad_utterances, "utterance")
+    if not planned:
+        raise DataError(f"{root}: no usable {split} utterance.")
+    schema = speech_schema(settings.num_mel_bins, [pa.field("phones", pa.list_(pa.string()))])
+    with SpeechWriter(out, schema) as writer:  # pass 2: features
+        for utt, segments, num_frames in progress(planned, desc=f"timit {split}"):
+            feats = fbank(read_audio(utt.wav), settings)
+            assert len(feats) == num_frames
+            if aligned is not None:
+                targets = aligned[utt.utt_id].astype(np.int16)
+            else:
+                targets = thirds_targets(segments, num_frames, settings.frame_length, settings.frame_shift, phone_map)
+            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": num_frames, "feats": feats,
+                        "targets": targets, "phones": [p for _, _, p in segments]})
+    log.info("timit %s: %d utterances, %d problems skipped → %s", split, writer.num_rows, len(problems), out)
+    return writer.num_rows
+
+
+def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str | Path, split: str) -> int:
+    """:func:`extract` of one split with the config's front end, the frame targets of the first
+    task reading `dataset`, and ``datasets.<dataset>.bad_utterances`` (the command line's step)."""
+    from gradual_transfer.features import FeatureSettings
+
+    task = next(t for t in config["tasks"].values() if t["dataset"] == dataset)
+    return extract(root, split, out, FeatureSettings.from_config(config["features"]),
+                   frame_targets=task["frame_targets"], alignment=task.get("alignment"),
+                   bad_utterances=config["datasets"][dataset]["bad_utterances"])

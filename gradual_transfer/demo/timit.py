@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradual_transfer import resources
+from gradual_transfer.data.timit import listed_speakers
 from gradual_transfer.demo import formats
 from gradual_transfer.demo.espeak import Voice
 from gradual_transfer.demo.phones import to_timit_segments
@@ -69,9 +69,9 @@ def _fresh_names(rng: np.random.Generator, count: int, taken: set[str]) -> list[
 def speakers(settings: dict, seed: int) -> list[tuple[str, str]]:
     """(split, speaker) for every demo speaker, speaker names lower case as in the lists."""
     rng = np.random.default_rng([seed, 1])
-    dev = _pick_balanced(resources.timit_speakers("dev"), settings["dev_speakers"])
-    core = _pick_balanced(resources.timit_speakers("core_test"), settings["core_test_speakers"])
-    taken = set(resources.timit_speakers("dev")) | set(resources.timit_speakers("core_test"))
+    dev = _pick_balanced(listed_speakers("dev"), settings["dev_speakers"])
+    core = _pick_balanced(listed_speakers("core_test"), settings["core_test_speakers"])
+    taken = set(listed_speakers("dev")) | set(listed_speakers("core_test"))
     other = _fresh_names(rng, settings["other_test_speakers"], taken)
     train = _fresh_names(rng, settings["train_speakers"], taken)
     return [("TEST", s) for s in dev + core + other] + [("TRAIN", s) for s in train]
