@@ -25,7 +25,7 @@ from gradual_transfer.checkpoints import CheckpointError
 from gradual_transfer.architectures import num_groups
 from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, validate_config, workflow_config
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.kinds import DEMO_KINDS
+from gradual_transfer.demo import DATASETS as DEMO_DATASETS
 from gradual_transfer.devices import DeviceError
 from gradual_transfer.io import WriteError
 from gradual_transfer.steps import GraphCaptureFailed, TrainingDiverged
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=cmd_check_config)
 
     p = commands.add_parser("demo-corpus", help="generate one demo corpus in its real on-disk format")
-    p.add_argument("dataset", choices=DEMO_KINDS)
+    p.add_argument("dataset", choices=DEMO_DATASETS)
     p.add_argument("out", help="directory to create")
     _configfiles(p)
     p.set_defaults(run=cmd_demo_corpus)

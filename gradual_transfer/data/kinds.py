@@ -17,7 +17,6 @@ other name is a dataset of the user's own (``kind: imagefolder`` or ``kind: kald
 - the module that reads it (``reader``): its layout, the files a split reads and the placeholders
   a dry run plans on (asked through :mod:`gradual_transfer.data.layouts`), its checks
   (``data_errors``, ``task_errors``), its preparation (images) or extraction (speech: ``extract``);
-- the generator of its demo stand-in, where it has one (``demo``: ``module:function``).
 
 Every place that lists datasets asks this registry. No torch here: the workflow reads it when
 it plans.
@@ -39,7 +38,6 @@ class DatasetKind:
     downloadable: bool = False  # torchvision can fetch it (datasets.<name>.download)
     data_checks: bool = False  # its reader checks the data before planning (`data_errors`: classes, folds, tables)
     speech_role: str | None = None  # its role in the paper's speech experiment: "asr" or "ser"
-    demo: str | None = None  # "module:function" generating its demo corpus (gradual_transfer.demo)
 
     @property
     def is_image(self) -> bool:
@@ -47,21 +45,15 @@ class DatasetKind:
 
 
 KINDS = {kind.name: kind for kind in (
-    DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True,
-                demo="gradual_transfer.demo.images:generate_cifar10"),
-    DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=100, downloadable=True,
-                demo="gradual_transfer.demo.images:generate_cifar100"),
-    DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True,
-                demo="gradual_transfer.demo.images:generate_svhn"),
+    DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True),
+    DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=100, downloadable=True),
+    DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True),
     DatasetKind("imagefolder", "image", "accuracy", "gradual_transfer.data.imagefolder", data_checks=True),
-    DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task", speech_role="asr",
-                demo="gradual_transfer.demo.timit:generate"),
+    DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task", speech_role="asr"),
     DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task",
-                data_checks=True, speech_role="ser", demo="gradual_transfer.demo.iemocap:generate"),
+                data_checks=True, speech_role="ser"),
     DatasetKind("kaldi", "speech", "ue", "gradual_transfer.data.kaldi", task_schema="kaldi_task", data_checks=True),
 )}
-
-DEMO_KINDS = tuple(name for name, kind in KINDS.items() if kind.demo)  # the demo generates these
 
 
 def kind_of(config: dict, dataset: str) -> DatasetKind:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradual_transfer.resources import RESOURCES
+from gradual_transfer.resources import RESOURCES, listed
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.data.ids import check_id
 
@@ -41,12 +40,10 @@ LAYOUT = {"timit": "<root>/TRAIN/DR1..DR8/<speaker>/<utt>.WAV + .PHN and <root>/
                    "(LDC93S1; upper or lower case names)"}
 
 
-@lru_cache(maxsize=None)
 def listed_speakers(which: str) -> list[str]:
     """Speaker ids (lower case) of TIMIT's 50-speaker dev set ("dev") or 24-speaker core
     test set ("core_test"), in the order of the Kaldi recipe's lists."""
-    path = RESOURCES / "timit" / f"{which}_speakers.txt"
-    return [line.strip().lower() for line in path.read_text().splitlines() if line.strip()]
+    return list(listed(f"timit/{which}_speakers.txt"))
 
 
 @dataclass(frozen=True)

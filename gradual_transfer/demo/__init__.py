@@ -6,30 +6,41 @@ corpora are licensed), so the demo writes small stand-ins that the real readers 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import shutil
 from pathlib import Path
 
-from gradual_transfer.data.kinds import DEMO_KINDS, KINDS
-
 log = logging.getLogger(__name__)
+
+
+def _generators():
+    from gradual_transfer.demo import iemocap, images, timit
+
+    return {
+        "timit": timit.generate,
+        "iemocap": iemocap.generate,
+        "cifar10": images.generate_cifar10,
+        "cifar100": images.generate_cifar100,
+        "svhn": images.generate_svhn,
+    }
+
+
+DATASETS = ("timit", "iemocap", "cifar10", "cifar100", "svhn")
 
 
 def generate_corpus(dataset: str, out: str | Path, settings: dict, seed: int) -> int:
     """Generate the demo `dataset` at `out`. Written into a temporary sibling and renamed at the
     end, so an interrupted run never leaves a corpus that looks complete."""
-    if dataset not in DEMO_KINDS:
-        raise ValueError(f"no demo generator for {dataset!r}; choose one of {', '.join(DEMO_KINDS)}")
-    module, function = KINDS[dataset].demo.split(":")
-    generate = getattr(importlib.import_module(module), function)
+    generators = _generators()
+    if dataset not in generators:
+        raise ValueError(f"no demo generator for {dataset!r}; choose one of {', '.join(DATASETS)}")
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     log.info("generating demo %s (seed %d, %s) in %s", dataset, seed, settings, partial)
     try:
-        count = generate(partial, settings, seed)
+        count = generators[dataset](partial, settings, seed)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

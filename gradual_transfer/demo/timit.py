@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gradual_transfer.data.timit import listed_speakers
 from gradual_transfer.demo import formats
 from gradual_transfer.demo.espeak import Voice
 from gradual_transfer.demo.phones import to_timit_segments
 from gradual_transfer.demo.sentences import SA_SENTENCES, sentence
 from gradual_transfer.demo.speech import SAMPLE_RATE, speak
+from gradual_transfer.resources import listed
 
 VARIANTS = {"f": ["f1", "f2", "f3", "f4", "f5"], "m": ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"]}
 SX_READERS = 7  # in TIMIT each SX sentence is read by 7 speakers
@@ -69,9 +69,9 @@ def _fresh_names(rng: np.random.Generator, count: int, taken: set[str]) -> list[
 def speakers(settings: dict, seed: int) -> list[tuple[str, str]]:
     """(split, speaker) for every demo speaker, speaker names lower case as in the lists."""
     rng = np.random.default_rng([seed, 1])
-    dev = _pick_balanced(listed_speakers("dev"), settings["dev_speakers"])
-    core = _pick_balanced(listed_speakers("core_test"), settings["core_test_speakers"])
-    taken = set(listed_speakers("dev")) | set(listed_speakers("core_test"))
+    dev = _pick_balanced(listed("timit/dev_speakers.txt"), settings["dev_speakers"])
+    core = _pick_balanced(listed("timit/core_test_speakers.txt"), settings["core_test_speakers"])
+    taken = set(listed("timit/dev_speakers.txt")) | set(listed("timit/core_test_speakers.txt"))
     other = _fresh_names(rng, settings["other_test_speakers"], taken)
     train = _fresh_names(rng, settings["train_speakers"], taken)
     return [("TEST", s) for s in dev + core + other] + [("TRAIN", s) for s in train]
