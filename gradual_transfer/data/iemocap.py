@@ -247,9 +247,10 @@ def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silenc
 def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str | Path, split: None = None) -> int:
     """:func:`extract` with the config's front end, the silence threshold of the tasks reading
     `dataset` (the config check makes them agree) and its ``bad_utterances`` (the command line's step)."""
+    from gradual_transfer.data.kinds import dataset_task
     from gradual_transfer.features import FeatureSettings
 
-    task = next(t for t in config["tasks"].values() if t["dataset"] == dataset)
+    task = dataset_task(config, dataset)
     return extract(root, out, FeatureSettings.from_config(config["features"]),
                    silence_threshold_db=task["silence_threshold_db"],
                    bad_utterances=config["datasets"][dataset]["bad_utterances"])

@@ -426,9 +426,10 @@ def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str
     """:func:`extract` with the config's front end, the silence threshold of the tasks reading
     `dataset` (the config check makes them agree) and its entry; the classes go to
     ``classes.json`` beside `out` (the command line's step)."""
+    from gradual_transfer.data.kinds import dataset_task
     from gradual_transfer.features import FeatureSettings
 
-    task = next(t for t in config["tasks"].values() if t["dataset"] == dataset)
+    task = dataset_task(config, dataset)
     entry = config["datasets"][dataset]
     return extract(root, out, FeatureSettings.from_config(config["features"]),
                    silence_threshold_db=task["silence_threshold_db"], entry=entry, dataset=dataset,

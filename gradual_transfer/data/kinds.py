@@ -84,7 +84,14 @@ def image_datasets(config: dict) -> list[str]:
     return [name for name in config["datasets"] if kind_of(config, name).is_image]
 
 
+def dataset_task(config: dict, dataset: str) -> dict | None:
+    """The first task reading a dataset, or None. The config check makes the tasks reading one
+    dataset agree on what its preparation depends on (classes, a silence threshold, folds), so
+    the first one answers for all."""
+    return next((task for task in config["tasks"].values() if task["dataset"] == dataset), None)
+
+
 def dataset_classes(config: dict, dataset: str) -> int | None:
-    """The classes of a dataset: the ``classes`` of the tasks reading it (the config check makes
-    them agree), or None when no task reads it."""
-    return next((task["classes"] for task in config["tasks"].values() if task["dataset"] == dataset), None)
+    """The classes of a dataset: the ``classes`` of the tasks reading it, or None when no task reads it."""
+    task = dataset_task(config, dataset)
+    return None if task is None else task["classes"]

@@ -17,7 +17,10 @@ from gradual_transfer.config import (
     validate_config,
 )
 from gradual_transfer.params import canonical
-from gradual_transfer.data.kinds import dataset_classes
+from gradual_transfer.data.kinds import (
+    dataset_classes,
+    dataset_task as first_task_reading,
+)
 from gradual_transfer.data.layouts import content_fingerprint, corpus_files
 from gradual_transfer.data.timit import alignment_files
 from gradual_transfer.grid import (
@@ -407,10 +410,8 @@ def kaldi_dir_params(wildcards):
 
 
 def dataset_task(dataset):
-    """The config entry of a task reading `dataset` (the tasks reading one dataset agree on
-    what its preparation depends on: classes; a Kaldi directory's silence threshold and folds
-    are read from the first)."""
-    return next(task for task in config["tasks"].values() if task["dataset"] == dataset)
+    """The config entry of the first task reading `dataset` (kinds.dataset_task)."""
+    return first_task_reading(config, dataset)
 
 
 def fold_speakers(task, fold):
