@@ -49,8 +49,12 @@ def _load(args) -> dict:
 
 def cmd_check_config(args) -> int:
     files = [BASE_CONFIG, *(args.configfile or [])]
+    from gradual_transfer.claims import HEADER, claims_report
+
     config = validate_config(workflow_config(*(args.configfile or [])), check_data=not args.no_data)
     print(f"configuration is valid ({' merged with '.join(files)})")
+    print(HEADER)
+    print("".join(f"  - {sentence}\n" for sentence in claims_report(config)), end="")
     return 0 if config else 1
 
 

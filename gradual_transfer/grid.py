@@ -157,7 +157,7 @@ def task_folds(config: dict, task: str) -> list[int]:
     return list(config["tasks"][task].get("folds", [0]))
 
 
-def _speech_tasks(config: dict) -> tuple[str, str]:
+def speech_tasks(config: dict) -> tuple[str, str]:
     """(ASR task, SER task) of the speech experiment: the tasks of those roles (TIMIT and IEMOCAP)."""
     tasks = config["experiments"][SPEECH_EXPERIMENT]["tasks"]
     by_role = {task_kind(config, t).speech_role: t for t in tasks}
@@ -244,7 +244,7 @@ def training_jobs(config: dict) -> list[Job]:
                              for lc in family_sweep(config, arch, family)]
     speech = experiments.get(SPEECH_EXPERIMENT, {})
     if speech.get("enabled"):
-        asr, ser = _speech_tasks(config)
+        asr, ser = speech_tasks(config)
         ser_folds = task_folds(config, ser)
         control = self_transfer(config, SPEECH_EXPERIMENT)
         for seed in seeds(config, SPEECH_EXPERIMENT):
@@ -276,14 +276,14 @@ def realign_passes(config: dict) -> int:
     speech = config["experiments"].get(SPEECH_EXPERIMENT, {})
     if not speech.get("enabled"):
         return 0
-    asr, _ = _speech_tasks(config)
+    asr, _ = speech_tasks(config)
     task = config["tasks"][asr]
     return task["realign_passes"] if task["frame_targets"] == "realigned" else 0
 
 
 def aligner_architecture(config: dict) -> str:
     """The architecture that realigns (``tasks.<asr>.realign_with``; the first speech one)."""
-    asr, _ = _speech_tasks(config)
+    asr, _ = speech_tasks(config)
     return config["tasks"][asr]["realign_with"] or config["experiments"][SPEECH_EXPERIMENT]["architectures"][0]
 
 
@@ -293,7 +293,7 @@ def aligner_jobs(config: dict) -> list[Job]:
     passes = realign_passes(config)
     if not passes:
         return []
-    asr, _ = _speech_tasks(config)
+    asr, _ = speech_tasks(config)
     return [Job(SPEECH_EXPERIMENT, aligner_architecture(config), asr, asr, aligner_pass=p) for p in range(1, passes + 1)]
 
 
@@ -327,15 +327,37 @@ def training_params(config: dict, job: Job) -> dict:
     return {"job": job.to_dict(), "settings": job_settings(config, job), "version": STAGE_VERSIONS["training"]}
 
 
+def family_budget(config: dict, target: str, family: str) -> dict:
+    """What a transfer (or control) of `family` into `target` trains with: the target's recipe
+    that :attr:`Job.recipe` picks (``finetune`` for ``copy``, ``training`` for ``reinit``), its
+    epochs, batch size and head warm-up (0 for ``reinit``: its head starts with random layers)."""
+    name = Job("", "", target, target, lc=1, upper_groups=family).recipe
+    recipe = config["tasks"][target][name]
+    return {"recipe": name, "epochs": recipe["epochs"], "batch_size": recipe["batch_size"],
+            "head_warmup_iterations": recipe.get("head_warmup_iterations", 0) if family == "copy" else 0}
+
+
+def budgets_match(config: dict, target: str) -> bool:
+    """Whether the two families train for the same budget into `target` (epochs and batch size;
+    ``copy``'s head warm-up, a few hundred steps, is not counted): only then does a contrast
+    between the families measure initialisation alone."""
+    copy, reinit = (family_budget(config, target, family) for family in FAMILIES)
+    return (copy["epochs"], copy["batch_size"]) == (reinit["epochs"], reinit["batch_size"])
+
+
 def transferability_settings(config: dict) -> dict:
     """What the transferability table depends on besides the results table: the error of a
     trivial predictor on each task of the enabled experiments (the floor of the headroom that
-    normalises gaps, :func:`gradual_transfer.metrics.trivial_error`) and the number of layer
-    groups L_H of each of their architectures (l_c / L_H is the relative depth)."""
+    normalises gaps, :func:`gradual_transfer.metrics.trivial_error`), the number of layer
+    groups L_H of each of their architectures (l_c / L_H is the relative depth), and each
+    family's budget into each target (:func:`family_budget`)."""
     enabled = [entry for entry in config["experiments"].values() if entry.get("enabled")]
     tasks = sorted({task for entry in enabled for task in entry["tasks"]})
     archs = sorted({arch for entry in enabled for arch in entry["architectures"]})
+    families = {task: sorted({family for entry in enabled if task in entry["tasks"] for family in entry["upper_groups"]})
+                for task in tasks}
     return canonical({
         "trivial_errors": {t: trivial_error(config["tasks"][t]["metric"], config["tasks"][t]["classes"]) for t in tasks},
         "layer_groups": {a: num_groups(config["architectures"][a]) for a in archs},
+        "budgets": {t: {family: family_budget(config, t, family) for family in families[t]} for t in tasks},
     })

@@ -186,8 +186,10 @@ def _decode_batch(log_posteriors: list[np.ndarray], hmm: PhoneLoop, acoustic_sca
         active = (t < lengths)[:, None]
         delta = np.where(active, new, delta)
         backpointer[t] = np.where(active, bp, stay_pointer)
+    # the sentence ends through the last phone's exit transition, as in Kaldi's graphs (the last
+    # state's forward transition into the final state), then the bigram's end of sentence
     final = np.full((batch, S), NEG_INF, dtype=dtype)
-    final[:, 2::STATES] = delta[:, 2::STATES] + hmm.log_final[None, :]
+    final[:, 2::STATES] = delta[:, 2::STATES] + (hmm.log_next[:, 2] + hmm.log_final)[None, :]
     state = final.argmax(axis=1)
     path = np.zeros((batch, T), dtype=np.int64)
     rows = np.arange(batch)
@@ -231,7 +233,7 @@ def path_score(states: list[int], log_posteriors: np.ndarray, hmm: PhoneLoop, ac
     last_p, last_k = divmod(states[-1], STATES)
     if last_k != STATES - 1:
         return -np.inf
-    return score + hmm.log_final[last_p]
+    return score + hmm.log_next[last_p, last_k] + hmm.log_final[last_p]  # exit the last phone, end the sentence
 
 
 # --- forced alignment -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradual_transfer.claims import designs
 from gradual_transfer.grid import self_transfer, seeds, sweep, task_folds, upper_groups
 from gradual_transfer.io import write_text
 
@@ -45,8 +46,9 @@ def _numbers(values) -> str:
 
 def describe_run(config: dict, experiment: str, demo: bool) -> str:
     """One paragraph of RST naming what an experiment of this run trained: architectures with
-    their swept l_c, tasks with their epochs and folds, seeds, families and controls, and whether
-    the data are the demo's stand-ins."""
+    their swept l_c, tasks with their epochs and folds, seeds, families and controls, whether
+    the data are the demo's stand-ins, and what its design can claim
+    (:mod:`gradual_transfer.claims`)."""
     entry = config["experiments"][experiment]
     archs = [f"{describe_architecture(a, config['architectures'][a])}, l_c = {_numbers(sweep(config, a))}"
              for a in entry["architectures"]]
@@ -66,7 +68,8 @@ def describe_run(config: dict, experiment: str, demo: bool) -> str:
             f"Self-transfer controls: {'on' if self_transfer(config, experiment) else 'off'}. "
             + ("**DEMO DATA**: generated stand-ins for the real corpora; the numbers say nothing about "
                "the paper's datasets." if demo else "Data: the real corpora."))
-    return text
+    claims = [design.sentence() for design in designs(config) if design.experiment == experiment]
+    return text + (" What its design can claim: " + " ".join(claims) if claims else "")
 
 
 # The sort and filter script of every table page: click a header to sort (numbers as numbers),

@@ -15,10 +15,13 @@ STAGE_VERSIONS = {
     "features": 1,      # features.py, data/timit.py, data/iemocap.py: features, frame targets, statistics
     "images": 1,        # data/images.py: the prepared image splits and their statistics
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
-    "decoding": 2,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring (2: Kaldi's self-loop scale)
+    "decoding": 3,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring (2: Kaldi's self-loop scale;
+                        # 3: a sentence ends through its last phone's exit transition, as Kaldi's graphs)
     "alignment": 2,     # realign.py, hmm.align: realigned TIMIT targets (2: Kaldi's self-loop and transition scales)
-    "tables": 3,        # tables.py, statistics.py, report.py: the tables (2: units of replication, exact tests,
-                        # full precision, upper_groups, decode_at_grid_edge; 3: an HTML page beside each TSV)
+    "tables": 4,        # tables.py, statistics.py, report.py: the tables (2: units of replication, exact tests,
+                        # full precision, upper_groups, decode_at_grid_edge; 3: an HTML page beside each TSV;
+                        # 4: onsets by fixed sequence, Hodges-Lehmann, direction by ranks, tests on the test
+                        # split only, interval notes, the under-trained-primary diagnostic, each row's budget)
     "figures": 3,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom;
                         # 3: l_c numbers with the groups' names, bands over units only from enough units,
                         # shared y per metric, Figure 3's fixed scale and upper triangle, curves per metric)

@@ -29,7 +29,9 @@ import pandas as pd
 
 from gradual_transfer.grid import FAMILIES
 from gradual_transfer.io import atomic_path, read_json
-from gradual_transfer.statistics import ci95, holm, onset, signed_rank_test, unit_of_replication, unit_values
+from gradual_transfer.statistics import (ALPHA, MIN_UNITS_FOR_INTERVAL, ONSET_PROCEDURE, UNDERTRAINED_MARGIN, ci95,
+                                         hodges_lehmann, holm, interval_note, onset, signed_rank_test,
+                                         unit_of_replication, unit_values)
 
 COLUMNS = ["experiment", "arch", "kind", "upper_groups", "source", "target", "seed", "fold", "lc", "split", "metric",
            "value", "primary_value", "control_value", "decode_at_grid_edge"]
@@ -127,7 +129,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     folds, else seeds. ``unit`` and ``n_units`` say which and how many, ``n_runs`` how many runs
     (seeds × folds) they average; ``mean``, ``std`` and ``ci95`` (half-width of the 95 % Student t
     interval, empty for one unit) are over units, as is ``primary_mean``, the mean of the target's
-    primary models. Runs without a value are not counted."""
+    primary models; ``interval_note`` says when the interval is uninformative (fewer than
+    3 units, or no spread). Runs without a value are not counted."""
     rows = []
     for key, group in with_family(table).groupby(SETTING, dropna=False, sort=True):
         runs = group[np.isfinite(group["value"].astype(float))]
@@ -135,8 +138,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
         std = units["value"].std()
         rows.append({**dict(zip(SETTING, key)), "unit": unit_of_replication(group["fold"]), "n_units": len(units),
                      "n_runs": len(runs), "mean": units["value"].mean(), "std": std, "ci95": ci95(std, len(units)),
-                     "primary_mean": units["primary_value"].mean()})
-    columns = SETTING + ["unit", "n_units", "n_runs", "mean", "std", "ci95", "primary_mean"]
+                     "interval_note": interval_note(std, len(units)), "primary_mean": units["primary_value"].mean()})
+    columns = SETTING + ["unit", "n_units", "n_runs", "mean", "std", "ci95", "interval_note", "primary_mean"]
     summary = pd.DataFrame(rows, columns=columns)
     return summary.astype({"lc": "Int64", "n_units": int, "n_runs": int})
 
@@ -157,67 +160,127 @@ TRANSFERABILITY_KEYS = ["experiment", "arch", "kind", "upper_groups", "source", 
 CURVE = TRANSFERABILITY_KEYS[:-1]  # one curve against l_c: a family of tests for Holm
 
 
+TESTED_SPLIT = "test"  # validation chose each model (early stopping): it is described, never tested
+
+
 def _beyond_control_columns() -> list[str]:
     columns = []
     for control_part, rest in DECOMPOSITION.values():
-        columns += [control_part, rest, f"{rest}_ci95", f"{rest}_p", f"{rest}_p_holm"]
+        columns += [control_part, rest, f"{rest}_hl", f"{rest}_ci95", f"{rest}_p", f"{rest}_p_holm",
+                    f"{rest}_p_fixed_sequence"]
     return columns
 
 
 TRANSFERABILITY_COLUMNS = (TRANSFERABILITY_KEYS
-                           + ["unit", "n_units", "relative_depth", "error", "primary_error", "trivial_error", "gap",
-                              "gap_std", "gap_ci95", "gap_p", "gap_p_holm", "normalised_gap"]
-                           + _beyond_control_columns() + ["test_note", "onset_lc", "onset_measure", "onset_reason"])
+                           + ["unit", "n_units", "budget", "relative_depth", "error", "primary_error", "trivial_error",
+                              "gap", "gap_hl", "gap_std", "gap_ci95", "interval_note", "gap_p", "gap_p_holm",
+                              "gap_p_fixed_sequence", "normalised_gap"]
+                           + _beyond_control_columns()
+                           + ["diagnostic", "test_note", "onset_lc", "onset_measure", "onset_procedure",
+                              "onset_reason"])
+
+
+def _test(differences: pd.Series, tested: bool) -> tuple[dict, str]:
+    """The exact test of one measure's differences over units: its p-value (none off the tested
+    split) and direction, and why there is no p-value."""
+    if not tested:
+        return {"p": float("nan"), "direction": 0}, ""
+    result = signed_rank_test(differences)
+    return {"p": result.p_value, "direction": result.direction}, result.reason
 
 
 def _transferability_row(group: pd.DataFrame, family: str) -> dict:
     """One (setting, l_c): means, interval and tests over the units of the runs that have
     everything the row compares (the transfer, its primary and, where the row has one, its
-    control)."""
+    control). Tests only on the test split: validation chose the model."""
     with_control = bool((group["kind"] == "transfer").all() and group["control_error"].notna().any())
     runs = group.dropna(subset=["error", "primary_error"] + (["control_error"] if with_control else []))
     _, units = unit_values(runs, ["error", "primary_error", "gap", "control_gap", "beyond_control"])
     n = len(units)
-    gap = signed_rank_test(units["gap"])
+    tested = group["split"].iloc[0] == TESTED_SPLIT
+    gap, gap_reason = _test(units["gap"], tested)
     row = {"unit": unit_of_replication(group["fold"]), "n_units": n, "error": units["error"].mean(),
            "primary_error": units["primary_error"].mean(), "gap": units["gap"].mean(),
-           "gap_std": units["gap"].std(), "gap_ci95": ci95(units["gap"].std(), n), "gap_p": gap.p_value,
-           "_gap_reason": gap.reason}
-    notes = [f"gap: {gap.reason}"] if gap.reason else []
+           "gap_hl": hodges_lehmann(units["gap"]), "gap_std": units["gap"].std(),
+           "gap_ci95": ci95(units["gap"].std(), n), "interval_note": interval_note(units["gap"].std(), n),
+           "gap_p": gap["p"], "_gap_direction": gap["direction"], "_gap_reason": gap_reason,
+           "_largest_gap": units["gap"].max()}
+    notes = [f"gap: {gap_reason}"] if gap_reason else []
     if with_control:
         control_part, rest = DECOMPOSITION[family]
-        beyond = signed_rank_test(units["beyond_control"])
+        beyond, beyond_reason = _test(units["beyond_control"], tested)
         row.update({control_part: units["control_gap"].mean(), rest: units["beyond_control"].mean(),
-                    f"{rest}_ci95": ci95(units["beyond_control"].std(), n), f"{rest}_p": beyond.p_value,
-                    "_beyond_reason": beyond.reason})
-        notes += [f"{rest}: {beyond.reason}"] if beyond.reason else []
+                    f"{rest}_hl": hodges_lehmann(units["beyond_control"]),
+                    f"{rest}_ci95": ci95(units["beyond_control"].std(), n), f"{rest}_p": beyond["p"],
+                    "_beyond_direction": beyond["direction"], "_beyond_reason": beyond_reason})
+        notes += [f"{rest}: {beyond_reason}"] if beyond_reason else []
+    if not tested:
+        notes = [f"{group['split'].iloc[0]} split: it chose the model (early stopping), so it is described, not tested"]
     row["test_note"] = "; ".join(notes)
     return row
 
 
 def _curve_statistics(curve: pd.DataFrame, family: str) -> pd.DataFrame:
-    """Holm over the curve's l_c, for the gap and for the part beyond the control; the onset of
-    the curve's measure (the part beyond the control where there is one, else the gap)."""
+    """Holm over the curve's l_c (for readers who test one l_c alone) and the fixed-sequence
+    adjustment from the deepest l_c, for the gap and for the part beyond the control; the onset
+    of the curve's measure (the part beyond the control where there is one, else the gap) by
+    the fixed sequence (:func:`gradual_transfer.statistics.onset`). Off the tested split: none."""
     curve = curve.sort_values("lc").copy()
     rest = DECOMPOSITION[family][1]
-    curve["gap_p_holm"] = holm(curve["gap_p"])
-    curve[f"{rest}_p_holm"] = holm(curve[f"{rest}_p"])
-    measure, reason = (rest, "_beyond_reason") if curve[rest].notna().any() else ("gap", "_gap_reason")
-    reasons = [r if isinstance(r, str) else "no control" for r in curve[reason]]
-    lc, why = onset(curve["lc"].tolist(), curve[measure].tolist(), curve[f"{measure}_p_holm"].tolist(), reasons)
-    return curve.assign(onset_lc=lc, onset_measure=measure, onset_reason=why)
+    measure = rest if curve[rest].notna().any() else "gap"
+    sequences = {}
+    for name, direction in (("gap", "_gap_direction"), (rest, "_beyond_direction")):
+        curve[f"{name}_p_holm"] = holm(curve[f"{name}_p"])
+        directions = curve[direction].fillna(0).astype(int).tolist()
+        reasons = [r if isinstance(r, str) else "" for r in curve["_gap_reason" if name == "gap" else "_beyond_reason"]]
+        sequences[name] = onset(curve["lc"].tolist(), directions, curve[f"{name}_p"].tolist(), reasons)
+        curve[f"{name}_p_fixed_sequence"] = sequences[name][1]
+    if curve["split"].iloc[0] != TESTED_SPLIT:
+        lc, why = None, f"{curve['split'].iloc[0]} split: it chose the model; onsets are tested on the test split"
+    else:
+        lc, _, why = sequences[measure]
+    deepest = int(curve["lc"].max())
+    return curve.assign(onset_lc=lc, onset_measure=measure, onset_reason=why,
+                        onset_procedure=f"{ONSET_PROCEDURE} ({deepest}, then shallower), each at {ALPHA}")
+
+
+def _undertrained_primary(rows: pd.DataFrame) -> pd.Series:
+    """The diagnostic of a self-transfer control that beats its primary (its gap below zero)
+    beyond its 95 % interval, or, with fewer than 3 units, in every unit by more than
+    UNDERTRAINED_MARGIN of the primary's headroom: further training of the target's own model
+    helped, so the primary was not trained to convergence, and every gap to it is read against
+    too weak a baseline. On the test split; the transfers of that control say so too."""
+    control = (rows["kind"] == "control") & (rows["split"] == TESTED_SPLIT)
+    enough = rows["n_units"] >= MIN_UNITS_FOR_INTERVAL
+    beyond_interval = enough & (rows["gap"] + rows["gap_ci95"] < 0)
+    every_unit = ~enough & (rows["_largest_gap"] < 0) & (rows["normalised_gap"] < -UNDERTRAINED_MARGIN)
+    flagged = control & (beyond_interval | every_unit)
+    notes = pd.Series("", index=rows.index, dtype=object)
+    for i in rows.index[flagged]:
+        row = rows.loc[i]
+        evidence = (f"beyond its 95 % interval (±{row['gap_ci95']:.3g})" if beyond_interval[i] else
+                    f"in every unit, by {-row['normalised_gap']:.0%} of the headroom (too few units for an interval)")
+        notes[i] = (f"primary under-trained: its self-transfer control has {-row['gap']:.3g} points less error "
+                    f"({row['error']:.3g} vs {row['primary_error']:.3g}; n = {row['n_units']}), {evidence}")
+    keys = ["experiment", "arch", "upper_groups", "target", "split", "lc"]
+    for i in rows.index[flagged]:
+        same = (rows[keys] == rows.loc[i, keys]).all(axis=1) & (rows["kind"] == "transfer")
+        notes[same] = "primary under-trained: this target's self-transfer control beats it (see the control row)"
+    return notes
 
 
 def transferability_table(table: pd.DataFrame, trivial_errors: dict[str, float],
-                          layer_groups: dict[str, int]) -> pd.DataFrame:
+                          layer_groups: dict[str, int], budgets: dict[str, dict[str, dict]] | None = None) -> pd.DataFrame:
     """How much of its target's performance each transfer (and each self-transfer control) gives
     up, per (architecture, family, source, target, split) and l_c. Scores are read as errors
     (100 − accuracy), so positive is worse. Runs are paired (a transfer with the primary and
     control of its own seed and fold) and averaged into units of replication
     (:mod:`gradual_transfer.statistics`); every statistic is over the row's ``n_units`` units.
 
-    - ``gap``: transfer error minus the target primary's error, with its standard deviation,
-      95 % interval, exact signed-rank p-value and its Holm adjustment over the curve's l_c;
+    - ``gap``: transfer error minus the target primary's error (the mean over units), with its
+      Hodges–Lehmann estimate ``gap_hl``, standard deviation, 95 % interval (``interval_note``
+      when it says little), and on the test split the exact signed-rank p-value, its Holm
+      adjustment over the curve's l_c and its fixed-sequence adjustment from the deepest l_c;
     - ``normalised_gap``: the mean gap over the primary's headroom, ``trivial_error`` (the error
       of a predictor that learnt nothing, `trivial_errors` by target task) minus its error: the
       fraction of what the target's own model gained that the transfer loses;
@@ -225,10 +288,15 @@ def transferability_table(table: pd.DataFrame, trivial_errors: dict[str, float],
     - with the control of the row's family, the gap split in two (:data:`DECOMPOSITION`): the
       control's own gap and the rest (transfer minus control, run by run) with its interval and
       tests. Only ``reinit`` rows carry ``co_adaptation`` and ``specificity``;
-    - ``onset_lc``: the first l_c from which ``onset_measure`` (the rest beyond the control, or
-      the gap without a control) stays above zero at every larger swept l_c by the
-      Holm-adjusted test; empty with the ``onset_reason`` otherwise. ``test_note`` says why a
-      test has no p-value.
+    - ``onset_lc``: the shallowest l_c from which ``onset_measure`` (the rest beyond the
+      control, or the gap without a control) is above zero at it and every deeper swept l_c by
+      the fixed-sequence procedure (``onset_procedure``, :func:`gradual_transfer.statistics.onset`;
+      the direction from the rank statistic, not the mean), on the test split only; empty with
+      the ``onset_reason`` otherwise. ``test_note`` says why a test has no p-value;
+    - ``budget``: the recipe the row's models trained with (`budgets`: target → family → its
+      recipe's name, epochs and head warm-up), so that contrasts across families can be read
+      against it; ``diagnostic``: "primary under-trained" where a self-transfer control beats its
+      primary (:func:`_undertrained_primary`).
     """
     runs = with_family(table)
     runs = runs[runs["kind"].isin(["transfer", "control"])].copy()
@@ -247,7 +315,8 @@ def transferability_table(table: pd.DataFrame, trivial_errors: dict[str, float],
 
     rows = [{**dict(zip(TRANSFERABILITY_KEYS, key)), **_transferability_row(group, key[3])}
             for key, group in runs.groupby(TRANSFERABILITY_KEYS, sort=True)]
-    summary = pd.DataFrame(rows, columns=TRANSFERABILITY_COLUMNS + ["_gap_reason", "_beyond_reason"])
+    private = ["_gap_reason", "_beyond_reason", "_gap_direction", "_beyond_direction", "_largest_gap"]
+    summary = pd.DataFrame(rows, columns=TRANSFERABILITY_COLUMNS + private)
     if summary.empty:
         return summary[TRANSFERABILITY_COLUMNS]
     summary["lc"] = summary["lc"].astype(int)
@@ -257,9 +326,22 @@ def transferability_table(table: pd.DataFrame, trivial_errors: dict[str, float],
     summary["normalised_gap"] = (summary["gap"] / headroom).where(headroom > 0)
     summary = pd.concat([_curve_statistics(curve, key[3])
                          for key, curve in summary.groupby(CURVE, sort=False)], ignore_index=True)
+    summary["diagnostic"] = _undertrained_primary(summary)
+    summary["budget"] = [budget_text((budgets or {}).get(target, {}).get(family))
+                         for target, family in zip(summary["target"], summary["upper_groups"])]
     summary = summary.astype({"n_units": int, "onset_lc": "Int64"})
     summary = summary.sort_values(TRANSFERABILITY_KEYS, key=lambda c: c.map(KIND_ORDER) if c.name == "kind" else c)
     return summary[TRANSFERABILITY_COLUMNS].reset_index(drop=True)
+
+
+def budget_text(budget: dict | None) -> str:
+    """A family's training budget in words: ``finetune: 2 epochs of batch 32, after 20 head
+    warm-up iterations``; empty where it is not known."""
+    if not budget:
+        return ""
+    text = f"{budget['recipe']}: {budget['epochs']} epochs of batch {budget['batch_size']}"
+    warmup = budget.get("head_warmup_iterations")
+    return text + (f", after {warmup} head warm-up iterations (l_c < L_H)" if warmup else "")
 
 
 def mean_over_depth(relative_depth: Sequence[float], values: Sequence[float]) -> float:

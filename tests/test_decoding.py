@@ -37,16 +37,34 @@ def test_viterbi_equals_brute_force_on_small_hmms(seed):
 
 
 def test_path_score_weighs_transitions_by_the_self_loop_scale():
-    """One phone over 4 frames, states 0, 0, 1, 2: one self-loop and two forward transitions (the
-    exit after the last frame is not part of a path), each times the self-loop scale."""
+    """One phone over 4 frames, states 0, 0, 1, 2: one self-loop, two forward transitions and
+    the exit of the last state into the final state (Kaldi's graphs include it), each times the
+    self-loop scale."""
     loop = hmm.PhoneLoop.random(2, np.random.default_rng(4))
     x = np.log(np.full((4, 6), 1 / 6))
     def score(self_loop_scale):
         return hmm.path_score([0, 0, 1, 2], x, loop, 0.5, -1.0, self_loop_scale)
     rest = loop.log_initial[0] - 1.0 + 0.5 * sum(x[t, s] - loop.log_prior[s] for t, s in enumerate([0, 0, 1, 2])) \
         + loop.log_final[0]
-    transitions = loop.log_self[0, 0] + loop.log_next[0, 0] + loop.log_next[0, 1]
+    stay = np.exp(loop.log_self[0])  # the exit leaves state 2 with probability 1 − its self-loop
+    transitions = np.log(stay[0]) + np.log(1 - stay[0]) + np.log(1 - stay[1]) + np.log(1 - stay[2])
     assert score(1.0) == pytest.approx(rest + transitions) and score(0.1) == pytest.approx(rest + 0.1 * transitions)
+
+
+def test_the_last_phones_exit_transition_decides_between_otherwise_equal_phones():
+    # two phones, equally likely to start and to end a sentence, their frames equally likely; the
+    # first stays in its last state with probability 0.99, the second 0.2: only the exit
+    # transition (Kaldi's final state) tells them apart, and the second must win
+    stay = np.array([[0.5, 0.5, 0.99], [0.5, 0.5, 0.2]])
+    half = np.log([0.5, 0.5])
+    loop = hmm.PhoneLoop(log_prior=np.full(6, np.log(1 / 6)), log_self=np.log(stay), log_next=np.log(1 - stay),
+                         log_bigram=np.log(np.full((2, 2), 0.25)), log_initial=half, log_final=np.log([0.5, 0.5]))
+    frames = np.log(np.full((3, 6), 1 / 6))
+    assert hmm.decode([frames], loop, 1.0, 0.0) == [[1]]
+    assert brute_force(frames, loop, 1.0, 0.0)[1] == [1]
+    # with the first phone's frames a little likelier, the exit still decides: log(0.8/0.01) > 3 · 0.5
+    frames[:, :3] += 0.5
+    assert hmm.decode([frames], loop, 1.0, 0.0) == [[1]]
 
 
 def test_grid_edges_name_the_settings_at_an_edge_of_a_searched_grid():

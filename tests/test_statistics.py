@@ -18,9 +18,13 @@ from gradual_transfer.statistics import (
     ALPHA,
     MIN_UNITS_FOR_TEST,
     ci95,
+    fixed_sequence,
+    hodges_lehmann,
     holm,
+    interval_note,
     onset,
     signed_rank_test,
+    smallest_p,
     unit_values,
 )
 
@@ -94,17 +98,77 @@ def test_seeds_of_one_fold_are_averaged_into_one_unit():
     assert ci95(np.std([3.0, 15.0, 7.0], ddof=1), 3) == pytest.approx(4.302652730 * np.std([3, 15, 7], ddof=1) / math.sqrt(3))
 
 
-def test_onset_needs_every_larger_lc_above_zero():
+def test_onset_by_fixed_sequence_from_the_deepest_lc():
     lcs = [0, 1, 2, 3]
-    assert onset(lcs, [1, 2, 3, 4], [0.01, 0.01, 0.01, 0.01]) == (0, "")
-    assert onset(lcs, [1, -2, 3, 4], [0.01, 0.01, 0.01, 0.01]) == (2, "")  # l_c 1 falls back below zero
-    assert onset(lcs, [1, 2, 3, 4], [0.01, 0.2, 0.01, 0.01]) == (2, "")   # l_c 1 not significant
-    lc, reason = onset(lcs, [1, 2, 3, 4], [0.01, 0.01, 0.01, np.nan], ["", "", "", "5 non-zero differences"])
+    up = [1, 1, 1, 1]
+    lc, adjusted, reason = onset(lcs, up, [0.01, 0.01, 0.01, 0.01])
+    assert (lc, reason) == (0, "") and adjusted.tolist() == [0.01] * 4
+    assert onset(lcs, [1, -1, 1, 1], [0.01, 0.01, 0.01, 0.01])[0] == 2  # l_c 1 below zero: the sequence stops
+    lc, adjusted, _ = onset(lcs, up, [0.01, 0.2, 0.01, 0.03])           # l_c 1 not significant
+    assert lc == 2 and adjusted.tolist() == [0.2, 0.2, 0.03, 0.03]    # the running maximum, deepest first
+    lc, adjusted, reason = onset(lcs, up, [0.01, 0.01, 0.01, np.nan], ["", "", "", "5 non-zero differences"])
     assert lc is None and reason == "no test at l_c = 3 (5 non-zero differences)"
-    lc, reason = onset(lcs, [1, 2, 3, -4], [0.01, 0.01, 0.01, 0.01])
-    assert lc is None and "not above zero at l_c = 3" in reason
-    lc, reason = onset(lcs, [1, 2, 3, 4], [0.01, 0.01, 0.01, 0.06])
-    assert lc is None and "not significant at l_c = 3" in reason
+    assert np.isnan(adjusted[3]) and adjusted[:3].tolist() == [1.0, 1.0, 1.0]  # never reached
+    lc, _, reason = onset(lcs, [1, 1, 1, -1], [0.01, 0.01, 0.01, 0.01])
+    assert lc is None and reason == "not above zero at l_c = 3 (by the rank statistic)"
+    lc, _, reason = onset(lcs, up, [0.01, 0.01, 0.01, 0.06])
+    assert lc is None and reason == "not significant at l_c = 3 (p = 0.06, tested first)"
+    assert onset([], [], [])[::2] == (None, "no l_c")
+
+
+def test_fixed_sequence_reaches_what_holm_cannot_at_the_papers_n():
+    # Model B's 7 l_c over 8 SER folds, every fold worse at every l_c: each exact p is 2/2^8
+    p = [signed_rank_test(np.arange(1, 9)).p_value] * 7
+    assert p[0] == 2 / 256
+    assert holm(p).min() == pytest.approx(7 * 2 / 256) and holm(p).min() > ALPHA  # Holm: never below 0.0547
+    assert (fixed_sequence(p, [1] * 7) == 2 / 256).all()  # fixed sequence: each at the full level
+    lc, _, _ = onset(list(range(7)), [1] * 7, p)
+    assert lc == 0
+
+
+def test_fixed_sequence_controls_the_family_wise_error():
+    # under the global null (8 units, 7 l_c, differences symmetric about 0), the chance of
+    # declaring any onset must stay at or below ALPHA (the direction requirement halves it)
+    rng = np.random.default_rng(1)
+    trials, false = 400, 0
+    for _ in range(trials):
+        tests = [signed_rank_test(rng.normal(0, 1, 8)) for _ in range(7)]
+        lc, _, _ = onset(list(range(7)), [t.direction for t in tests], [t.p_value for t in tests])
+        false += lc is not None
+    assert false / trials <= ALPHA
+    # and it has power: a shift of one standard deviation is found in most curves
+    found = sum(onset(list(range(7)), *zip(*[(t.direction, t.p_value) for t in
+                                             (signed_rank_test(rng.normal(1.5, 1, 8)) for _ in range(7))]))[0]
+                is not None for _ in range(50))
+    assert found >= 25
+
+
+def test_direction_comes_from_the_ranks_not_the_mean():
+    # the audit's case: 19 small negative differences and one +1000
+    d = np.r_[-np.linspace(0.1, 1.9, 19), 1000.0]
+    assert d.mean() > 49 and signed_rank_test(d).p_value < 1e-3
+    test = signed_rank_test(d)
+    assert test.direction == -1 and test.statistic == 20 and test.expected == 105  # ranks 1..20, +1000 is rank 20
+    assert hodges_lehmann(d) < 0
+    lc, _, reason = onset([5], [test.direction], [test.p_value])
+    assert lc is None and reason.startswith("not above zero")
+    assert signed_rank_test(np.arange(1, 9)).direction == 1 and signed_rank_test([0, 0]).direction == 0
+
+
+def test_hodges_lehmann_is_the_median_of_walsh_averages():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 8):
+        d = rng.normal(0, 2, n)
+        walsh = [(d[i] + d[j]) / 2 for i in range(n) for j in range(i, n)]
+        assert hodges_lehmann(list(d) + [np.nan]) == pytest.approx(np.median(walsh))
+    assert hodges_lehmann([1.0, 2.0, 3.0]) == 2.0 and np.isnan(hodges_lehmann([]))
+
+
+def test_interval_notes():
+    assert interval_note(1.0, 1) == "1 unit: no interval"
+    assert interval_note(1.0, 2) == "2 units: uninformative (t = 12.7 standard errors)"
+    assert interval_note(0.0, 4).startswith("4 units with zero spread") and interval_note(1.0, 3) == ""
+    assert smallest_p(8) == 2 / 256 and smallest_p(0) == 1.0
 
 
 def test_trivial_errors():

@@ -111,6 +111,85 @@ def test_gap_interval_and_the_parts_of_a_copy_transfer(tmp_path):
     assert control["onset_measure"] == "gap" and pd.isna(control["rehead_and_finetune"])
 
 
+def test_validation_rows_are_described_never_tested(tmp_path):
+    gaps = {lc: [1.0 + f for f in range(8)] for lc in (0, 2, 5)}
+    table = transferability_table(results_table(ser_runs(tmp_path, gaps)), TRIVIAL, GROUPS)
+    validation, test = (table[table["split"] == split] for split in ("validation", "test"))
+    assert validation["gap"].notna().all() and validation["gap_ci95"].notna().all()  # means and intervals
+    for column in ("gap_p", "gap_p_holm", "gap_p_fixed_sequence", "onset_lc"):
+        assert validation[column].isna().all() and test[column].notna().all()
+    assert validation["test_note"].str.startswith("validation split: it chose the model").all()
+
+
+def test_a_control_that_beats_its_primary_flags_an_undertrained_primary(tmp_path):
+    # the control beats the primary by 2 points in both seeds: too few units for an interval,
+    # beyond the margin in every unit (2 of 81 points of headroom is 2.5 %)
+    files = image_runs(tmp_path)
+    for path in files:
+        run = json.loads(path.read_text())
+        if run["kind"] == "control":
+            run["test"]["accuracy"] = run["test"]["accuracy"] + 4.0  # 92, 94 against primaries 90, 92
+            path.write_text(json.dumps(run))
+    table = transferability_table(results_table(files), TRIVIAL, GROUPS)
+    control = table.query("kind == 'control' and split == 'test'").iloc[0]
+    assert control["gap"] == -2.0 and control["diagnostic"].startswith(
+        "primary under-trained: its self-transfer control has 2 points less error (7 vs 9; n = 2), in every unit")
+    transfer = table.query("kind == 'transfer' and split == 'test'").iloc[0]
+    assert transfer["diagnostic"].startswith("primary under-trained: this target's self-transfer control beats it")
+    assert (table.query("split == 'validation'")["diagnostic"] == "").all()  # diagnosed on the test split
+    # by less than the margin: not flagged
+    for path in files:
+        run = json.loads(path.read_text())
+        if run["kind"] == "control":
+            run["test"]["accuracy"] = run["test"]["accuracy"] - 3.0  # 1 point better: 1.2 % of the headroom
+            path.write_text(json.dumps(run))
+    table = transferability_table(results_table(files), TRIVIAL, GROUPS)
+    assert (table["diagnostic"] == "").all()
+
+
+def test_with_enough_units_a_control_is_flagged_beyond_its_interval(tmp_path):
+    controls = {3: [-1.0 - 0.1 * f for f in range(8)]}  # 8 folds, each control better than its primary
+    files = ser_runs(tmp_path, controls)
+    for path in files:
+        run = json.loads(path.read_text())
+        if run["kind"] == "transfer":
+            run.update(kind="control", source="ser")
+            path.write_text(json.dumps(run))
+    table = transferability_table(results_table(files), TRIVIAL, GROUPS)
+    control = table.query("kind == 'control' and split == 'test'").iloc[0]
+    assert control["gap"] + control["gap_ci95"] < 0 and "beyond its 95 % interval" in control["diagnostic"]
+
+
+def test_each_row_says_its_familys_budget(tmp_path):
+    table = results_table(image_runs(tmp_path))
+    budgets = {"cifar10": {"copy": {"recipe": "finetune", "epochs": 2, "batch_size": 32, "head_warmup_iterations": 20}}}
+    row = transferability_table(table, TRIVIAL, GROUPS, budgets).iloc[0]
+    assert row["budget"] == "finetune: 2 epochs of batch 32, after 20 head warm-up iterations (l_c < L_H)"
+
+
+def model_b_curve(tmp_path: Path, worse_in: int) -> pd.DataFrame:
+    """Model B's 7 l_c over the paper's 8 SER folds, the transfer worse than the primary in
+    `worse_in` of the folds (by 8, 7, ... points) and better in the rest (by less), at every l_c."""
+    tmp_path.mkdir(exist_ok=True)
+    gaps = {lc: [(8.0 - f) if f < worse_in else -(8.0 - f) for f in range(8)] for lc in range(7)}
+    table = transferability_table(results_table(ser_runs(tmp_path, gaps)), TRIVIAL, {"a": 6})
+    return table[table["split"] == "test"].set_index("lc")
+
+
+def test_the_papers_speech_design_can_declare_an_onset(tmp_path):
+    # every fold worse at every l_c: each exact p is 2/256; Holm over 7 l_c cannot go below
+    # 7 · 2/256 = 0.0547, the fixed sequence from l_c = 6 rejects all seven at 0.05
+    test = model_b_curve(tmp_path, worse_in=8)
+    assert (test["gap_p"] == 2 / 256).all() and (test["gap_p_holm"] == 7 * 2 / 256).all()
+    assert (test["gap_p_fixed_sequence"] == 2 / 256).all()
+    assert set(test["onset_lc"]) == {0} and set(test["onset_reason"]) == {""}
+    assert set(test["onset_procedure"]) == {"fixed sequence from the deepest l_c (6, then shallower), each at 0.05"}
+    # 5 of 8 folds worse, 3 better: above zero by the ranks, not significant at the deepest l_c, so no onset
+    test = model_b_curve(tmp_path / "mixed", worse_in=5)
+    assert test["onset_lc"].isna().all()
+    assert set(test["onset_reason"]) == {f"not significant at l_c = 6 (p = {test.loc[6, 'gap_p']:.3g}, tested first)"}
+
+
 def test_only_the_reinit_family_names_co_adaptation_and_specificity(tmp_path):
     table = results_table(image_runs(tmp_path))
     table["upper_groups"] = table["kind"].map({"primary": pd.NA, "transfer": "reinit", "control": "reinit"})
@@ -178,7 +257,7 @@ def test_seeds_of_a_fold_are_one_unit_and_a_curve_must_stay_above_zero(tmp_path)
     assert test.loc[1, "gap_std"] == pytest.approx(np.std(fold_gaps, ddof=1))
     assert test.loc[1, "gap_ci95"] == pytest.approx(ci95(np.std(fold_gaps, ddof=1), 8))
     assert test["onset_lc"].isna().all()
-    assert set(test["onset_reason"]) == {"not above zero at l_c = 3 (mean -0.8125)"}
+    assert set(test["onset_reason"]) == {"not above zero at l_c = 3 (by the rank statistic)"}
 
 
 def test_matrix_averages_over_relative_depth_and_asymmetry():
@@ -211,7 +290,8 @@ def test_tables_keep_full_precision_and_figure3_reads_them(tmp_path):
     text = (tmp_path / "t.tsv").read_text()
     assert "7.8125e-03" in text  # 2/2^8 in scientific notation, exactly
     back = pd.read_csv(tmp_path / "t.tsv", sep="\t")
-    assert back["gap"].tolist() == table["gap"].tolist() and back["gap_p"].tolist() == table["gap_p"].tolist()
+    assert back["gap"].tolist() == table["gap"].tolist()
+    assert back["gap_p"].equals(table["gap_p"]) and table["gap_p"].notna().any()
     figure_transferability(back, "Figure 3", tmp_path / "f.png", tmp_path / "f.pdf", dpi=50)
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f.pdf").stat().st_size > 0
 
@@ -245,9 +325,13 @@ def test_the_tiny_run_has_controls_their_pairing_and_figure3(tiny_results):
     assert units.loc["ser"].tolist() == [{"fold"}, {2}] and units.loc["asr"].tolist() == [{"fold"}, {1}]
     assert units.loc["cifar10"].tolist() == [{"seed"}, {1}]
     ser = rows[rows["target"] == "ser"]
-    # 2 units: an interval, but no p-value and no onset (a p below 0.05 needs 6)
+    # 2 units: an interval flagged as uninformative, but no p-value and no onset (a p below 0.05
+    # needs 6); validation rows are never tested
     assert ser["gap_ci95"].notna().all() and ser["gap_p"].isna().all() and ser["onset_lc"].isna().all()
-    assert ser["onset_reason"].str.startswith("no test at l_c").all() and ser["test_note"].notna().all()
+    assert (ser["interval_note"] == "2 units: uninformative (t = 12.7 standard errors)").all()
+    tested = ser["split"] == "test"
+    assert ser.loc[tested, "onset_reason"].str.startswith("no test at l_c").all()
+    assert ser.loc[~tested, "onset_reason"].str.startswith("validation split: it chose the model").all()
     assert (transferability["normalised_gap"].notna() | (transferability["trivial_error"]
                                                           <= transferability["primary_error"])).all()
     figure = out / "figures" / "figure3_transferability.png"

@@ -16,6 +16,7 @@ from gradual_transfer.config import (
     merge,
     validate_config,
 )
+from gradual_transfer.claims import claims_warnings
 from gradual_transfer.params import canonical
 from gradual_transfer.data.kinds import (
     dataset_classes,
@@ -54,6 +55,12 @@ except ConfigError as error:
 
 OUT = config["outdir"]
 DEMO_DATASETS = demo_datasets(config)
+
+# What the design cannot conclude is said before a job runs (a warning: the run may be a first
+# look); `check-config` says what every experiment can claim.
+if workflow.is_main_process:
+    for sentence in claims_warnings(config):
+        print(f"Warning: {sentence}", file=sys.stderr)
 
 
 # A run (not a dry run) takes the output folder: a second working directory whose config names
