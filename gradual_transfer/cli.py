@@ -48,8 +48,11 @@ def _load(args) -> dict:
 
 
 def cmd_check_config(args) -> int:
+    from gradual_transfer.gpu_support import check_machine
+
     files = [BASE_CONFIG, *(args.configfile or [])]
     config = validate_config(workflow_config(*(args.configfile or [])), check_data=not args.no_data)
+    check_machine()  # GPUs here that the jobs would lease: can this PyTorch train on them?
     print(f"configuration is valid ({' merged with '.join(files)})")
     return 0 if config else 1
 
@@ -181,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", help="also write the log to this file")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("check-config", help="validate a configuration (schema, references, data roots)")
+    p = commands.add_parser("check-config", help="validate a configuration (schema, references, data roots) and, "
+                                                  "where this machine has GPUs, that this PyTorch can train on them")
     _configfiles(p)
     p.add_argument("--no-data", action="store_true", help="skip the data-root checks")
     p.set_defaults(run=cmd_check_config)
