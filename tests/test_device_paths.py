@@ -103,6 +103,93 @@ def test_place_on_device_fills_train_then_validation_within_the_budget(caplog):
     assert place_on_device(in_memory, CPU, 100)["train"] is in_memory["train"]
 
 
+# --- memory sized to the card: a fake device memory stands in for torch.cuda's -----------------
+
+def fake_card(monkeypatch, total_mb: float, free_mb: float, held_mb: float = 0.0, sharing: int = 1) -> None:
+    """The device every placement asks about (the CPU here) as a card of this memory."""
+    from gradual_transfer import device_memory
+
+    memory = device_memory.DeviceMemory(total_mb, free_mb, held_mb, sharing, peak_mb=held_mb * 0.9)
+    monkeypatch.setattr(device_memory, "read", lambda device: memory)
+
+
+class Unplaceable(Sized):
+    def to_device(self, device):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+
+
+def test_data_go_to_the_card_within_this_jobs_share_of_it(monkeypatch, caplog):
+    """A 16 GB card, 10 GB free, two jobs per GPU: this job may place 8 GB less 2 GB kept for
+    training; the config's resident_data_mb stays a cap; an out-of-memory copy leaves the split
+    on the host (the same batches)."""
+    fake_card(monkeypatch, total_mb=16384, free_mb=10000, sharing=2)
+    sources = {"train": Sized(5000), "validation": Sized(6500), "test": Sized(1)}
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        placed = place_on_device(sources, CPU, 16384)
+    assert placed["train"] == ("on", CPU, 5000) and placed["validation"] is sources["validation"]
+    assert ("validation data stay on the host: 6,500 MB would exceed this job's room on the GPU, 6,144 MB (10,000 of "
+            "16,384 MB free, 0 MB held by this job, one of 2 jobs sharing it (runtime.cuda.jobs_per_gpu); 2048 MB kept "
+            "for training)") in caplog.text
+    fake_card(monkeypatch, total_mb=16384, free_mb=16384, sharing=1)
+    assert place_on_device(sources, CPU, 16384)["validation"] == ("on", CPU, 6500)
+    assert place_on_device(sources, CPU, 4096)["train"] is sources["train"]  # the setting is a cap
+    caplog.clear()
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        kept = place_on_device({"train": Unplaceable(10), "validation": Sized(10)}, CPU, 4096)
+    assert isinstance(kept["train"], Unplaceable) and kept["validation"] == ("on", CPU, 10)
+    assert "train data stay on the host: out of memory copying 10 MB" in caplog.text
+
+
+def test_the_frozen_prefix_cache_fits_the_card_or_the_job_trains_uncached_to_the_same_result(tmp_path, monkeypatch,
+                                                                                                caplog):
+    """A card with no room for the cache, and an out-of-memory error while building it: the job
+    trains without it (logged), exactly as with the cache off."""
+    from gradual_transfer import frozen_prefix
+
+    from gradual_transfer.frozen_prefix import frozen_output
+
+    model, train = build_model(ARCH, 3, (3, 8, 8)).freeze(3), toy_data(3, 90, 31)
+    options = RuntimeOptions(channels_last=False, frozen_cache_mb=64)
+    fake_card(monkeypatch, total_mb=4096, free_mb=2100)  # room: 52 MB; the toy cache needs less than 1
+    assert frozen_output(model, train, 16, CPU, options) is not None
+    fake_card(monkeypatch, total_mb=4096, free_mb=2048)  # all of it kept for training
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        assert frozen_output(model, train, 16, CPU, options) is None
+    assert "frozen groups' output not cached: 0 MB would exceed this job's room on the GPU, 0 MB" in caplog.text
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 7.20 GiB")
+
+    uncached_model, uncached = fit_toy(tmp_path, "off", RuntimeOptions(channels_last=False), lc=3)
+    monkeypatch.setattr(frozen_prefix, "_fill", out_of_memory)
+    fake_card(monkeypatch, total_mb=16384, free_mb=16384)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        retried_model, retried = fit_toy(tmp_path, "oom", RuntimeOptions(channels_last=False, frozen_cache_mb=64), lc=3)
+    assert retried.start_group == 0
+    assert "frozen groups' output not cached: out of memory building its" in caplog.text
+    assert "training without the cache, to the same result" in caplog.text
+    assert [h["train_loss"] for h in retried.history] == [h["train_loss"] for h in uncached.history]
+    for (name, a), b in zip(tensors_of(uncached_model).items(), tensors_of(retried_model).values()):
+        assert torch.equal(a, b), name
+
+
+def test_an_out_of_memory_error_in_training_is_one_sentence_with_the_numbers_and_the_settings(monkeypatch):
+    from gradual_transfer.device_memory import OutOfMemory, out_of_memory_named
+    from gradual_transfer.devices import DeviceError
+
+    fake_card(monkeypatch, total_mb=16384, free_mb=310, held_mb=7900, sharing=2)
+    with pytest.raises(OutOfMemory) as refused:
+        with out_of_memory_named(CPU, "model_a"):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert isinstance(refused.value, DeviceError)  # the command line and a job's log print it as one sentence
+    assert str(refused.value) == (
+        "the GPU ran out of memory training model_a (310 of 16,384 MB free, 7,900 MB held by this job, one of 2 jobs "
+        "sharing it (runtime.cuda.jobs_per_gpu), at most 7,110 MB in use by its tensors): lower "
+        "runtime.cuda.jobs_per_gpu, or lower resident_data_mb and frozen_cache_mb for model_a under "
+        "runtime.cuda_by_architecture (placements only: the result is the same), or free the GPU of other programs.")
+
+
 def test_fit_on_resident_data_is_bit_identical_to_streamed(tmp_path):
     source = image_source(tmp_path, 40)
     validation = toy_data(10, 20, 3, (3, 32, 32))
