@@ -1,13 +1,11 @@
-"""The GPU paths' CPU-checkable halves: data held on the device gives the streamed batches, and
-the graph-ready training step (fused SGD with a tensor learning rate, bookkeeping on the
+"""The GPU paths' CPU-checkable halves: data held on the device gives the streamed batches and
+fits the card's memory (a fake device memory), an out-of-memory cache build trains uncached to
+the same result, and the graph-ready training step (fused SGD with a tensor learning rate, bookkeeping on the
 device, ragged batches eager, warm-up / capture / replay with the graph imitated eagerly)
 trains as the eager one. The capture itself needs a GPU: benchmarks/gpu_check.py checks it
 there."""
 
 from __future__ import annotations
-
-import json
-import os
 
 import numpy as np
 import pytest
@@ -473,108 +471,3 @@ def test_a_checkpoint_resumes_in_the_other_layout(tmp_path, graph_ready, before,
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
     for (name, a), b in zip(tensors_of(eager_model).items(), tensors_of(model).values()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), (name, (a - b).abs().max().item())
-
-
-# --- benchmarks/gpu_check.py, the prepared GPU check -----------------------------------------
-
-MISSING_ON_THE_GPU_MACHINE = ("snakemake", "kaldiio", "soundfile", "jsonschema", "kaldialign", "tensorboard")
-BLOCKER = f"""
-import importlib.abc, sys
-
-class Missing(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in {MISSING_ON_THE_GPU_MACHINE!r}:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (not on the GPU machine)", name=name)
-
-sys.meta_path.insert(0, Missing())
-"""
-
-
-def gpu_check_module():
-    import importlib.util
-
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gpu_check_saves_its_report_after_each_part_and_goes_on_after_a_failure(tmp_path):
-    gpu_check = gpu_check_module()
-    out = tmp_path / "report.json"
-    seen_on_disk = []
-
-    def fails():
-        raise ModuleNotFoundError("No module named 'kaldiio'")
-
-    gpu_check.PARTS = {"first": fails, "second": lambda: {"fine": True},
-                       "third": lambda: seen_on_disk.append(json.loads(out.read_text())) or {}}
-    gpu_check.REPORT = gpu_check.Report(out, torch="x")
-    gpu_check.run_parts(["first", "second", "third"])
-    assert seen_on_disk[0]["first"]["error"] == "ModuleNotFoundError: No module named 'kaldiio'"
-    assert seen_on_disk[0]["second"] == {"fine": True} and set(seen_on_disk[0]["seconds"]) == {"first", "second"}
-    assert set(json.loads(out.read_text())["seconds"]) == {"first", "second", "third"}
-
-
-def test_gpu_check_runs_to_its_report_without_the_modules_the_gpu_machine_lacks(tmp_path):
-    """The prepared GPU command's parts on a CPU (tiny data, narrow models), with Snakemake,
-    kaldiio, soundfile, jsonschema, kaldialign and tensorboard unimportable: every part reports
-    (lease: no GPU here, recorded as its error), and eager, graph-ready and a second eager run
-    train alike."""
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    (tmp_path / "blocker").mkdir()
-    (tmp_path / "blocker" / "sitecustomize.py").write_text(BLOCKER)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path / 'blocker'}{os.pathsep}{REPO}"}
-    blocked = subprocess.run([sys.executable, "-c", "import kaldiio"], capture_output=True, text=True, env=env)
-    assert "not on the GPU machine" in blocked.stderr  # the blocker works
-    out = tmp_path / "gpu_check.json"
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
-                          "--only", "lease", "resident", "graphs", "--out", str(out)],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(out.read_text())
-    assert set(report["seconds"]) == {"lease", "resident", "graphs"}
-    assert report["lease"]["error"] == "RuntimeError: no CUDA device: nothing to lease"
-    resident = report["resident"]
-    assert all(resident[k] for k in ("images_same_batches", "frames_same_batches", "images_same_accuracy",
-                                     "frames_same_scores", "same_posteriors")), resident
-    assert resident["cached_prefix_fit"]["start_group"] == resident["cached_prefix_fit_graphed"]["start_group"] == 5
-    assert resident["cached_prefix_fit"]["losses"] == pytest.approx(resident["cached_prefix_fit_graphed"]["losses"])
-    rows = report["graphs"]["same_training"]
-    assert [row["model"] for row in rows] == ["densenet40", "model_a", "model_b"]
-    for row in rows:
-        assert "error" not in row, row
-        assert row["eager_again_off_eager"] == 0.0 and row["graphed_off_eager"] < 1e-4 < row["wrong_lr_off_eager"]
-    assert all("error" not in row and row["eager_per_s"] > 0 for row in report["graphs"]["throughput"])
-
-
-def test_gpu_check_compares_training_from_a_briefly_trained_densenet(tmp_path):
-    """A fresh DenseNet-40's BatchNorm statistics are the initial ones: in the head warm-up (body
-    in eval mode) its loss is thousands, which fit refuses as diverged, so graphed-vs-eager never
-    got compared. One epoch of plain training gives statistics that make it sane."""
-    from gradual_transfer.steps import DIVERGED_LOSS_FACTOR
-
-    gpu_check = gpu_check_module()
-    gpu_check.DEVICE, gpu_check.SIZE = CPU, {**gpu_check.SIZES["full"], "batch_divisor": 4}  # the real DenseNet-40
-    source = gpu_check.image_source(tmp_path, 160)
-    x, y = next(source.batches(16, None))
-    refused = DIVERGED_LOSS_FACTOR * np.log(10)
-
-    def warm_up_loss(model) -> float:
-        with torch.no_grad():
-            return torch.nn.functional.cross_entropy(model.freeze(model.num_groups).eval()(x), y).item()
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batches of 16: more threads only wait for each other
-    try:
-        assert warm_up_loss(gpu_check.fresh_model("densenet40", False, dropout=0.0)) > refused
-        start = gpu_check.briefly_trained("densenet40", source)
-        assert warm_up_loss(gpu_check.from_state("densenet40", start, False)) < 2 * np.log(10)
-    finally:
-        torch.set_num_threads(threads)
