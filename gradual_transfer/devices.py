@@ -278,8 +278,7 @@ def _survey(devices: list[str], gpus: dict[str, Gpu], mps: bool, lock_dir: Path,
         gpu = gpus.get(device)
         limit = gpu.max_jobs(mps) if gpu else None
         survey.append(_Device(device, jobs_per_gpu if limit is None else min(limit, jobs_per_gpu),
-                              gpu.compute_mode if gpu else "", _in_use_by_others(gpu, lock_dir, device),
-                              limit == 1 and gpu is not None and gpu.compute_mode in EXCLUSIVE_MODES))
+                              gpu.compute_mode if gpu else "", _in_use_by_others(gpu, lock_dir, device), limit == 1))
     return survey
 
 
@@ -389,9 +388,10 @@ def held_lease() -> Lease | None:
 def select_device():
     """The ``torch.device`` a job trains and evaluates on, chosen once per job and passed down.
     A job (Snakemake's or the command line's) took the GPU lease first
-    (:func:`gradual_transfer.startup.lease`): the GPU it leased, the only one CUDA shows it (on
-    the CPU where PyTorch cannot use CUDA), or the CPU where it leased none. A process that took
-    no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
+    (:func:`gradual_transfer.startup.lease`): the GPU it leased, the only one CUDA shows it, or
+    the CPU where it leased none. (A leased GPU that PyTorch cannot use stopped the job at its
+    start, :mod:`gradual_transfer.gpu_support`, except where no driver shows one: fake GPUs, the
+    CPU then.) A process that took no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
     import torch  # here, not above: the lease must set CUDA_VISIBLE_DEVICES before torch starts CUDA
 
     lease = held_lease()
