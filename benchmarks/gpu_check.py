@@ -18,15 +18,17 @@
    ``runtime.cuda_by_architecture`` should say.
 6. Optional ``torch.compile`` of DenseNet-40 (compile time and steady throughput).
 
-    python benchmarks/gpu_check.py [--out gpu_check.json] [--compile] [--only graphs ...]
+    python benchmarks/gpu_check.py --budget 270 --out gpu_check.json   # the whole check, shortened, in 270 s
+    python benchmarks/gpu_check.py [--size full] [--only lease resident graphs ...] [--compile]
     python benchmarks/gpu_check.py --device cpu --quick --only resident graphs   # the logic, on a CPU
 
-It returns what it measured whatever fails: each part (and each row of the graphs part) runs
-guarded, a failure is recorded with its error, and ``--out`` is rewritten after each, with the
-seconds each part took. It needs torch, numpy, pyarrow, torchvision and PyYAML only (no
-Snakemake, kaldiio, soundfile, jsonschema, kaldialign or tensorboard: the GPU machine has none
-of them; the per-utterance posteriors are compared as the archive writer receives them).
-benchmarks/README.md quotes the latest run.
+It always reports (benchmarks/gpu_check_runner.py): each part, check and row runs guarded and
+``--out`` is rewritten after each, with the seconds each part took; CUDA that does not start is
+recorded with the driver and PyTorch versions and the reason; ``--budget`` ends the run by then,
+whatever runs. It needs torch, numpy, pyarrow, torchvision and PyYAML only (no Snakemake,
+kaldiio, soundfile, jsonschema, kaldialign or tensorboard: the GPU machine has none of them; the
+per-utterance posteriors are compared as the archive writer receives them).
+benchmarks/README.md quotes the latest run and says what ``--size short`` leaves out.
 """
 
 from __future__ import annotations
@@ -35,11 +37,9 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +49,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))  # (grid_cost, for --quick)
+sys.path.insert(0, str(REPO / "benchmarks"))  # (gpu_check_runner; grid_cost, for --quick)
 
+import gpu_check_runner as runner  # noqa: E402
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema  # noqa: E402
 from gradual_transfer.data.images import ImageArrays, ImageSource, write_images  # noqa: E402
 from gradual_transfer.models import build_model  # noqa: E402
 from gradual_transfer.tasks.speech import FrameSource  # noqa: E402
-from gradual_transfer.recipe import Recipe, RuntimeOptions
+from gradual_transfer.recipe import Recipe, RuntimeOptions  # noqa: E402
 from gradual_transfer.train import fit  # noqa: E402
 
 LEASE_CHILD = """
@@ -77,48 +78,51 @@ time.sleep({hold})
 """
 
 
-def lease_children(lock_dir: str, jobs: int, hold: float, busy: str = "avoid",
-                   timeout: float | None = None) -> list[dict]:
+def lease_children(lock_dir: str, jobs: int, hold: float, busy: str, timeout: float) -> list[dict]:
+    """`jobs` child jobs asking for a lease at once (each waits at most `timeout` s for it, and is
+    killed, with anything it started, if it has not ended `hold` + 60 s later)."""
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
     code = LEASE_CHILD.format(repo=str(REPO), lock_dir=lock_dir, hold=hold, busy=busy, timeout=timeout)
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-             for _ in range(jobs)]
-    return [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    return runner.run_children(code, jobs, max(1.0, min(timeout + hold + 60, REPORT.left_s())), env)
 
 
-def check_lease(hold: float = 3.0) -> dict:
-    """Concurrent jobs get distinct GPUs and an extra one waits for a release; the lease counts the
-    GPUs CUDA sees and reads nvidia-smi; a GPU this (parent) process uses counts as busy for a
-    job (``busy_gpus: avoid``) and is leased with ``share``."""
+def check_lease() -> None:
+    """Concurrent jobs get distinct GPUs and an extra one waits for a release (``share``: another
+    container's process on the GPU must not make them wait); the lease counts the GPUs CUDA sees
+    and reads nvidia-smi; a GPU this (parent) process uses counts as busy for a job
+    (``busy_gpus: avoid``) and is leased with ``share``."""
     from gradual_transfer.devices import query_gpus, visible_devices
 
-    gpus = torch.cuda.device_count()  # (no CUDA context yet: nvidia-smi lists no process of ours)
+    gpus, hold = torch.cuda.device_count(), SIZE["lease_hold"]  # (no CUDA context yet)
     if gpus == 0:
         raise RuntimeError("no CUDA device: nothing to lease")
     environ = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    report = {"gpus": gpus, "counted_by_the_lease": len(visible_devices(environ)),
-              "nvidia_smi": {k: dataclasses.asdict(g) for k, g in (query_gpus(environ) or {}).items() if k.isdigit()}}
-    with tempfile.TemporaryDirectory() as lock_dir:
-        reports = lease_children(lock_dir, gpus + 1, hold)  # one more job than devices: it must wait for a release
-    reports.sort(key=lambda r: r["leased"])
-    concurrent = reports[:gpus]
-    waiter = reports[-1]
-    report.update({
-        "jobs": reports,
-        "distinct_devices_for_concurrent_jobs": len({r["device"] for r in concurrent}) == gpus,
-        "each_job_sees_one_device": all(r["device_count"] == 1 and r["cuda_available"] for r in reports),
-        "extra_job_waited_s": round(waiter["leased"] - waiter["asked"], 2),
-        "extra_job_waited_for_a_release": waiter["leased"] - waiter["asked"] > hold * 0.8,
-    })
-    in_use = [torch.ones(1, device=f"cuda:{i}") for i in range(gpus)]  # this process now runs on every GPU
-    with tempfile.TemporaryDirectory() as lock_dir:
-        avoided = lease_children(lock_dir, 1, 0, busy="avoid", timeout=1.0)[0]
-        shared = lease_children(lock_dir, 1, 0, busy="share", timeout=1.0)[0]
-    del in_use
-    report.update({"busy_gpus_avoid": avoided, "busy_gpus_share": shared,
-                   "a_gpu_another_program_uses_is_avoided": f"pid {os.getpid()}" in avoided.get("error", ""),
-                   "and_shared_with_share": shared.get("device") is not None})
-    return report
+    REPORT.check("lease", "counted", lambda: {
+        "gpus": gpus, "counted_by_the_lease": len(visible_devices(environ)),
+        "nvidia_smi": {k: dataclasses.asdict(g) for k, g in (query_gpus(environ) or {}).items() if k.isdigit()}})
+
+    def concurrent() -> dict:
+        with tempfile.TemporaryDirectory() as lock_dir:  # one more job than devices: it must wait for a release
+            jobs = lease_children(lock_dir, gpus + 1, hold, "share", timeout=2 * hold + 30)
+        if any("leased" not in job for job in jobs):
+            return {"jobs": jobs, "error": "a child job got no lease"}
+        jobs.sort(key=lambda job: job["leased"])
+        waited = jobs[-1]["leased"] - jobs[-1]["asked"]
+        return {"jobs": jobs, "distinct_devices_for_concurrent_jobs": len({j["device"] for j in jobs[:gpus]}) == gpus,
+                "each_job_sees_one_device": all(j["device_count"] == 1 and j["cuda_available"] for j in jobs),
+                "extra_job_waited_s": round(waited, 2), "extra_job_waited_for_a_release": waited > hold * 0.8}
+    REPORT.check("lease", "concurrent_jobs", concurrent)
+
+    def busy() -> dict:
+        in_use = [torch.ones(1, device=f"cuda:{i}") for i in range(gpus)]  # this process now runs on every GPU
+        with tempfile.TemporaryDirectory() as lock_dir:
+            avoided = lease_children(lock_dir, 1, 0, "avoid", timeout=1.0)[0]
+            shared = lease_children(lock_dir, 1, 0, "share", timeout=1.0)[0]
+        del in_use
+        return {"avoid": avoided, "share": shared,
+                "a_gpu_another_program_uses_is_avoided": f"pid {os.getpid()}" in avoided.get("error", ""),
+                "and_shared_with_share": shared.get("device") is not None}
+    REPORT.check("lease", "busy_gpus", busy)
 
 
 DEVICE = torch.device("cuda")  # --device cpu runs the script's logic on a CPU
@@ -129,20 +133,28 @@ CASES = {
     "model_b": dict(input_shape=(1, 21, 40), classes=144, batch=256),
 }
 
-# How much data each part trains on: what an H100 runs in the time benchmarks/README.md gives
-# (--quick: enough to run every path on a CPU in about a minute)
+# How much data each part trains on: what an H100 runs in the time benchmarks/README.md gives.
+# short: what --budget runs by default, the whole check in one call of under 5 minutes (estimated
+# from the H100 rates there, not yet run); quick: enough to run every path on a CPU in about a
+# minute. None: the configured precision (and layout) of each model only.
 SIZES = {
     "full": dict(feeding_images=64 * 300, feeding_utterances=400, resident_images=700, resident_utterances=30,
                  graph_images=64 * 60, graph_utterances=200, graph_frames=300, ragged_images=1000,
                  ragged_utterances=20, ragged_frames=301, steps=60, warmup_steps=15, batch_divisor=1,
-                 precisions=(False, True), layouts=((False, False), (True, False), (True, True))),
+                 precisions=(False, True), graph_precisions=(False, True),
+                 layouts=((False, False), (True, False), (True, True)), lease_hold=3.0),
+    "short": dict(feeding_images=64 * 100, feeding_utterances=150, resident_images=700, resident_utterances=30,
+                  graph_images=64 * 30, graph_utterances=100, graph_frames=300, ragged_images=500,
+                  ragged_utterances=10, ragged_frames=301, steps=30, warmup_steps=10, batch_divisor=1,
+                  precisions=(False, True), graph_precisions=None, layouts=None, lease_hold=1.5),
     "quick": dict(feeding_images=24, feeding_utterances=1, resident_images=24, resident_utterances=2,
                   graph_images=12, graph_utterances=1, graph_frames=48, ragged_images=14, ragged_utterances=1,
                   ragged_frames=37, steps=2, warmup_steps=1, batch_divisor=16, precisions=(False,),
-                  layouts=((False, False),)),
+                  graph_precisions=(False,), layouts=((False, False),), lease_hold=0.5),
 }
 SIZE = SIZES["full"]
 QUICK = False
+ORDER = ["lease", "resident", "graphs", "throughput", "feeding"]  # what matters most first, for a budget
 
 
 def batch_size(name: str) -> int:
@@ -203,18 +215,20 @@ def resident_steps_per_s(model, batch, classes, input_shape, bf16, channels_last
     return steps / (time.perf_counter() - start)
 
 
-def throughput() -> list[dict]:
+def configured(name: str) -> RuntimeOptions:
+    return RuntimeOptions.from_config(runtime_config(), name, DEVICE)
+
+
+def throughput() -> None:
     torch.backends.cudnn.benchmark = True
-    rows = []
     for name, case in CASES.items():
         for bf16 in SIZE["precisions"]:
             for channels_last in (False, True):
-                model = fresh_model(name, channels_last)
-                rate = resident_steps_per_s(model, batch_size(name), case["classes"], case["input_shape"], bf16,
-                                            channels_last)
-                rows.append(dict(model=name, bf16=bf16, channels_last=channels_last,
-                                 examples_per_s=round(rate * batch_size(name))))
-    return rows
+                def rate(bf16=bf16, channels_last=channels_last) -> dict:
+                    steps = resident_steps_per_s(fresh_model(name, channels_last), batch_size(name), case["classes"],
+                                                 case["input_shape"], bf16, channels_last)
+                    return {"examples_per_s": round(steps * batch_size(name))}
+                REPORT.row("throughput", "rows", dict(model=name, bf16=bf16, channels_last=channels_last), rate)
 
 
 def image_source(tmp: Path, n: int) -> ImageSource:
@@ -256,33 +270,31 @@ def fit_rate(name: str, source, options: RuntimeOptions) -> float:
         return len(source) / (time.perf_counter() - start)
 
 
-def feeding() -> list[dict]:
+def feeding() -> None:
     """One epoch of ``fit`` over host-gathered batches vs. the same number of resident steps."""
     torch.backends.cudnn.benchmark = True
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frames = frame_source(tmp, SIZE["feeding_utterances"], 300)
         sources = {"densenet40": image_source(tmp, SIZE["feeding_images"]), "model_a": frames, "model_b": frames}
         for name, source in sources.items():
-            case = CASES[name]
-            # the host side alone: how fast batches are gathered, normalised and pinned
-            start = time.perf_counter()
-            gathered = sum(len(y) for x, y in source.batches(batch_size(name), torch.Generator().manual_seed(0)))
-            gather_rate = gathered / (time.perf_counter() - start)
-            options = RuntimeOptions.from_config(runtime_config(), name, DEVICE)
-            plain = fit_rate(name, source, dataclasses.replace(options, prefetch=False))
-            prefetched = fit_rate(name, source, dataclasses.replace(options, prefetch=True))
-            resident = resident_steps_per_s(fresh_model(name, options.channels_last), batch_size(name),
-                                            case["classes"], case["input_shape"], options.amp_bf16,
-                                            options.channels_last) * batch_size(name)
-            rows.append(dict(model=name, examples=len(source), amp_bf16=options.amp_bf16,
-                             channels_last=options.channels_last, configured_prefetch=options.prefetch,
-                             host_gather_per_s=round(gather_rate), fit_per_s=round(plain),
-                             fit_prefetched_per_s=round(prefetched), resident_per_s=round(resident),
-                             fit_over_resident=round(plain / resident, 3),
-                             prefetched_over_resident=round(prefetched / resident, 3)))
-    return rows
+            def rates(name=name, source=source) -> dict:
+                case, options = CASES[name], configured(name)
+                # the host side alone: how fast batches are gathered, normalised and pinned
+                start = time.perf_counter()
+                gathered = sum(len(y) for x, y in source.batches(batch_size(name), torch.Generator().manual_seed(0)))
+                gather_rate = gathered / (time.perf_counter() - start)
+                plain = fit_rate(name, source, dataclasses.replace(options, prefetch=False))
+                prefetched = fit_rate(name, source, dataclasses.replace(options, prefetch=True))
+                resident = resident_steps_per_s(fresh_model(name, options.channels_last), batch_size(name),
+                                                case["classes"], case["input_shape"], options.amp_bf16,
+                                                options.channels_last) * batch_size(name)
+                return dict(amp_bf16=options.amp_bf16, channels_last=options.channels_last,
+                            configured_prefetch=options.prefetch, host_gather_per_s=round(gather_rate),
+                            fit_per_s=round(plain), fit_prefetched_per_s=round(prefetched),
+                            resident_per_s=round(resident), fit_over_resident=round(plain / resident, 3),
+                            prefetched_over_resident=round(prefetched / resident, 3))
+            REPORT.row("feeding", "rows", {"model": name, "examples": len(source)}, rates)
 
 
 def briefly_trained(name: str, source) -> dict:
@@ -303,55 +315,64 @@ def from_state(name: str, state: dict, channels_last: bool):
     return model
 
 
-def resident() -> dict:
+def resident() -> None:
     """Data held on the device against the same data streamed from the host: the same batches,
     the same scores from the real evaluators (images; SER's per-utterance decisions), the same
     per-utterance posteriors (what the ASR archive would hold), and a fine-tuning with the frozen
     prefix cached from resident data (its targets then live on the device too), eager and
-    graphed from one briefly trained model."""
+    graphed from one briefly trained model. Each check is saved as it is done."""
     from gradual_transfer.tasks import images as image_task
     from gradual_transfer.tasks import speech as speech_task
 
-    report = {}
+    def same(a, b) -> bool:
+        return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        image_streamed = image_source(tmp, SIZE["resident_images"])
-        frames_streamed = frame_source(tmp, SIZE["resident_utterances"], 50)
-        options = RuntimeOptions.from_config(runtime_config(), "model_a", DEVICE)
-        for name, streamed, batch in (("images", image_streamed, 64), ("frames", frames_streamed, 256)):
-            on_device = streamed.to_device(DEVICE)
-            same = all(torch.equal(x.to(DEVICE), rx) and torch.equal(y.to(DEVICE), ry)
-                       for (x, y), (rx, ry) in zip(streamed.batches(batch, torch.Generator().manual_seed(3)),
-                                                   on_device.batches(batch, torch.Generator().manual_seed(3)),
-                                                   strict=True))
-            report[f"{name}_same_batches"] = same
-        model = fresh_model("densenet40", False)
-        evaluate = image_task.evaluator({}, 256, DEVICE, options)
-        report["images_same_accuracy"] = (evaluate(model, image_streamed)
-                                          == evaluate(model, image_streamed.to_device(DEVICE)))
+        images = image_source(tmp, SIZE["resident_images"])
+        frames = frame_source(tmp, SIZE["resident_utterances"], 50)
+        options = configured("model_a")
+        for name, streamed, batch in (("images", images, 64), ("frames", frames, 256)):
+            REPORT.check("resident", f"{name}_same_batches", lambda streamed=streamed, batch=batch: all(
+                torch.equal(x.to(DEVICE), rx) and torch.equal(y.to(DEVICE), ry)
+                for (x, y), (rx, ry) in zip(streamed.batches(batch, torch.Generator().manual_seed(3)),
+                                            streamed.to_device(DEVICE).batches(batch, torch.Generator().manual_seed(3)),
+                                            strict=True)))
+
+        def images_same_accuracy() -> bool:
+            evaluate = image_task.evaluator({}, 256, DEVICE, options)
+            model = fresh_model("densenet40", False)
+            return evaluate(model, images) == evaluate(model, images.to_device(DEVICE))
+        REPORT.check("resident", "images_same_accuracy", images_same_accuracy)
         model = fresh_model("model_a", False)
-        evaluate = speech_task.evaluator({"dataset": "timit"}, 1024, DEVICE, options)
-        report["frames_same_scores"] = (evaluate(model, frames_streamed)
-                                        == evaluate(model, frames_streamed.to_device(DEVICE)))
-        streamed, held = (speech_task.utterance_posteriors(model, source, 1024, DEVICE, options)
-                          for source in (frames_streamed, frames_streamed.to_device(DEVICE)))
-        report["same_posteriors"] = ([u for u, _ in streamed] == [u for u, _ in held]
-                                     and all(np.array_equal(a, b) for (_, a), (_, b) in zip(streamed, held)))
+
+        def frames_same_scores() -> bool:
+            evaluate = speech_task.evaluator({"dataset": "timit"}, 1024, DEVICE, options)
+            return evaluate(model, frames) == evaluate(model, frames.to_device(DEVICE))
+        REPORT.check("resident", "frames_same_scores", frames_same_scores)
+
+        def same_posteriors() -> bool:
+            streamed, held = (speech_task.utterance_posteriors(model, source, 1024, DEVICE, options)
+                              for source in (frames, frames.to_device(DEVICE)))
+            return [u for u, _ in streamed] == [u for u, _ in held] and same([p for _, p in streamed],
+                                                                            [p for _, p in held])
+        REPORT.check("resident", "same_posteriors", same_posteriors)
         recipe = recipe_for("densenet40", epochs=2, warmup=3)
-        cached = dataclasses.replace(RuntimeOptions.from_config(runtime_config(), "densenet40", DEVICE),
-                                     frozen_cache_mb=4096)
-        resident_images = image_streamed.to_device(DEVICE)
-        start = briefly_trained("densenet40", resident_images)
+        cached = dataclasses.replace(configured("densenet40"), frozen_cache_mb=4096)
+        resident_images = images.to_device(DEVICE)
+        start = {}
         for graphed in (False, True):
-            model = from_state("densenet40", start, False).freeze(5)
-            evaluate = image_task.evaluator({}, 256, DEVICE, cached)
-            with tempfile.TemporaryDirectory() as checkpoints:
-                result = fit(model, resident_images, lambda m: evaluate(m, image_streamed), recipe,
-                             checkpoint_dir=checkpoints, fingerprint={}, device=DEVICE,
-                             options=dataclasses.replace(cached, cuda_graphs=graphed))
-            report[f"cached_prefix_fit{'_graphed' if graphed else ''}"] = dict(
-                start_group=result.start_group, losses=[h["train_loss"] for h in result.history])
-    return report
+            def cached_prefix_fit(graphed=graphed) -> dict:
+                if not start:
+                    start.update(briefly_trained("densenet40", resident_images))
+                model = from_state("densenet40", start, False).freeze(5)
+                evaluate = image_task.evaluator({}, 256, DEVICE, cached)
+                with tempfile.TemporaryDirectory() as checkpoints:
+                    result = fit(model, resident_images, lambda m: evaluate(m, images), recipe,
+                                 checkpoint_dir=checkpoints, fingerprint={}, device=DEVICE,
+                                 options=dataclasses.replace(cached, cuda_graphs=graphed))
+                return dict(start_group=result.start_group, losses=[h["train_loss"] for h in result.history])
+            REPORT.check("resident", f"cached_prefix_fit{'_graphed' if graphed else ''}", cached_prefix_fit)
 
 
 def trained(name: str, source, options: RuntimeOptions, start: dict,
@@ -388,22 +409,10 @@ def same_training(name: str, source, options: RuntimeOptions, start: dict) -> di
                 wrong_lr_off_eager=(wrong - eager).abs().max().item() / moved)
 
 
-def graphs() -> dict:
+def graphs() -> None:
     """Graphed against eager ``fit`` on resident data: the same training, and how much faster.
-    A failing measurement is recorded with its error and the others go on."""
+    Each row is saved as it comes; a failing one is recorded with its error and the others go on."""
     torch.backends.cudnn.benchmark = True
-    report = {"same_training": [], "throughput": []}
-    REPORT["graphs"] = report  # rows are saved as they come
-
-    def attempt(part: str, row: dict, measure) -> None:
-        try:
-            row.update(measure())
-        except Exception as error:  # noqa: BLE001 - one GPU run should report everything it can
-            row["error"] = f"{type(error).__name__}: {error}"
-        report[part].append(row)
-        print(json.dumps(row), flush=True)
-        REPORT.save()
-
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frames = frame_source(tmp, SIZE["graph_utterances"], SIZE["graph_frames"]).to_device(DEVICE)
@@ -415,17 +424,17 @@ def graphs() -> dict:
         sources = {"densenet40": (images, ragged_images), "model_a": (frames, ragged_frames),
                    "model_b": (frames, ragged_frames)}
         for name, (source, ragged) in sources.items():
-            base = dataclasses.replace(RuntimeOptions.from_config(runtime_config(), name, DEVICE), prefetch=False)
+            base = dataclasses.replace(configured(name), prefetch=False)
             start = {}
-            for bf16 in SIZE["precisions"]:
+            for bf16 in SIZE["graph_precisions"] or (base.amp_bf16,):
                 options = dataclasses.replace(base, amp_bf16=bf16, channels_last=False, frozen_cache_mb=0)
 
                 def compared(options=options) -> dict:
                     if not start:
                         start.update(briefly_trained(name, ragged))
                     return same_training(name, ragged, options, start)
-                attempt("same_training", {"model": name, "bf16": bf16}, compared)
-            for bf16, channels_last in SIZE["layouts"]:
+                REPORT.row("graphs", "same_training", {"model": name, "bf16": bf16}, compared)
+            for bf16, channels_last in SIZE["layouts"] or ((base.amp_bf16, base.channels_last),):
                 def rates(bf16=bf16, channels_last=channels_last) -> dict:
                     row = {}
                     for graphed in (False, True):
@@ -434,9 +443,8 @@ def graphs() -> dict:
                         row["graphed_per_s" if graphed else "eager_per_s"] = round(fit_rate(name, source, options))
                     row["graphed_over_eager"] = round(row["graphed_per_s"] / row["eager_per_s"], 3)
                     return row
-                attempt("throughput", {"model": name, "bf16": bf16, "channels_last": channels_last,
-                                       "examples": len(source)}, rates)
-    return report
+                REPORT.row("graphs", "throughput", {"model": name, "bf16": bf16, "channels_last": channels_last,
+                                                    "examples": len(source)}, rates)
 
 
 def compiled() -> dict:
@@ -456,62 +464,47 @@ def compiled() -> dict:
                 compile_s=round(compile_s, 1))
 
 
-class Report(dict):
-    """The run's results, written to `path` (whole, atomically) whenever :meth:`save` is called."""
-
-    def __init__(self, path: Path | None, **header) -> None:
-        super().__init__(header)
-        self.path = path
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self, indent=1) + "\n")
-        os.replace(tmp, self.path)
-
-
-REPORT = Report(None)
-PARTS = {"lease": check_lease, "throughput": throughput, "feeding": feeding, "resident": resident, "graphs": graphs,
+REPORT = runner.Report(None)
+PARTS = {"lease": check_lease, "resident": resident, "graphs": graphs, "throughput": throughput, "feeding": feeding,
          "compile": compiled}
+LEFT_OUT = {"full": "nothing", "short": "graphs: the configured precision and layout of each model only (fp32 for "
+                                        "densenet40 and model_a, bf16 + channels_last for model_b), on half the data; "
+                                        "throughput: 30 timed steps; feeding: a third of the data; lease: 1.5 s holds",
+            "quick": "tiny data and narrow models: the logic only, on a CPU"}
 
 
-def run_parts(parts: list[str]) -> None:
-    """Each part guarded: a failure is its entry (with the end of its traceback) and the next part
-    runs; the report is saved after each."""
-    for part in parts:
-        started = time.perf_counter()
-        try:
-            REPORT[part] = PARTS[part]()
-        except Exception as error:  # noqa: BLE001 - one GPU run should report everything it can
-            REPORT[part] = {**(REPORT.get(part) or {}), "error": f"{type(error).__name__}: {error}",
-                            "traceback": traceback.format_exc()[-3000:]}
-        REPORT.setdefault("seconds", {})[part] = round(time.perf_counter() - started, 1)
-        print(json.dumps({part: REPORT[part]}, indent=1), flush=True)
-        REPORT.save()
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     global DEVICE, SIZE, QUICK, REPORT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="the JSON report, rewritten after each part")
+    parser.add_argument("--out", type=Path, help="the JSON report, rewritten after each check and row")
+    parser.add_argument("--budget", type=float, metavar="SECONDS",
+                        help="end by then whatever runs (what did not run is listed); implies --size short")
+    parser.add_argument("--size", choices=list(SIZES), help="full (default), short (default with --budget) or quick")
     parser.add_argument("--compile", action="store_true")
-    measured = [part for part in PARTS if part != "compile"]
-    parser.add_argument("--skip", nargs="*", default=[], choices=measured)
-    parser.add_argument("--only", nargs="*", choices=measured, help="run these parts only")
+    parser.add_argument("--skip", nargs="*", default=[], choices=ORDER)
+    parser.add_argument("--only", nargs="*", choices=ORDER, help="run these parts only")
     parser.add_argument("--device", default="cuda", help="cpu: run the logic without a GPU (with --quick)")
-    parser.add_argument("--quick", action="store_true", help="tiny data and narrow models: checks the script runs")
+    parser.add_argument("--quick", action="store_true", help="--size quick: checks the script runs")
     args = parser.parse_args(argv)
-    DEVICE, QUICK = torch.device(args.device), args.quick
-    SIZE = SIZES["quick" if args.quick else "full"]
-    if args.quick:
+    size = args.size or ("quick" if args.quick else "short" if args.budget else "full")
+    DEVICE, QUICK, SIZE = torch.device(args.device), size == "quick", SIZES[size]
+    if QUICK:
         torch.set_num_threads(1)  # batches of a few examples: more threads only wait for each other
-    REPORT = Report(args.out, torch=torch.__version__, quick=args.quick,
-                    device=torch.cuda.get_device_name(0) if DEVICE.type == "cuda" else "cpu")
+    parts = [p for p in ORDER if p not in args.skip and (not args.only or p in args.only)] + ["compile"] * args.compile
+    REPORT = runner.Report(args.out, args.budget, torch=torch.__version__, size=size, parts=parts,
+                           left_out=LEFT_OUT[size], device=str(DEVICE))
+    REPORT.start_watchdog()
+    if DEVICE.type == "cuda":
+        REPORT["cuda"] = runner.cuda_status()
+        if not REPORT["cuda"]["usable"]:  # recorded, with the versions and the reason: no part can run
+            REPORT.save()
+            print(json.dumps(REPORT["cuda"], indent=1), flush=True)
+            return 1
+        REPORT["device"] = REPORT["cuda"]["name"]
     REPORT.save()
-    parts = [p for p in measured if p not in args.skip and (not args.only or p in args.only)]
-    run_parts(parts + (["compile"] if args.compile else []))
+    runner.run_parts(REPORT, {part: PARTS[part] for part in parts})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Protocol
 
 import torch
 
+from gradual_transfer import device_memory
 from gradual_transfer.data.order import IndexedSource
 from gradual_transfer.recipe import RuntimeOptions
 
@@ -52,8 +53,10 @@ class TensorSource(IndexedSource):
 def place_on_device(sources: dict, device: torch.device, budget_mb: int,
                     splits: tuple[str, ...] = ("train", "validation")) -> dict:
     """`sources` with `splits` (in that order) copied to `device` while together they fit
-    `budget_mb` (``runtime.cuda.resident_data_mb``); the others stay streamed from the host. The
-    training set is read every step and validation every epoch; the test split once."""
+    `budget_mb` (``runtime.cuda.resident_data_mb``) and this job's room on the card
+    (:mod:`~gradual_transfer.device_memory`); the others stay streamed from the host, which gives
+    the same batches. The training set is read every step and validation every epoch; the test
+    split once."""
     placed, used = dict(sources), 0.0
     if budget_mb <= 0:
         return placed
@@ -66,7 +69,15 @@ def place_on_device(sources: dict, device: torch.device, budget_mb: int,
             log.info("%s data stay on the host: %.0f MB would exceed runtime resident_data_mb = %d (%.0f MB used)",
                      split, size_mb, budget_mb, used)
             continue
-        placed[split] = source.to_device(device)
+        no_room = device_memory.no_room(size_mb, device)
+        if no_room:
+            log.info("%s data stay on the host: %s", split, no_room)
+            continue
+        try:
+            placed[split] = source.to_device(device)
+        except torch.OutOfMemoryError:
+            log.warning("%s data stay on the host: out of memory copying %.0f MB to %s", split, size_mb, device)
+            continue
         used += size_mb
         log.info("%s data on %s: %d examples, %.0f MB", split, device, len(source), size_mb)
     return placed

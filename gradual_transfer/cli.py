@@ -48,10 +48,13 @@ def _load(args) -> dict:
 
 
 def cmd_check_config(args) -> int:
+    from gradual_transfer.gpu_support import check_machine
+
     files = [BASE_CONFIG, *(args.configfile or [])]
     from gradual_transfer.claims import HEADER, claims_report
 
     config = validate_config(workflow_config(*(args.configfile or [])), check_data=not args.no_data)
+    check_machine()  # GPUs here that the jobs would lease: can this PyTorch train on them?
     print(f"configuration is valid ({' merged with '.join(files)})")
     print(HEADER)
     print("".join(f"  - {sentence}\n" for sentence in claims_report(config)), end="")
@@ -185,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", help="also write the log to this file")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("check-config", help="validate a configuration (schema, references, data roots)")
+    p = commands.add_parser("check-config", help="validate a configuration (schema, references, data roots) and, "
+                                                  "where this machine has GPUs, that this PyTorch can train on them")
     _configfiles(p)
     p.add_argument("--no-data", action="store_true", help="skip the data-root checks")
     p.set_defaults(run=cmd_check_config)

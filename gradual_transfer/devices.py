@@ -13,19 +13,26 @@ lease's answer is the only device a job uses (:func:`select_device`).
   (``GRADUAL_TRANSFER_LOCK_DIR`` overrides it), made world-writable with the sticky bit like
   ``/tmp`` itself, its lock files readable and writable by all. Two users' workflows then share
   the GPUs as one user's jobs do. A folder some user cannot write is refused in one sentence.
+- **This workflow's jobs are counted by their lock files**, never by ``nvidia-smi``'s pids
+  (under MPS it shows only the MPS server, whatever clients it serves).
 - **GPUs used by other programs**: ``nvidia-smi`` lists each GPU's compute processes; a process
-  that holds none of the GPU's lock files belongs to another program. With
-  ``runtime.cuda.busy_gpus: avoid`` (the default) such a GPU counts as taken: jobs lease the
-  other GPUs and wait while none is free. ``share`` leases it anyway. A GPU in exclusive-process
-  compute mode takes one job at most; a prohibited one none.
-- Under SLURM the allocation already set ``CUDA_VISIBLE_DEVICES``: it is used as is.
+  that holds none of the GPU's lock files belongs to another program (an MPS server stands for
+  its clients and is not counted). With ``runtime.cuda.busy_gpus: avoid`` (the default) such a
+  GPU counts as taken: jobs lease the other GPUs and wait while none is free. ``share`` leases
+  it anyway, idle GPUs first.
+- **Compute modes**: a GPU in exclusive-process mode runs one process, so it takes one job,
+  unless an MPS server runs (then every client shares the server's one context, as NVIDIA
+  recommends for MPS); a prohibited one takes none.
+- Under SLURM an allocation of one GPU is used as is; an allocation of several (``salloc
+  --gpus=2``, then the local profile) is split among its jobs as a machine's GPUs are, with
+  locks of its own (SLURM numbers each allocation's GPUs from 0).
 - A ``CUDA_VISIBLE_DEVICES`` set by the user restricts the slots to the devices it lists.
 - With no NVIDIA GPU nothing is leased and training runs on the CPU.
 
 GPUs are counted without initialising CUDA (which would freeze the device list before the
 lease): from ``/proc/driver/nvidia/gpus``, or, where that is absent (WSL2), from ``nvidia-smi``.
-``GRADUAL_TRANSFER_GPUS`` overrides the count. A job then checks that PyTorch agrees
-(:func:`check_with_torch`).
+``GRADUAL_TRANSFER_GPUS`` overrides the count. A job then checks that PyTorch can use what it
+leased (:mod:`gradual_transfer.gpu_support`).
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ GPU_COUNT_VARIABLE = "GRADUAL_TRANSFER_GPUS"
 MACHINE_LOCK_DIR = Path("/tmp/gradual-transfer-gpu-locks")  # not $TMPDIR: that may be per user
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
 BUSY_GPUS = ("avoid", "share")  # runtime.cuda.busy_gpus
+MPS_SERVER = "nvidia-cuda-mps-server"  # the process nvidia-smi shows for all of MPS's clients
+MPS_PIPE_VARIABLE = "CUDA_MPS_PIPE_DIRECTORY"
+MPS_PIPES = Path("/tmp/nvidia-mps")  # where a running MPS control daemon keeps its `control` pipe
+EXCLUSIVE_MODES = ("Exclusive_Process", "Exclusive_Thread")
 
 
 class DeviceError(RuntimeError):
@@ -59,6 +70,7 @@ class Lease:
     device: str | None  # the CUDA_VISIBLE_DEVICES value this job uses, None for CPU
     slot: int | None = None  # the lock slot held (None when nothing was leased)
     reason: str = ""
+    sharing: int = 1  # jobs that may share the device (its slots): each may fill its share of the memory
     _fd: int | None = None
 
     def release(self) -> None:
@@ -74,11 +86,17 @@ class Gpu:
     index: str
     uuid: str
     compute_mode: str = "Default"
-    processes: dict[int, int] = field(default_factory=dict)  # pid → MiB of compute processes
+    driver: str = ""  # the driver's version, e.g. 580.65.06
+    name: str = ""  # e.g. NVIDIA H100 80GB HBM3
+    processes: dict[int, int] = field(default_factory=dict)  # pid → MiB of compute processes (MPS servers aside)
+    mps_servers: set[int] = field(default_factory=set)  # pids of MPS servers running on it
 
-    def max_jobs(self) -> int | None:
-        """How many jobs its compute mode admits (None: no limit)."""
-        return {"Exclusive_Process": 1, "Exclusive_Thread": 1, "Prohibited": 0}.get(self.compute_mode)
+    def max_jobs(self, mps: bool) -> int | None:
+        """How many jobs its compute mode admits (None: no limit). Exclusive-process mode admits
+        one process; under MPS that process is the server, and its clients share it."""
+        if self.compute_mode == "Prohibited":
+            return 0
+        return 1 if self.compute_mode in EXCLUSIVE_MODES and not mps else None
 
 
 def _user() -> str:
@@ -112,19 +130,30 @@ def _nvidia_smi(environ, *args: str) -> list[list[str]] | None:
 
 def query_gpus(environ: os._Environ | dict = os.environ) -> dict[str, Gpu] | None:
     """The GPUs ``nvidia-smi`` sees, by index and by UUID, with their compute processes; None
-    without ``nvidia-smi``."""
-    rows = _nvidia_smi(environ, "--query-gpu=index,uuid,compute_mode")
+    without ``nvidia-smi``. (Names come last: the CSV has no quoting.)"""
+    rows = _nvidia_smi(environ, "--query-gpu=index,uuid,compute_mode,driver_version,name")
     if rows is None:
         return None
     gpus = {}
     for row in rows:
         if len(row) >= 3 and row[0].isdigit():
-            gpu = Gpu(row[0], row[1], row[2])
+            gpu = Gpu(row[0], row[1], row[2], driver=row[3] if len(row) > 3 else "", name=", ".join(row[4:]))
             gpus[gpu.index] = gpus[gpu.uuid] = gpu
-    for row in _nvidia_smi(environ, "--query-compute-apps=gpu_uuid,pid,used_memory") or []:
+    for row in _nvidia_smi(environ, "--query-compute-apps=gpu_uuid,pid,used_memory,process_name") or []:
         if len(row) >= 2 and row[0] in gpus and row[1].isdigit():
-            gpus[row[0]].processes[int(row[1])] = int(row[2]) if len(row) > 2 and row[2].isdigit() else 0
+            gpu, pid = gpus[row[0]], int(row[1])
+            if Path(", ".join(row[3:])).name == MPS_SERVER:
+                gpu.mps_servers.add(pid)
+            else:
+                gpu.processes[pid] = int(row[2]) if len(row) > 2 and row[2].isdigit() else 0
     return gpus
+
+
+def mps_running(environ: os._Environ | dict, gpus: dict[str, Gpu]) -> bool:
+    """Whether NVIDIA's Multi-Process Service runs: a server on some GPU, or the control daemon's
+    pipe (the server starts only when its first client does)."""
+    pipes = Path(environ.get(MPS_PIPE_VARIABLE) or MPS_PIPES)
+    return any(gpu.mps_servers for gpu in gpus.values()) or (pipes / "control").exists()
 
 
 def count_gpus(environ: os._Environ | dict = os.environ, proc_dir: Path = PROC_GPUS) -> int:
@@ -228,70 +257,115 @@ def _in_use_by_others(gpu: Gpu | None, lock_dir: Path, device: str) -> dict[int,
     return {pid: mib for pid, mib in gpu.processes.items() if pid not in ours}
 
 
+@dataclass
+class _Device:
+    """One device as a lease sees it this round: its slots and who else uses it."""
+
+    device: str
+    slots: int  # jobs_per_gpu, or fewer where the compute mode admits fewer
+    mode: str  # its compute mode ("" without nvidia-smi)
+    others: dict[int, int]  # other programs' compute processes (pid → MiB)
+    exclusive: bool  # one process at a time (exclusive mode without MPS): never shared with another program
+    held: int = 0  # its slots found held by this workflow's jobs
+
+    def in_use(self) -> str:
+        return "in use by " + ", ".join(f"pid {pid} ({mib} MiB)" for pid, mib in self.others.items())
+
+
+def _survey(devices: list[str], gpus: dict[str, Gpu], mps: bool, lock_dir: Path, jobs_per_gpu: int) -> list[_Device]:
+    survey = []
+    for device in devices:
+        gpu = gpus.get(device)
+        limit = gpu.max_jobs(mps) if gpu else None
+        survey.append(_Device(device, jobs_per_gpu if limit is None else min(limit, jobs_per_gpu),
+                              gpu.compute_mode if gpu else "", _in_use_by_others(gpu, lock_dir, device), limit == 1))
+    return survey
+
+
+def _blocked(device: _Device, jobs_per_gpu: int, busy_gpus: str) -> str:
+    """Why `device` gave this job no slot, naming the cause (and what would change it)."""
+    if device.slots == 0:
+        return f"compute mode {device.mode}"
+    if device.others and (busy_gpus == "avoid" or device.exclusive):
+        return device.in_use() + (f" (compute mode {device.mode}: one process at a time)" if device.exclusive else "")
+    if device.slots < jobs_per_gpu:
+        return (f"its one slot is held by this workflow's jobs: compute mode {device.mode} runs one process at a "
+                f"time, so jobs_per_gpu: {jobs_per_gpu} needs an MPS server (nvidia-cuda-mps-control -d) or the "
+                f"Default compute mode")
+    return f"its {device.slots} slot{'s' if device.slots > 1 else ''} held by this workflow's jobs"
+
+
 def lease_gpu(lock_dir: str | Path | None = None, environ: os._Environ | dict = os.environ,
               poll_seconds: float = 2.0, timeout: float | None = None, jobs_per_gpu: int = 1,
               busy_gpus: str = "avoid", proc_dir: Path = PROC_GPUS) -> Lease:
     """Lease a slot of one GPU for this process and point ``CUDA_VISIBLE_DEVICES`` at it.
 
     Each device has `jobs_per_gpu` slots (``runtime.cuda.jobs_per_gpu``; run Snakemake with
-    ``--resources gpu=<GPUs × jobs_per_gpu>``); slots are filled breadth first, so every device
-    gets a job before any gets a second. A GPU running another program's compute process is
-    passed over with `busy_gpus` = "avoid" (``runtime.cuda.busy_gpus``). Waits (polling) while
-    no slot is free, which happens when ``--resources gpu`` exceeds the slots or other programs
-    hold the GPUs.
+    ``--resources gpu=<GPUs × jobs_per_gpu>``), fewer where its compute mode admits fewer;
+    slots are filled breadth first, so every device gets a job before any gets a second. A GPU
+    running another program's compute process is passed over with `busy_gpus` = "avoid"
+    (``runtime.cuda.busy_gpus``); with "share" it is taken after every idle GPU's slots. Waits
+    (polling) while no slot is free, saying why.
     """
     if busy_gpus not in BUSY_GPUS:
         raise DeviceError(f"runtime.cuda.busy_gpus: {busy_gpus!r} is not one of {', '.join(BUSY_GPUS)}.")
-    if environ.get("SLURM_JOB_ID") and environ.get("CUDA_VISIBLE_DEVICES"):
-        return Lease(environ["CUDA_VISIBLE_DEVICES"],
-                     reason=f"GPU {environ['CUDA_VISIBLE_DEVICES']} allocated by SLURM (job {environ['SLURM_JOB_ID']})")
     devices = visible_devices(environ, proc_dir)
+    allocation = environ.get("SLURM_JOB_ID") if environ.get("CUDA_VISIBLE_DEVICES") else None
+    if allocation and len(devices) == 1:
+        return Lease(devices[0], reason=f"GPU {devices[0]} allocated by SLURM (job {allocation})")
     if not devices:
         return Lease(None, reason="no GPU: running on the CPU")
     lock_dir = shared_lock_dir(Path(lock_dir or default_lock_dir(environ)))
+    if allocation:  # its GPUs are its own, numbered from 0 as another allocation's are: locks of its own
+        lock_dir = shared_lock_dir(lock_dir / f"slurm-job-{allocation}")
     environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA's numbers are then nvidia-smi's and /proc's
     started = time.monotonic()
     waiting_for = None
     while True:
         gpus = query_gpus(environ) or {}
-        passed_over = {}
-        for slot in range(jobs_per_gpu):
-            for device in devices:
-                gpu = gpus.get(device)
-                limit = gpu.max_jobs() if gpu else None
-                if limit is not None and slot >= limit:
-                    if slot == 0:
-                        passed_over[device] = f"compute mode {gpu.compute_mode}"
-                    continue
-                fd = _try_lock(slot_lock(lock_dir, device, slot))
-                if fd is None:
-                    continue
-                others = _in_use_by_others(gpu, lock_dir, device)
-                if others and (busy_gpus == "avoid" or limit == 1):
-                    os.close(fd)
-                    passed_over[device] = "in use by " + ", ".join(f"pid {pid} ({mib} MiB)"
-                                                                   for pid, mib in others.items())
-                    continue
-                try:  # who holds it, for the other jobs and for people (the file may be read-only to us)
-                    os.ftruncate(fd, 0)
-                    os.pwrite(fd, f"{os.getpid()} {_user()} {socket.gethostname()}\n".encode(), 0)
-                except OSError:
-                    pass
-                environ["CUDA_VISIBLE_DEVICES"] = device
-                shared = f", slot {slot + 1} of {jobs_per_gpu}" if jobs_per_gpu > 1 else ""
-                skipped = "".join(f"; passed over GPU {d}: {why}" for d, why in passed_over.items())
-                return Lease(device, slot, reason=f"leased GPU {device}{shared} ({lock_dir}{skipped})", _fd=fd)
-        blocked = "; ".join(f"GPU {d}: {why}" for d, why in passed_over.items())
+        mps = mps_running(environ, gpus)
+        survey = _survey(devices, gpus, mps, lock_dir, jobs_per_gpu)
+        usable = [d for d in survey if not (d.others and (busy_gpus == "avoid" or d.exclusive))]
+        idle, busy = [d for d in usable if not d.others], [d for d in usable if d.others]
+        for group in (idle, busy):  # with share: every idle GPU's slots before a busy one's
+            for slot in range(jobs_per_gpu):
+                for device in group:
+                    if slot >= device.slots:
+                        continue
+                    fd = _try_lock(slot_lock(lock_dir, device.device, slot))
+                    if fd is None:
+                        device.held += 1
+                        continue
+                    return _leased(fd, device, slot, jobs_per_gpu, lock_dir, mps, environ, [
+                        f"GPU {d.device}: {_blocked(d, jobs_per_gpu, busy_gpus)}" for d in survey
+                        if d.slots == 0 or all(d is not u for u in usable)])
+        blocked = "; ".join(f"GPU {d.device}: {_blocked(d, jobs_per_gpu, busy_gpus)}" for d in survey)
         if timeout is not None and time.monotonic() - started > timeout:
             raise TimeoutError(f"no free GPU slot among {devices} × {jobs_per_gpu} after {timeout} s "
-                               f"(locks in {lock_dir}{'; ' + blocked if blocked else ''})")
+                               f"(locks in {lock_dir}; {blocked})")
         if blocked != waiting_for:
-            log.warning("no free GPU slot among %s × %d; waiting (%s)", devices, jobs_per_gpu,
-                        f"{blocked}; set runtime.cuda.busy_gpus: share to use a GPU other programs use" if blocked
-                        else f"all leased by other jobs, locks in {lock_dir}: is --resources gpu larger than "
-                             f"GPUs × jobs_per_gpu?")
+            hint = ("; set runtime.cuda.busy_gpus: share to use a GPU other programs use"
+                    if any(d.others and busy_gpus == "avoid" for d in survey) else "")
+            if all(d.held == d.slots == jobs_per_gpu for d in survey):
+                hint = f"; is --resources gpu larger than GPUs × jobs_per_gpu ({len(devices)} × {jobs_per_gpu})?"
+            log.warning("no free GPU slot among %s × %d; waiting (%s%s; locks in %s)", devices, jobs_per_gpu, blocked,
+                        hint, lock_dir)
             waiting_for = blocked
         time.sleep(poll_seconds)
+
+
+def _leased(fd: int, device: _Device, slot: int, jobs_per_gpu: int, lock_dir: Path, mps: bool, environ,
+            passed_over: list[str]) -> Lease:
+    try:  # who holds it, for the other jobs and for people (the file may be read-only to us)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {_user()} {socket.gethostname()}\n".encode(), 0)
+    except OSError:
+        pass
+    environ["CUDA_VISIBLE_DEVICES"] = device.device
+    shared = f", slot {slot + 1} of {device.slots}" if jobs_per_gpu > 1 else ""
+    skipped = "".join(f"; passed over {why}" for why in passed_over)
+    return Lease(device.device, slot, reason=f"leased GPU {device.device}{shared}{', under MPS' if mps else ''} "
+                                             f"({lock_dir}{skipped})", _fd=fd, sharing=device.slots)
 
 
 _held: Lease | None = None  # this process's lease, held for its life: the kernel frees the lock when it ends
@@ -311,27 +385,13 @@ def held_lease() -> Lease | None:
     return _held
 
 
-def check_with_torch(lease: Lease, cuda_devices: int, torch_version: str) -> str | None:
-    """Refuse a job whose PyTorch sees CUDA devices that the lease did not count (it would use a
-    GPU no lease gave it); a warning to log when the lease holds a GPU that PyTorch cannot use
-    (the job trains on the CPU). `cuda_devices`: how many PyTorch sees after the lease."""
-    if lease.device is None and cuda_devices > 0:
-        raise DeviceError(
-            f"PyTorch sees {cuda_devices} CUDA device(s) but the GPU lease counted none (no {PROC_GPUS}, no "
-            f"nvidia-smi on PATH): set {GPU_COUNT_VARIABLE}={cuda_devices} so that jobs lease them, or export "
-            f"CUDA_VISIBLE_DEVICES= to train on the CPU.")
-    if lease.device is not None and cuda_devices == 0:
-        return (f"{lease.reason}, but this PyTorch ({torch_version}) cannot use CUDA: training on the CPU. Install "
-                f"a CUDA build of PyTorch to use the GPU.")
-    return None
-
-
 def select_device():
     """The ``torch.device`` a job trains and evaluates on, chosen once per job and passed down.
     A job (Snakemake's or the command line's) took the GPU lease first
-    (:func:`gradual_transfer.startup.lease`): the GPU it leased, the only one CUDA shows it (on
-    the CPU where PyTorch cannot use CUDA), or the CPU where it leased none. A process that took
-    no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
+    (:func:`gradual_transfer.startup.lease`): the GPU it leased, the only one CUDA shows it, or
+    the CPU where it leased none. (A leased GPU that PyTorch cannot use stopped the job at its
+    start, :mod:`gradual_transfer.gpu_support`, except where no driver shows one: fake GPUs, the
+    CPU then.) A process that took no lease (a notebook, a benchmark): CUDA when PyTorch sees it."""
     import torch  # here, not above: the lease must set CUDA_VISIBLE_DEVICES before torch starts CUDA
 
     lease = held_lease()

@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from gradual_transfer import cost
+from gradual_transfer import cost, device_memory
 from gradual_transfer.curves import EpochLog
 from gradual_transfer.checkpoints import load_model_file, require_primary_of, save_model
 from gradual_transfer.data.errors import DataError
@@ -121,21 +121,22 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     recipe = replace(recipe, seed=recipe.seed + job.seed)  # a seed of the study shifts every draw
     device = select_device()  # once for the job: everything below is given it
     options = RuntimeOptions.from_config(runtime, job.arch, device)
-    host_sources = task.sources(settings, inputs, job.fold)
-    check_labels(host_sources, settings["classes"], job.target)
-    sources = place_on_device(host_sources, device, options.resident_data_mb)
-    input_shape = sources["train"].input_shape
-    model = initial_model(job, settings["network"], settings["classes"], input_shape, recipe.seed,
-                          inputs.get("source"))
-    batch = task.evaluation_batch_size(recipe)
-    evaluate = task.evaluator(settings, batch, device, options)
-    fingerprint = {"params": dict(params), "inputs": input_stamps(inputs.values())}
-    curves = EpochLog(history, tensorboard_dir)
-    metrics = train_and_save(model, job=job, train=sources["train"], validation=sources["validation"],
-                             test=sources["test"], evaluate=evaluate, recipe=recipe, network=settings["network"],
-                             num_classes=settings["classes"], input_shape=input_shape, out_model=outputs["model"],
-                             out_metrics=outputs["metrics"], fingerprint=fingerprint, device=device, options=options,
-                             cache_dir=cache_dir, curves=curves)
-    curves.close()
-    task.after_training(model, sources, outputs, batch, device, options)
+    with device_memory.out_of_memory_named(device, job.arch):
+        host_sources = task.sources(settings, inputs, job.fold)
+        check_labels(host_sources, settings["classes"], job.target)
+        sources = place_on_device(host_sources, device, options.resident_data_mb)
+        input_shape = sources["train"].input_shape
+        model = initial_model(job, settings["network"], settings["classes"], input_shape, recipe.seed,
+                              inputs.get("source"))
+        batch = task.evaluation_batch_size(recipe)
+        evaluate = task.evaluator(settings, batch, device, options)
+        fingerprint = {"params": dict(params), "inputs": input_stamps(inputs.values())}
+        curves = EpochLog(history, tensorboard_dir)
+        metrics = train_and_save(model, job=job, train=sources["train"], validation=sources["validation"],
+                                 test=sources["test"], evaluate=evaluate, recipe=recipe, network=settings["network"],
+                                 num_classes=settings["classes"], input_shape=input_shape, out_model=outputs["model"],
+                                 out_metrics=outputs["metrics"], fingerprint=fingerprint, device=device,
+                                 options=options, cache_dir=cache_dir, curves=curves)
+        curves.close()
+        task.after_training(model, sources, outputs, batch, device, options)
     return metrics

@@ -6,6 +6,7 @@ import logging
 
 import torch
 
+from gradual_transfer import device_memory
 from gradual_transfer.batches import BatchSource, TensorSource, memory_format, to_device
 from gradual_transfer.models import GroupedNet
 from gradual_transfer.recipe import RuntimeOptions
@@ -21,8 +22,10 @@ def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, devic
 
     Frozen groups are fixed functions of their input (eval mode, no augmentation), so every
     epoch would compute the same values again; with them cached, fine-tuning at high l_c pays
-    only for the groups that train. Kept on `device`. None when nothing is frozen or the cache
-    would exceed ``options.frozen_cache_mb``. Its batches come in the same order as the
+    only for the groups that train. Kept on `device`. None when nothing is frozen, when the cache
+    would exceed ``options.frozen_cache_mb`` or this job's room on the card
+    (:mod:`~gradual_transfer.device_memory`), or when building it ran out of memory (logged): the
+    job then trains uncached, to the same result. Its batches come in the same order as the
     source's (both draw :func:`~gradual_transfer.data.order.epoch_order`), so training sees the
     same examples.
     """
@@ -39,8 +42,32 @@ def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, devic
         log.info("frozen groups' output not cached: %.0f MB > runtime frozen_cache_mb = %d", size_mb,
                  options.frozen_cache_mb)
         return None
-    # allocated once at its final size and filled batch by batch: at its peak the cache needs
-    # itself and one batch, not twice itself (chunks, then their concatenation)
+    no_room = device_memory.no_room(size_mb, device)
+    if no_room:
+        log.info("frozen groups' output not cached: %s", no_room)
+        return None
+    try:
+        outputs, targets = _fill(model, source, batch_size, device, options, one)
+    except torch.OutOfMemoryError:
+        outputs = None
+    if outputs is None:  # (out here, the error's traceback no longer holds the half-built cache)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # for the other jobs on the card
+        log.warning("frozen groups' output not cached: out of memory building its %.0f MB (%s); training without "
+                    "the cache, to the same result (lower frozen_cache_mb for this architecture to skip the attempt)",
+                    size_mb, device_memory.read(device) or device)
+        return None
+    log.info("cached the output of the %d frozen groups for %d examples (%.0f MB on %s)", lc, n, size_mb,
+             device.type)
+    return TensorSource(outputs, targets)
+
+
+def _fill(model: GroupedNet, source: BatchSource, batch_size: int, device: torch.device, options: RuntimeOptions,
+          one: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen groups' output of every example, allocated once at its final size and filled
+    batch by batch: at its peak the cache needs itself and one batch, not twice itself (chunks,
+    then their concatenation)."""
+    n, lc = len(source), model.frozen_groups
     layout = {"memory_format": memory_format(options)} if one.dim() == 4 else {}
     outputs = torch.empty((n, *one.shape[1:]), dtype=one.dtype, device=device, **layout)
     targets = torch.empty(n, dtype=torch.long, device=device)
@@ -50,6 +77,4 @@ def frozen_output(model: GroupedNet, source: BatchSource, batch_size: int, devic
             outputs[start:start + len(y)] = model.forward_groups(to_device(x, device, options), 0, lc)
         targets[start:start + len(y)] = y
         start += len(y)
-    log.info("cached the output of the %d frozen groups for %d examples (%.0f MB on %s)", lc, n, size_mb,
-             device.type)
-    return TensorSource(outputs, targets)
+    return outputs, targets

@@ -1,13 +1,11 @@
-"""The GPU paths' CPU-checkable halves: data held on the device gives the streamed batches, and
-the graph-ready training step (fused SGD with a tensor learning rate, bookkeeping on the
+"""The GPU paths' CPU-checkable halves: data held on the device gives the streamed batches and
+fits the card's memory (a fake device memory), an out-of-memory cache build trains uncached to
+the same result, and the graph-ready training step (fused SGD with a tensor learning rate, bookkeeping on the
 device, ragged batches eager, warm-up / capture / replay with the graph imitated eagerly)
 trains as the eager one. The capture itself needs a GPU: benchmarks/gpu_check.py checks it
 there."""
 
 from __future__ import annotations
-
-import json
-import os
 
 import numpy as np
 import pytest
@@ -101,6 +99,93 @@ def test_place_on_device_fills_train_then_validation_within_the_budget(caplog):
     assert validation_only["train"] is sources["train"] and validation_only["validation"] == ("on", CPU, 30)
     in_memory = {"train": toy_data(3, 10, 1), "validation": Sized(1)}  # tensors already in memory: left alone
     assert place_on_device(in_memory, CPU, 100)["train"] is in_memory["train"]
+
+
+# --- memory sized to the card: a fake device memory stands in for torch.cuda's -----------------
+
+def fake_card(monkeypatch, total_mb: float, free_mb: float, held_mb: float = 0.0, sharing: int = 1) -> None:
+    """The device every placement asks about (the CPU here) as a card of this memory."""
+    from gradual_transfer import device_memory
+
+    memory = device_memory.DeviceMemory(total_mb, free_mb, held_mb, sharing, peak_mb=held_mb * 0.9)
+    monkeypatch.setattr(device_memory, "read", lambda device: memory)
+
+
+class Unplaceable(Sized):
+    def to_device(self, device):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+
+
+def test_data_go_to_the_card_within_this_jobs_share_of_it(monkeypatch, caplog):
+    """A 16 GB card, 10 GB free, two jobs per GPU: this job may place 8 GB less 2 GB kept for
+    training; the config's resident_data_mb stays a cap; an out-of-memory copy leaves the split
+    on the host (the same batches)."""
+    fake_card(monkeypatch, total_mb=16384, free_mb=10000, sharing=2)
+    sources = {"train": Sized(5000), "validation": Sized(6500), "test": Sized(1)}
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        placed = place_on_device(sources, CPU, 16384)
+    assert placed["train"] == ("on", CPU, 5000) and placed["validation"] is sources["validation"]
+    assert ("validation data stay on the host: 6,500 MB would exceed this job's room on the GPU, 6,144 MB (10,000 of "
+            "16,384 MB free, 0 MB held by this job, one of 2 jobs sharing it (runtime.cuda.jobs_per_gpu); 2048 MB kept "
+            "for training)") in caplog.text
+    fake_card(monkeypatch, total_mb=16384, free_mb=16384, sharing=1)
+    assert place_on_device(sources, CPU, 16384)["validation"] == ("on", CPU, 6500)
+    assert place_on_device(sources, CPU, 4096)["train"] is sources["train"]  # the setting is a cap
+    caplog.clear()
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        kept = place_on_device({"train": Unplaceable(10), "validation": Sized(10)}, CPU, 4096)
+    assert isinstance(kept["train"], Unplaceable) and kept["validation"] == ("on", CPU, 10)
+    assert "train data stay on the host: out of memory copying 10 MB" in caplog.text
+
+
+def test_the_frozen_prefix_cache_fits_the_card_or_the_job_trains_uncached_to_the_same_result(tmp_path, monkeypatch,
+                                                                                                caplog):
+    """A card with no room for the cache, and an out-of-memory error while building it: the job
+    trains without it (logged), exactly as with the cache off."""
+    from gradual_transfer import frozen_prefix
+
+    from gradual_transfer.frozen_prefix import frozen_output
+
+    model, train = build_model(ARCH, 3, (3, 8, 8)).freeze(3), toy_data(3, 90, 31)
+    options = RuntimeOptions(channels_last=False, frozen_cache_mb=64)
+    fake_card(monkeypatch, total_mb=4096, free_mb=2100)  # room: 52 MB; the toy cache needs less than 1
+    assert frozen_output(model, train, 16, CPU, options) is not None
+    fake_card(monkeypatch, total_mb=4096, free_mb=2048)  # all of it kept for training
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        assert frozen_output(model, train, 16, CPU, options) is None
+    assert "frozen groups' output not cached: 0 MB would exceed this job's room on the GPU, 0 MB" in caplog.text
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 7.20 GiB")
+
+    uncached_model, uncached = fit_toy(tmp_path, "off", RuntimeOptions(channels_last=False), lc=3)
+    monkeypatch.setattr(frozen_prefix, "_fill", out_of_memory)
+    fake_card(monkeypatch, total_mb=16384, free_mb=16384)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="gradual_transfer"):
+        retried_model, retried = fit_toy(tmp_path, "oom", RuntimeOptions(channels_last=False, frozen_cache_mb=64), lc=3)
+    assert retried.start_group == 0
+    assert "frozen groups' output not cached: out of memory building its" in caplog.text
+    assert "training without the cache, to the same result" in caplog.text
+    assert [h["train_loss"] for h in retried.history] == [h["train_loss"] for h in uncached.history]
+    for (name, a), b in zip(tensors_of(uncached_model).items(), tensors_of(retried_model).values()):
+        assert torch.equal(a, b), name
+
+
+def test_an_out_of_memory_error_in_training_is_one_sentence_with_the_numbers_and_the_settings(monkeypatch):
+    from gradual_transfer.device_memory import OutOfMemory, out_of_memory_named
+    from gradual_transfer.devices import DeviceError
+
+    fake_card(monkeypatch, total_mb=16384, free_mb=310, held_mb=7900, sharing=2)
+    with pytest.raises(OutOfMemory) as refused:
+        with out_of_memory_named(CPU, "model_a"):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert isinstance(refused.value, DeviceError)  # the command line and a job's log print it as one sentence
+    assert str(refused.value) == (
+        "the GPU ran out of memory training model_a (310 of 16,384 MB free, 7,900 MB held by this job, one of 2 jobs "
+        "sharing it (runtime.cuda.jobs_per_gpu), at most 7,110 MB in use by its tensors): lower "
+        "runtime.cuda.jobs_per_gpu, or lower resident_data_mb and frozen_cache_mb for model_a under "
+        "runtime.cuda_by_architecture (placements only: the result is the same), or free the GPU of other programs.")
 
 
 def test_fit_on_resident_data_is_bit_identical_to_streamed(tmp_path):
@@ -386,108 +471,3 @@ def test_a_checkpoint_resumes_in_the_other_layout(tmp_path, graph_ready, before,
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
     for (name, a), b in zip(tensors_of(eager_model).items(), tensors_of(model).values()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), (name, (a - b).abs().max().item())
-
-
-# --- benchmarks/gpu_check.py, the prepared GPU check -----------------------------------------
-
-MISSING_ON_THE_GPU_MACHINE = ("snakemake", "kaldiio", "soundfile", "jsonschema", "kaldialign", "tensorboard")
-BLOCKER = f"""
-import importlib.abc, sys
-
-class Missing(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in {MISSING_ON_THE_GPU_MACHINE!r}:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (not on the GPU machine)", name=name)
-
-sys.meta_path.insert(0, Missing())
-"""
-
-
-def gpu_check_module():
-    import importlib.util
-
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gpu_check_saves_its_report_after_each_part_and_goes_on_after_a_failure(tmp_path):
-    gpu_check = gpu_check_module()
-    out = tmp_path / "report.json"
-    seen_on_disk = []
-
-    def fails():
-        raise ModuleNotFoundError("No module named 'kaldiio'")
-
-    gpu_check.PARTS = {"first": fails, "second": lambda: {"fine": True},
-                       "third": lambda: seen_on_disk.append(json.loads(out.read_text())) or {}}
-    gpu_check.REPORT = gpu_check.Report(out, torch="x")
-    gpu_check.run_parts(["first", "second", "third"])
-    assert seen_on_disk[0]["first"]["error"] == "ModuleNotFoundError: No module named 'kaldiio'"
-    assert seen_on_disk[0]["second"] == {"fine": True} and set(seen_on_disk[0]["seconds"]) == {"first", "second"}
-    assert set(json.loads(out.read_text())["seconds"]) == {"first", "second", "third"}
-
-
-def test_gpu_check_runs_to_its_report_without_the_modules_the_gpu_machine_lacks(tmp_path):
-    """The prepared GPU command's parts on a CPU (tiny data, narrow models), with Snakemake,
-    kaldiio, soundfile, jsonschema, kaldialign and tensorboard unimportable: every part reports
-    (lease: no GPU here, recorded as its error), and eager, graph-ready and a second eager run
-    train alike."""
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    (tmp_path / "blocker").mkdir()
-    (tmp_path / "blocker" / "sitecustomize.py").write_text(BLOCKER)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path / 'blocker'}{os.pathsep}{REPO}"}
-    blocked = subprocess.run([sys.executable, "-c", "import kaldiio"], capture_output=True, text=True, env=env)
-    assert "not on the GPU machine" in blocked.stderr  # the blocker works
-    out = tmp_path / "gpu_check.json"
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
-                          "--only", "lease", "resident", "graphs", "--out", str(out)],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(out.read_text())
-    assert set(report["seconds"]) == {"lease", "resident", "graphs"}
-    assert report["lease"]["error"] == "RuntimeError: no CUDA device: nothing to lease"
-    resident = report["resident"]
-    assert all(resident[k] for k in ("images_same_batches", "frames_same_batches", "images_same_accuracy",
-                                     "frames_same_scores", "same_posteriors")), resident
-    assert resident["cached_prefix_fit"]["start_group"] == resident["cached_prefix_fit_graphed"]["start_group"] == 5
-    assert resident["cached_prefix_fit"]["losses"] == pytest.approx(resident["cached_prefix_fit_graphed"]["losses"])
-    rows = report["graphs"]["same_training"]
-    assert [row["model"] for row in rows] == ["densenet40", "model_a", "model_b"]
-    for row in rows:
-        assert "error" not in row, row
-        assert row["eager_again_off_eager"] == 0.0 and row["graphed_off_eager"] < 1e-4 < row["wrong_lr_off_eager"]
-    assert all("error" not in row and row["eager_per_s"] > 0 for row in report["graphs"]["throughput"])
-
-
-def test_gpu_check_compares_training_from_a_briefly_trained_densenet(tmp_path):
-    """A fresh DenseNet-40's BatchNorm statistics are the initial ones: in the head warm-up (body
-    in eval mode) its loss is thousands, which fit refuses as diverged, so graphed-vs-eager never
-    got compared. One epoch of plain training gives statistics that make it sane."""
-    from gradual_transfer.steps import DIVERGED_LOSS_FACTOR
-
-    gpu_check = gpu_check_module()
-    gpu_check.DEVICE, gpu_check.SIZE = CPU, {**gpu_check.SIZES["full"], "batch_divisor": 4}  # the real DenseNet-40
-    source = gpu_check.image_source(tmp_path, 160)
-    x, y = next(source.batches(16, None))
-    refused = DIVERGED_LOSS_FACTOR * np.log(10)
-
-    def warm_up_loss(model) -> float:
-        with torch.no_grad():
-            return torch.nn.functional.cross_entropy(model.freeze(model.num_groups).eval()(x), y).item()
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batches of 16: more threads only wait for each other
-    try:
-        assert warm_up_loss(gpu_check.fresh_model("densenet40", False, dropout=0.0)) > refused
-        start = gpu_check.briefly_trained("densenet40", source)
-        assert warm_up_loss(gpu_check.from_state("densenet40", start, False)) < 2 * np.log(10)
-    finally:
-        torch.set_num_threads(threads)

@@ -99,30 +99,33 @@ import json, sys
 from pathlib import Path
 state = json.loads(Path(__file__).with_name("gpus.json").read_text())
 query = next(a for a in sys.argv[1:] if a.startswith("--query"))
-if query.startswith("--query-gpu="):
-    for gpu in state["gpus"]:
-        print(f"{{gpu['index']}}, {{gpu['uuid']}}, {{gpu.get('mode', 'Default')}}")
-elif query.startswith("--query-compute-apps="):
-    for app in state["apps"]:
-        print(f"{{app['uuid']}}, {{app['pid']}}, {{app['mib']}}")
+kind, _, fields = query.partition("=")
+for entry in state["gpus" if kind == "--query-gpu" else "apps"]:
+    print(", ".join(str(entry.get(field, "[N/A]")) for field in fields.split(",")))
 """
 
 
-def fake_nvidia_smi(tmp_path, gpus: int, apps: dict[int, int] | None = None, mode: str = "Default") -> dict:
+def fake_nvidia_smi(tmp_path, gpus: int, apps: dict[int, int] | None = None, mode: str = "Default", **state) -> dict:
     """An environment whose nvidia-smi (a stand-in) reports `gpus` GPUs, compute processes
-    `apps` (pid → GPU index), and no /proc list of GPUs is read (see NO_PROC)."""
+    `apps` (pid → GPU index), no MPS control daemon, and no /proc list of GPUs is read (see NO_PROC)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     program = bin_dir / "nvidia-smi"
     program.write_text(NVIDIA_SMI.format(python=sys.executable))
     program.chmod(0o755)
-    set_gpu_processes(tmp_path, gpus, apps or {}, mode)
-    return {"PATH": str(bin_dir)}
+    set_gpu_processes(tmp_path, gpus, apps or {}, mode, **state)
+    return {"PATH": str(bin_dir), "CUDA_MPS_PIPE_DIRECTORY": str(tmp_path / "mps")}
 
 
-def set_gpu_processes(tmp_path, gpus: int, apps: dict[int, int], mode: str = "Default") -> None:
-    state = {"gpus": [{"index": i, "uuid": f"GPU-{i}", "mode": mode} for i in range(gpus)],
-             "apps": [{"uuid": f"GPU-{gpu}", "pid": pid, "mib": 500} for pid, gpu in apps.items()]}
+def set_gpu_processes(tmp_path, gpus: int, apps: dict[int, int], mode: str = "Default", driver: str = "580.65.06",
+                      name: str = "NVIDIA H100 80GB HBM3", mps_servers: dict[int, int] | None = None) -> None:
+    """What the stand-in reports: `apps` and `mps_servers` map pids to GPU indices."""
+    state = {"gpus": [{"index": i, "uuid": f"GPU-{i}", "compute_mode": mode, "driver_version": driver, "name": name}
+                      for i in range(gpus)],
+             "apps": [{"gpu_uuid": f"GPU-{gpu}", "pid": pid, "used_memory": 500, "process_name": "python"}
+                      for pid, gpu in apps.items()]
+             + [{"gpu_uuid": f"GPU-{gpu}", "pid": pid, "used_memory": 30, "process_name": "nvidia-cuda-mps-server"}
+                for pid, gpu in (mps_servers or {}).items()]}
     (tmp_path / "bin" / "gpus.json").write_text(json.dumps(state))
 
 
@@ -168,18 +171,77 @@ def test_a_gpu_running_our_own_job_is_not_busy_for_its_second_slot(tmp_path):
     second.release()
 
 
-def test_an_exclusive_process_gpu_takes_one_job(tmp_path):
+def test_an_exclusive_process_gpu_takes_one_job_and_says_why_the_next_waits(tmp_path, caplog):
     environ = fake_nvidia_smi(tmp_path, 1, mode="Exclusive_Process")
     first = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2, timeout=0)
-    assert first.slot == 0
-    with pytest.raises(TimeoutError):
+    assert first.slot == 0 and first.sharing == 1  # its memory is not split: no second job comes
+    with caplog.at_level("WARNING", logger="gradual_transfer"), pytest.raises(TimeoutError) as waited:
         lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2,
-                  poll_seconds=0.02, timeout=0.05)
+                  poll_seconds=0.02, timeout=0.3)  # (the stand-in answers in tens of ms: it logs before the timeout)
+    cause = ("GPU 0: its one slot is held by this workflow's jobs: compute mode Exclusive_Process runs one process "
+             "at a time, so jobs_per_gpu: 2 needs an MPS server (nvidia-cuda-mps-control -d)")
+    assert cause in str(waited.value) and cause in caplog.text
+    assert "--resources" not in caplog.text  # the cause is the compute mode, not Snakemake's resources
     first.release()
+    set_gpu_processes(tmp_path, 1, {999_999: 0}, mode="Exclusive_Process")  # another program has it
+    with pytest.raises(TimeoutError, match=r"in use by pid 999999 \(500 MiB\) \(compute mode Exclusive_Process"):
+        lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, busy_gpus="share",
+                  poll_seconds=0.02, timeout=0.05)  # share cannot share a GPU that runs one process
     set_gpu_processes(tmp_path, 1, {999_999: 0}, mode="Prohibited")
     with pytest.raises(TimeoutError, match="GPU 0: compute mode Prohibited"):
         lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, poll_seconds=0.02,
                   timeout=0.05)
+
+
+@pytest.mark.parametrize("mode", ["Default", "Exclusive_Process"])
+def test_under_mps_our_jobs_share_a_gpu_by_their_lock_files(tmp_path, mode):
+    """Under MPS nvidia-smi shows the MPS server (its pid in no lock file) for every client: it is
+    not another program, and our jobs' slots are counted by their locks. In exclusive-process
+    mode (NVIDIA's advice for MPS) the server is the one process, so jobs_per_gpu holds too; the
+    control daemon's pipe says MPS runs before its server has started."""
+    environ = fake_nvidia_smi(tmp_path, 1, mode=mode)
+    (tmp_path / "mps").mkdir()
+    (tmp_path / "mps" / "control").touch()  # the control daemon runs; no client has started its server yet
+    first = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2, timeout=0)
+    set_gpu_processes(tmp_path, 1, {}, mode=mode, mps_servers={4242: 0})  # the first job started: the server shows
+    second = lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2,
+                       timeout=0)
+    assert [(first.device, first.slot), (second.device, second.slot)] == [("0", 0), ("0", 1)]
+    assert "slot 2 of 2, under MPS" in second.reason and second.sharing == 2
+    with pytest.raises(TimeoutError, match="its 2 slots held by this workflow's jobs"):
+        lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2,
+                  poll_seconds=0.02, timeout=0.05)
+    first.release()
+    second.release()
+    if mode == "Default":  # a program that nvidia-smi shows beside the server is still another program's
+        set_gpu_processes(tmp_path, 1, {999_999: 0}, mode=mode, mps_servers={4242: 0})
+        with pytest.raises(TimeoutError, match=r"GPU 0: in use by pid 999999 \(500 MiB\)"):
+            lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, poll_seconds=0.02,
+                      timeout=0.05)
+
+
+def test_a_slurm_allocation_of_several_gpus_is_split_among_its_jobs(tmp_path):
+    """salloc --gpus=2, then the local profile: each job of the allocation leases one of its GPUs
+    (not both, training on the first); another allocation's GPUs, numbered from 0 too, are its own."""
+    allocation = {"SLURM_JOB_ID": "77", "CUDA_VISIBLE_DEVICES": "0,1", "PATH": str(tmp_path / "no-nvidia-smi")}
+    leases = [lease_gpu(tmp_path, environ=dict(allocation), timeout=0) for _ in range(2)]
+    assert [(lease.device, lease.slot) for lease in leases] == [("0", 0), ("1", 0)]
+    assert sorted(path.name for path in (tmp_path / "slurm-job-77").iterdir()) == ["gpu0.lock", "gpu1.lock"]
+    with pytest.raises(TimeoutError, match=r"no free GPU slot among \['0', '1'\] × 1"):
+        lease_gpu(tmp_path, environ=dict(allocation), poll_seconds=0.01, timeout=0.05)
+    other = lease_gpu(tmp_path, environ={**allocation, "SLURM_JOB_ID": "78"}, timeout=0)
+    assert other.device == "0"
+    for lease in [*leases, other]:
+        lease.release()
+
+
+def test_share_leases_the_idle_gpus_first(tmp_path):
+    environ = fake_nvidia_smi(tmp_path, 2, apps={999_999: 0})  # another program on GPU 0
+    leases = [lease_gpu(tmp_path / "locks", environ=dict(environ), proc_dir=tmp_path / NO_PROC, jobs_per_gpu=2,
+                        busy_gpus="share", timeout=0) for _ in range(3)]
+    assert [(lease.device, lease.slot) for lease in leases] == [("1", 0), ("1", 1), ("0", 0)]
+    for lease in leases:
+        lease.release()
 
 
 def test_an_unknown_busy_setting_is_refused(tmp_path):
@@ -292,18 +354,6 @@ def test_a_job_uses_the_device_its_lease_gave(monkeypatch, tmp_path):
     assert select_device().type == "cpu"
     monkeypatch.setattr(devices, "_held", Lease("1", 0, reason="leased GPU 1"))
     assert select_device().type == "cuda"
-
-
-def test_pytorch_must_agree_with_the_lease():
-    from gradual_transfer.devices import DeviceError, Lease, check_with_torch
-
-    with pytest.raises(DeviceError, match="PyTorch sees 2 CUDA device.* but the GPU lease counted none .*"
-                                          "set GRADUAL_TRANSFER_GPUS=2 .*or export CUDA_VISIBLE_DEVICES= "):
-        check_with_torch(Lease(None, reason="no GPU: running on the CPU"), 2, "2.11.0")
-    warning = check_with_torch(Lease("0", 0, reason="leased GPU 0 (/tmp/x)"), 0, "2.11.0+cpu")
-    assert warning.startswith("leased GPU 0 (/tmp/x), but this PyTorch (2.11.0+cpu) cannot use CUDA: training on "
-                              "the CPU")
-    assert check_with_torch(Lease("0", 0), 1, "2.11.0") is None and check_with_torch(Lease(None), 0, "2.11.0") is None
 
 
 def test_the_command_line_takes_the_lease_too(tmp_path):
