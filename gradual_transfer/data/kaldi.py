@@ -13,7 +13,7 @@ file's first fields sorted in C order (``LC_ALL=C sort``) and unique; ``utt2spk`
 when sorted by speaker first (speaker ids prefix utterance ids); ``spk2utt`` the inverse of
 ``utt2spk``; the utterances of ``utt2spk`` are those of ``segments`` (or ``wav.scp``) and of the
 labels file; with ``segments``, its recordings are those of ``wav.scp``. Ids are checked by
-:mod:`gradual_transfer.data.ids` (a shell reads them as one word).
+:mod:`gradual_transfer.names` (a shell reads them as one word).
 
 A ``wav.scp`` entry ending in ``|`` is a command whose output is the WAV (``sph2pipe -f wav
 x.sph |``, ``sox ... -t wav - |``). A data directory must not run code by surprise: commands run
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.ids import check_id
+from gradual_transfer.names import check_id
 
 if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
     from gradual_transfer.features import FeatureSettings
