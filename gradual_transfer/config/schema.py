@@ -86,6 +86,8 @@ def _explain(error: "jsonschema.ValidationError") -> str:
         unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
         hint = f" Allowed keys: {', '.join(allowed)}." if allowed else ""
         return f"{key}: unknown key(s) {', '.join(map(repr, unknown))}.{hint}"
+    if error.validator == "required" and error.schema.get("description"):  # an entry of one's own: what it is
+        return f"{key}: {error.message} of {error.schema['description']}."
     if error.validator == "required":
         return f"{key}: {error.message}. Add it (see config.yaml for the paper's value)."
     if error.validator == "enum":
