@@ -13,6 +13,12 @@ from gradual_transfer.params import canonical
 SWEEP_KEYS = ("lc",)  # keys of an architecture entry that choose jobs, not the network
 
 
+class GroupsError(ValueError):
+    """An architecture entry of kind ``torchvision`` whose network cannot be built or cut as
+    declared, or whose pretrained weights cannot be had: one sentence naming the key. (Here, not
+    beside the torchvision network, so that the command line catches it without importing torch.)"""
+
+
 def network(arch_entry: dict) -> dict:
     """What builds the network: the architecture entry without the sweep. Model files store
     this, and jobs depend on this, so editing ``lc`` changes no network."""

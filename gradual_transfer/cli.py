@@ -22,7 +22,7 @@ from pathlib import Path
 
 from gradual_transfer import logs
 from gradual_transfer.checkpoints import CheckpointError
-from gradual_transfer.architectures import num_groups
+from gradual_transfer.architectures import GroupsError, num_groups
 from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, validate_config, workflow_config
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.demo import DATASETS as DEMO_DATASETS
@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log)
     try:
         return args.run(args)
-    except (ConfigError, DataError, CheckpointError, DeviceError, TrainingDiverged, GraphCaptureFailed) as error:
+    except (ConfigError, DataError, CheckpointError, DeviceError, GroupsError, TrainingDiverged,
+            GraphCaptureFailed) as error:
         logging.getLogger("gradual_transfer").error("%s", error)
         return 2
     except OSError as error:  # a full disk, a read-only folder, a file that cannot be read: one sentence

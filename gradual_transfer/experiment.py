@@ -23,7 +23,7 @@ from gradual_transfer.curves import EpochLog
 from gradual_transfer.checkpoints import load_model_file, require_primary_of, save_model
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.grid import Job
-from gradual_transfer.io import all_or_none, write_json
+from gradual_transfer.io import all_or_none, make_folder, remove_empty_folders, write_json
 from gradual_transfer.models import GroupedNet, build_model
 from gradual_transfer.batches import BatchSource, is_resident, place_on_device
 from gradual_transfer.devices import select_device
@@ -72,8 +72,13 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     records the history as training goes."""
     log.info("training on %s: %s, l_c = %d of %d groups%s", device, job.arch, model.frozen_groups, model.num_groups,
              ", the groups above re-initialised" if job.upper_groups == "reinit" else "")
-    result = fit(model, train, lambda m: evaluate(m, validation), recipe, checkpoint_dir=resume_dir(out_model),
-                 fingerprint=fingerprint, device=device, options=options, on_epoch=curves)
+    made = make_folder(Path(out_model).parent)
+    try:
+        result = fit(model, train, lambda m: evaluate(m, validation), recipe, checkpoint_dir=resume_dir(out_model),
+                     fingerprint=fingerprint, device=device, options=options, on_epoch=curves)
+    except BaseException:
+        remove_empty_folders(made)  # a refused or diverged job leaves no empty folder (a checkpoint keeps it)
+        raise
     model.load_state_dict(result.best_state)
     step_flops = cost.cached_train_step_flops(model, network, input_shape, recipe.batch_size, result.start_group,
                                               cache_dir)

@@ -31,7 +31,7 @@ import torch
 
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.ids import check_id
+from gradual_transfer.names import check_id
 from gradual_transfer.io import all_or_none, write_ark_scp, write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ def export_kaldi(features_path: str | Path, out_dir: str | Path, dataset: str | 
     as Kaldi's TIMIT recipe keeps them; IEMOCAP: the emotion; a Kaldi directory's: the label) and, given the dataset and its
     root, ``wav.scp`` (absolute paths; SPHERE through :data:`SPHERE_READER`, the path quoted
     for ``sh``). Every file is sorted as ``LC_ALL=C sort`` sorts, and they appear together when
-    all are complete. Ids that Kaldi cannot hold (:mod:`gradual_transfer.data.ids`) are refused.
+    all are complete. Ids that Kaldi cannot hold (:mod:`gradual_transfer.names`) are refused.
     `kind` is the dataset's kind (None: its name, as for the paper's corpora)."""
     features = SpeechFeatures(features_path)
     out_dir = Path(out_dir)

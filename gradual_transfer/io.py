@@ -1,5 +1,6 @@
-"""Atomic file writes: a reader never sees half a file, an interrupted job leaves no output, and
-a full disk is one sentence naming the file and the free space, not a C++ stream error."""
+"""Atomic file writes: a reader never sees half a file, an interrupted job leaves no output (nor a
+folder it made for one), and a full disk is one sentence naming the file and the free space, not a
+C++ stream error."""
 
 from __future__ import annotations
 
@@ -50,24 +51,56 @@ def write_failure(path: Path, error: BaseException, free: int | None) -> WriteEr
     return None
 
 
-# Renames held back by the open `all_or_none` blocks of this process (innermost last).
+# Renames held back by the open `all_or_none` blocks of this process (innermost last), and the
+# folders their writes made (removed again, when empty, if the block fails).
 _held_renames: list[list[tuple[Path, Path]]] = []
+_held_folders: list[list[Path]] = []
+
+
+def make_folder(folder: Path) -> list[Path]:
+    """Make `folder` and its missing parents; return those it made, outermost first."""
+    missing = []
+    current = Path(folder)
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        remove_empty_folders([m for m in reversed(missing) if m.exists()])
+        raise
+    return list(reversed(missing))
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove `folders` (made by this process, outermost first) that are empty, innermost
+    first: a failed write leaves no folder it made behind. One that holds anything stays."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another writer's files), or gone already
+            pass
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds
     (inside :func:`all_or_none`, when that block succeeds). Temporaries left by an earlier
-    writer of `path` that was killed are removed first."""
+    writer of `path` that was killed are removed first; folders made for `path` are removed
+    again when the write fails and they are empty."""
     path = Path(path)
+    made: list[Path] = []
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        made = make_folder(path.parent)
         for stale in path.parent.glob(f".{path.name}.*.partial"):
             stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as error:  # a read-only or missing folder: name the output, not a temporary
+        remove_empty_folders(made)
         raise write_failure(path, error, _free_bytes(path.parent)) or WriteError(
             error.errno, f"{path}: not written ({error.strerror or error}).") from None
+    if _held_folders:
+        _held_folders[-1].extend(made)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
@@ -79,6 +112,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException as error:
         free = _free_bytes(path.parent)  # before the partial file gives its space back
         Path(tmp).unlink(missing_ok=True)
+        remove_empty_folders(made)
         failure = write_failure(path, error, free)
         if failure is not None:
             raise failure from None
@@ -88,21 +122,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 @contextmanager
 def all_or_none() -> Iterator[None]:
     """The outputs written (by :func:`atomic_path`) inside this block appear together when it
-    ends without error, or none of them does: a step with several outputs (train, validation
-    and test of a prepared dataset; the files of a Kaldi data directory) never leaves some of
-    them behind for a later step to trust."""
+    ends without error, or none of them does, nor a folder made for them: a step with several
+    outputs (train, validation and test of a prepared dataset; the files of a Kaldi data
+    directory) never leaves some of them behind for a later step to trust."""
     renames: list[tuple[Path, Path]] = []
+    folders: list[Path] = []
     _held_renames.append(renames)
+    _held_folders.append(folders)
     try:
         yield
     except BaseException:
         for tmp, _ in renames:
             tmp.unlink(missing_ok=True)
+        remove_empty_folders(folders)
         raise
     finally:
         _held_renames.pop()
+        _held_folders.pop()
     if _held_renames:  # an enclosing block decides
         _held_renames[-1].extend(renames)
+        _held_folders[-1].extend(folders)
         return
     done: list[Path] = []
     try:
@@ -114,6 +153,7 @@ def all_or_none() -> Iterator[None]:
             tmp.unlink(missing_ok=True)
         for renamed in done:
             renamed.unlink(missing_ok=True)
+        remove_empty_folders(folders)
         names = ", ".join(p.name for _, p in renames)
         raise WriteError(error.errno, f"{path}: not written ({error.strerror or error}); none of {names} was "
                                       f"kept.") from None

@@ -105,6 +105,16 @@ def save_checkpoint(path: Path, fingerprint: dict, model: GroupedNet, optimizer,
         }, tmp)
 
 
+def discard_checkpoint(checkpoint_dir: str | Path) -> None:
+    """Remove the resume state of a run that diverged (resumed, it would diverge again; with
+    other settings it would not be resumed), and its folder when that is left empty."""
+    checkpoint_path(checkpoint_dir).unlink(missing_ok=True)
+    try:
+        Path(checkpoint_dir).rmdir()
+    except OSError:  # absent, or holding something else
+        pass
+
+
 def clear_checkpoints(checkpoint_dir: str | Path) -> None:
     """Remove the resume state once the final outputs are written (it can be hundreds of MB)."""
     shutil.rmtree(checkpoint_dir, ignore_errors=True)

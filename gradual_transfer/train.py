@@ -26,8 +26,8 @@ from gradual_transfer.batches import BatchSource, endless_batches, epoch_generat
 from gradual_transfer.frozen_prefix import frozen_output
 from gradual_transfer.models import GroupedNet
 from gradual_transfer.recipe import LearningRate, Recipe, RuntimeOptions, set_learning_rate
-from gradual_transfer.resume import (checkpoint_path, load_checkpoint, restore_optimizer, restore_random_state,
-                                     save_checkpoint)
+from gradual_transfer.resume import (checkpoint_path, discard_checkpoint, load_checkpoint, restore_optimizer,
+                                     restore_random_state, save_checkpoint)
 from gradual_transfer.steps import StepRunner, TrainingDiverged, diverged, lay_out, train_steps
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,22 @@ def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], 
     is given the whole history after the head warm-up and after every epoch (training curves).
 
     A checkpoint is written to `checkpoint_dir` after the head warm-up and after every epoch;
-    a later call with the same `fingerprint` resumes from it. `device` is the job's (chosen once,
-    by :func:`gradual_transfer.devices.select_device`, when not given). `stop_after_epoch` ends
-    the call early (as an interruption would) and exists for tests.
+    a later call with the same `fingerprint` resumes from it. A run that diverges
+    (:class:`TrainingDiverged`) keeps nothing: its checkpoint is discarded. `device` is the job's
+    (chosen once, by :func:`gradual_transfer.devices.select_device`, when not given).
+    `stop_after_epoch` ends the call early (as an interruption would) and exists for tests.
     """
+    try:
+        return _fit(model, train, evaluate, recipe, checkpoint_dir, fingerprint, device, options, stop_after_epoch,
+                    on_epoch)
+    except TrainingDiverged:
+        discard_checkpoint(checkpoint_dir)
+        raise
+
+
+def _fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], dict], recipe: Recipe,
+         checkpoint_dir: str | Path, fingerprint: dict, device: torch.device | None, options: RuntimeOptions,
+         stop_after_epoch: int | None, on_epoch: Callable[[list[dict]], None] | None) -> FitResult:
     if device is None:
         from gradual_transfer.devices import select_device
 

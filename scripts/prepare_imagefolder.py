@@ -11,4 +11,5 @@ prepare(
     Path(snakemake.output.train).parent,  # noqa: F821
     snakemake.config["datasets"][snakemake.wildcards.dataset],  # noqa: F821
     classes=snakemake.params.preparation["classes"],  # noqa: F821
+    dataset=snakemake.wildcards.dataset,  # noqa: F821
 )

@@ -246,3 +246,24 @@ def test_the_figures_resolution_defaults_to_the_schemas_150_dpi(paper_config):
     assert with_defaults(paper_config)["figures"] == {"dpi": 150}
     assert with_defaults({**paper_config, "figures": {}})["figures"] == {"dpi": 150}
     assert with_defaults({**paper_config, "figures": {"dpi": 300}})["figures"] == {"dpi": 300}
+
+
+@pytest.mark.parametrize("entry, sentence", [
+    ({"kind": "kadli", "root": "data/k"}, "datasets.mine.kind: 'kadli' is not allowed; choose one of 'imagefolder', "
+                                          "'kaldi'."),
+    ({"root": "data/k"}, "datasets.mine: 'kind' is a required property of a dataset of one's own, read as its kind "
+                         "says - imagefolder"),
+])
+def test_a_dataset_of_ones_own_of_no_known_kind_is_told_the_kinds(paper_config, entry, sentence):
+    """Not the keys of an image folder: `kind: kadli` is a misspelt kind."""
+    paper_config["datasets"]["mine"] = entry
+    message = problems_of(paper_config, check_data=False)
+    assert f"  - {sentence}" in message and "image_size" not in message, message
+
+
+def test_own_datasets_still_get_their_kinds_defaults(paper_config):
+    paper_config["datasets"]["pics"] = {"kind": "imagefolder", "root": "p", "image_size": 16}
+    paper_config["datasets"]["talk"] = {"kind": "kaldi", "root": "t"}
+    config = validate_config(paper_config, check_data=False)
+    assert config["datasets"]["pics"]["bad_images"] == "fail"
+    assert config["datasets"]["talk"]["allow_commands"] is False and config["datasets"]["talk"]["labels"] is None

@@ -122,9 +122,40 @@ def test_each_image_is_resized_and_centre_cropped_as_torchvision_does(tmp_path):
 
 def test_validation_comes_from_val_when_present(tmp_path):
     root = make_tree(tmp_path / "skin", splits=("train", "val", "test"), per_class=2)
-    stats = imagefolder.prepare(root, tmp_path / "out", {**ENTRY, "validation": 5}, classes=3)
+    without_count = {k: v for k, v in ENTRY.items() if k != "validation"}
+    stats = imagefolder.prepare(root, tmp_path / "out", without_count, classes=3)
     assert (stats["train"], stats["validation"], stats["test"]) == (6, 6, 6)
     assert stats["validation_from"] == "val/"
+
+
+def test_a_validation_count_beside_val_is_refused_as_the_check_refuses_it(tmp_path):
+    """The config check refused it; prepare-images used to ignore the count silently."""
+    from test_cli import cli
+
+    root = make_tree(tmp_path / "skin", splits=("train", "val", "test"), per_class=2)
+    sentence = f"datasets.skin.validation: {root}/val is the validation split; remove validation"
+    config = {"datasets": {"skin": {**ENTRY, "root": str(root), "validation": 5}}, "tasks": {}}
+    assert any(p.startswith(sentence) for p in imagefolder.data_errors(config, "skin", root))
+    with pytest.raises(DataError, match=f"^{sentence}"):
+        imagefolder.prepare(root, tmp_path / "out", {**ENTRY, "validation": 5}, classes=3, dataset="skin")
+    assert not (tmp_path / "out").exists()
+    own = _cli_config(tmp_path, root, validation=5)
+    result = cli("prepare-images", "skin", str(root), str(tmp_path / "cli"), "--configfile", str(own), cwd=tmp_path)
+    assert result.returncode == 2 and sentence in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "cli").exists()
+
+
+def _cli_config(tmp_path, root, **entry) -> Path:
+    """A whole config (the paper's, its experiments off) with the image folder `skin`."""
+    import yaml
+
+    from conftest import own_study_base
+
+    config = own_study_base("results")
+    config["datasets"]["skin"] = {**ENTRY, "root": str(root), **entry}
+    path = tmp_path / "skin.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def test_validation_is_carved_from_train_deterministically(tmp_path):
@@ -208,6 +239,69 @@ def test_skip_leaves_bad_images_out_and_lists_them(tmp_path, caplog):
     assert listed == ["test/bee/img0.png", "train/cat/img2.png"]
     assert str(truncated) in caplog.text and str(garbage) in caplog.text
     assert len(ImageArrays(out / "test.arrow")) == 8
+
+
+def test_bad_images_txt_escapes_names_with_tabs_and_newlines(tmp_path):
+    root = make_tree(tmp_path / "skin", per_class=2)
+    odd = root / "train" / "cat" / "a\tb\nc\\d.png"
+    odd.write_bytes(b"not a png")
+    stats = imagefolder.prepare(root, tmp_path / "out", {**ENTRY, "bad_images": "skip"}, classes=3)
+    assert stats["images_left_out"] == 1
+    lines = (tmp_path / "out" / "bad_images.txt").read_text().split("\n")
+    assert len(lines) == 2 and lines[1] == ""  # one line, however the file is named
+    name, reason = lines[0].split("\t")
+    assert name == "train/cat/a\\tb\\nc\\\\d.png" and "UnidentifiedImageError" in reason
+
+
+# --- links, and pixels that are not 8-bit ----------------------------------------------------
+
+def test_a_link_loop_is_refused_naming_both_paths(tmp_path):
+    root = make_tree(tmp_path / "skin", per_class=2)
+    loop = root / "train" / "cat" / "loop"
+    loop.symlink_to(root / "train" / "cat")
+    sentence = f"{loop}: a link to {root / 'train' / 'cat'}, which is read already"
+    with pytest.raises(DataError, match=f"^{sentence}"):
+        imagefolder.prepare(root, tmp_path / "out", ENTRY, classes=3)
+    config = {"datasets": {"skin": {**ENTRY, "root": str(root)}}, "tasks": {}}
+    assert f"datasets.skin.root: {sentence}" in "\n".join(imagefolder.data_errors(config, "skin", root))
+    assert len(imagefolder.corpus_files(root, ENTRY)) == 3 * 2 * 2  # each image once, not ~41 times
+
+
+def test_an_image_reached_twice_is_refused_naming_both_paths(tmp_path):
+    root = make_tree(tmp_path / "skin", per_class=2)
+    twice = root / "test" / "cat" / "leak.png"  # a training image, again in test
+    twice.symlink_to(root / "train" / "cat" / "img0.png")
+    with pytest.raises(DataError, match=f"^{twice}: the same file as {root / 'train' / 'cat' / 'img0.png'}"):
+        imagefolder.prepare(root, tmp_path / "out", ENTRY, classes=3)
+    assert not (tmp_path / "out").exists()
+    elsewhere = tmp_path / "elsewhere"  # a class folder that is a link, reached once: fine
+    (root / "test" / "cat").rename(elsewhere)
+    (root / "test" / "cat").symlink_to(elsewhere)
+    twice.unlink()
+    assert imagefolder.prepare(root, tmp_path / "out", ENTRY, classes=3)["test"] == 6
+
+
+def test_sixteen_bit_images_keep_their_range(tmp_path):
+    root = make_tree(tmp_path / "skin", classes=("a", "b"), per_class=1)
+    for index, value in enumerate((0, 128 * 257, 65535)):  # 16-bit grey PNGs: black, mid grey, white
+        Image.fromarray(np.full((10, 12), value, np.uint16)).save(root / "test" / "a" / f"grey{index}.png")
+    assert Image.open(root / "test" / "a" / "grey1.png").mode == "I;16"
+    imagefolder.prepare(root, tmp_path / "out", {**ENTRY, "validation": 0}, classes=2)
+    test = ImageArrays(tmp_path / "out" / "test.arrow")
+    greys = [int(test.images[row].mean()) for row in (0, 1, 2)]  # grey*.png before img0.png
+    assert greys == [0, 128, 255]  # converted as torchvision converts them: [0, 255, 255]
+
+
+@pytest.mark.parametrize("mode, pixels, named", [("F", np.float32, "mode F: 32-bit floating-point pixels"),
+                                                 ("I", np.int32, "mode I: 32-bit integer pixels")])
+def test_images_without_a_fixed_range_are_refused_naming_the_mode(tmp_path, mode, pixels, named):
+    root = make_tree(tmp_path / "skin", classes=("a", "b"), per_class=1)
+    odd = root / "train" / "b" / "odd.tif"
+    Image.fromarray(np.full((10, 12), 7, pixels)).save(odd)
+    assert Image.open(odd).mode == mode
+    with pytest.raises(DataError, match=rf"^{odd}: not a readable image \({named}, whose range no image file says; "
+                                        rf"save it with 8 or 16 bits per channel\)"):
+        imagefolder.prepare(root, tmp_path / "out", {**ENTRY, "validation": 0}, classes=2)
 
 
 def test_bad_images_txt_is_written_empty_when_none(tmp_path):

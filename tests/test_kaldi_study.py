@@ -170,6 +170,67 @@ def test_a_command_in_wav_scp_runs_only_when_allowed(kaldi_data):
         kaldi.read_recording("touch /tmp/should-not-exist |", allow_commands=False, dataset="pitch")
 
 
+def test_a_commands_files_are_inputs_of_the_extraction_when_commands_are_allowed(kaldi_data):
+    from gradual_transfer.data import kaldi
+
+    root = kaldi_data / "pitch"
+    commanded = root / "wav" / "spkB-01.wav"
+    entry = {"kind": "kaldi", "allow_commands": True}
+    assert commanded in kaldi.corpus_files(root, entry)
+    # without allow_commands the listing is what it always was (a command is refused anyway)
+    without = kaldi.corpus_files(root, {**entry, "allow_commands": False})
+    assert commanded not in without and len(without) == len(kaldi.corpus_files(root, entry)) - 1
+    assert kaldi.command_files(f"sox '{commanded}' -t wav - remix 1 |") == [commanded]
+    assert kaldi.command_files("sph2pipe -f wav /nonexistent/x.sph |") == []
+
+
+def test_replacing_a_file_a_command_reads_re_extracts(kaldi_data, tmp_path):
+    from test_reruns import replaced
+    from test_workflow import planned_jobs
+
+    config = kaldi_study_config(kaldi_data)
+    target = "results/voices/features/pitch/all.arrow"
+    done = run_snakemake(tmp_path, "--cores", "1", target, config=config)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def plan():
+        result = run_snakemake(tmp_path, "-n", target, config=config)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return planned_jobs(result.stdout)
+
+    assert plan() == {}
+    with replaced(kaldi_data / "pitch" / "wav" / "spkB-01.wav"):  # read by `cat <file> |` only
+        assert plan() == {"kaldi_dir_features": 1}
+
+
+def test_each_command_runs_once_per_extraction(tmp_path):
+    """A recording read through a command, cut into segments that are not consecutive in
+    utterance order: its command runs once, not once for the header and once per run of segments."""
+    from gradual_transfer.data import kaldi
+    from gradual_transfer.data.arrow import SpeechFeatures
+    from test_speech_data import SETTINGS
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "dir"
+    root.mkdir()
+    for recording in ("rec1", "rec2"):
+        soundfile.write(root / f"{recording}.wav", np.concatenate([tone(0, rng), tone(1, rng)]), RATE,
+                        subtype="PCM_16")
+    counter = tmp_path / "runs.txt"
+    (tmp_path / "counted.sh").write_text(f'echo "$1" >> {counter}\ncat "$1"\n')
+    (root / "wav.scp").write_text(f"rec1 sh {tmp_path / 'counted.sh'} {root / 'rec1.wav'} |\n"
+                                  f"rec2 sh {tmp_path / 'counted.sh'} {root / 'rec2.wav'} |\n")
+    utterances = {"spkA-1": "rec1 0.0 0.7", "spkA-2": "rec2 0.0 0.7", "spkA-3": "rec1 0.7 1.4",
+                  "spkB-1": "rec2 0.7 1.4"}
+    (root / "segments").write_text("".join(f"{u} {s}\n" for u, s in utterances.items()))
+    (root / "utt2spk").write_text("".join(f"{u} {u[:4]}\n" for u in utterances))
+    (root / "utt2label").write_text("".join(f"{u} {'ab'[i % 2]}\n" for i, u in enumerate(utterances)))
+    count = kaldi.extract(root, tmp_path / "all.arrow", SETTINGS, -30.0, entry={"allow_commands": True},
+                          dataset="counted")
+    assert count == 4 and len(SpeechFeatures(tmp_path / "all.arrow")) == 4
+    assert sorted(counter.read_text().splitlines()) == [str(root / "rec1.wav"), str(root / "rec2.wav")]
+
+
 def test_the_data_directory_is_validated_as_kaldi_does(kaldi_data, tmp_path):
     from gradual_transfer.data import kaldi
     from gradual_transfer.data.errors import DataError
@@ -202,6 +263,47 @@ def test_the_data_directory_is_validated_as_kaldi_does(kaldi_data, tmp_path):
     (root / "utt2label").write_text((root / "utt2label").read_text().replace(" high", " hi;gh", 1))
     with pytest.raises(DataError, match="class label 'hi;gh' holds characters an id cannot hold"):
         kaldi.read_data_dir(root)
+
+
+SEGMENT_DAMAGES = {  # the first line of loudness/segments is "spkA-00 spkA-rec 0.000 0.700"
+    "nan end": (("0.000 0.700", "0.000 nan"), "segments line 1: segment spkA-00: start '0.000' and end 'nan' must be "
+                                              "finite seconds (not nan or inf)."),
+    "inf start": (("0.000 0.700", "inf 0.700"), "segments line 1: segment spkA-00: start 'inf' and end '0.700' must "
+                                                "be finite seconds"),
+    "negative start": (("0.000 0.700", "-1.0 0.700"), "segments line 1: segment spkA-00 starts at -1.0 s, before its "
+                                                      "recording; a segment starts at 0 or later."),
+    "end before start": (("0.000 0.700", "0.500 0.400"), "segments line 1: segment spkA-00 ends (0.400 s) before it "
+                                                         "starts (0.500 s)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SEGMENT_DAMAGES) + ["byte order mark"])
+def test_segments_and_tables_are_refused_at_the_check_naming_file_and_line(kaldi_data, tmp_path, case):
+    root = tmp_path / "loudness"
+    shutil.copytree(kaldi_data / "loudness", root)
+    if case == "byte order mark":
+        (root / "utt2spk").write_bytes(b"\xef\xbb\xbf" + (root / "utt2spk").read_bytes())
+        expected = f"{root / 'utt2spk'}: starts with a byte order mark"
+    else:
+        (old, new), expected = SEGMENT_DAMAGES[case]
+        text = (root / "segments").read_text()
+        assert text.startswith(f"spkA-00 spkA-rec {old}\n")
+        (root / "segments").write_text(text.replace(old, new, 1))
+        expected = f"{root}/{expected}"
+    config = kaldi_study_config(kaldi_data)
+    config["datasets"]["loudness"]["root"] = str(root)
+    problems = _problems(config)
+    assert f"datasets.loudness.root: {expected}" in problems and problems.count("\n  - ") == 1, problems
+    if case in ("nan end", "byte order mark"):  # the command line's check says the same
+        import subprocess
+        import sys
+
+        import yaml
+
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        result = subprocess.run([sys.executable, "-m", "gradual_transfer", "check-config"], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
 
 def test_classes_and_folds_are_checked_before_planning(kaldi_data):

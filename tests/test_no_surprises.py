@@ -69,7 +69,7 @@ def test_a_speaker_folder_kaldi_cannot_hold_is_refused_naming_it(tmp_path, case)
     extract_timit(make_timit(tmp_path / "clean"), "dev", tmp_path / "dev.arrow", SETTINGS)
     with pytest.raises(DataError, match="speaker folder name"):
         export_kaldi(tmp_path / "dev.arrow", tmp_path / "kaldi", "timit", root)
-    assert not (tmp_path / "kaldi").exists() or not list((tmp_path / "kaldi").iterdir())
+    assert not (tmp_path / "kaldi").exists()
     assert side_effects(tmp_path) == []
 
 
@@ -537,7 +537,7 @@ def test_write_errors_from_the_command_line_are_one_sentence_and_leave_nothing(c
     result = prepare_images_cli(cifar10_data, full_disk / "data")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert f"{full_disk / 'data'}/train.arrow: not written, the disk is full" in result.stderr
-    assert [p for p in full_disk.rglob("*") if p.is_file()] == []
+    assert list(full_disk.iterdir()) == []  # nor the folder made for them
 
 
 def test_prepare_images_leaves_all_of_its_outputs_or_none(cifar10_data, tmp_path):

@@ -75,7 +75,7 @@ def test_a_diverged_job_writes_no_model_and_no_metrics(tmp_path):
     with pytest.raises(TrainingDiverged, match="No model is written"):
         run_job(params, inputs, {"model": str(out / "model.pt"), "metrics": str(out / "metrics.json")}, RUNTIME)
     assert not (out / "model.pt").exists() and not (out / "metrics.json").exists()
-    assert not list(out.glob("*.partial")) and not list(out.glob(".*.partial"))
+    assert not out.exists()  # nor a resume/ folder (resumed, it would diverge again), nor the folder made for it
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
@@ -425,6 +425,25 @@ def test_a_full_disk_during_extraction_and_kaldi_export_leaves_nothing(full_disk
     with pytest.raises(WriteError, match=r"feats.(ark|scp): not written, the disk is full"):
         export_kaldi(tmp_path / "train.arrow", full_disk / "kaldi")
     assert _no_leftovers(full_disk) == ["filler"]
+
+
+def test_a_failed_write_leaves_no_folder_it_made(tmp_path):
+    from gradual_transfer.io import all_or_none, atomic_path, write_text
+
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError, match="the writer failed"):
+        with atomic_path(tmp_path / "kept" / "new" / "deeper" / "out.json") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("the writer failed")
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept"]
+    with pytest.raises(RuntimeError, match="the third output failed"):
+        with all_or_none():
+            write_text(tmp_path / "split" / "train.txt", "first")
+            write_text(tmp_path / "split" / "more" / "test.txt", "second")
+            raise RuntimeError("the third output failed")
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept"]
+    write_text(tmp_path / "kept" / "new" / "out.txt", "whole")  # a write that succeeds keeps its folders
+    assert (tmp_path / "kept" / "new" / "out.txt").read_text() == "whole"
 
 
 def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path):

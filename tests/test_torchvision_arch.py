@@ -123,10 +123,39 @@ STEM = ["conv1", "bn1", "relu", "maxpool"]
     (dict(RESNET18, weights="ResNet18_Weights.NO_SUCH"),
      "architectures.study.weights: 'ResNet18_Weights.NO_SUCH' is not a weights name of resnet18 (known: "
      "ResNet18_Weights.IMAGENET1K_V1)."),
+    (dict(MOBILENET_V3_SMALL, groups=MOBILENET_V3_SMALL["groups"][:-1], classifier="classifier.0"),
+     "architectures.study.classifier: classifier.0 is not mobilenet_v3_small's last layer: classifier.3 holds "
+     "parameters and runs after it; the head replaces the last nn.Linear, so set classifier: classifier.3"),
+    (dict(MOBILENET_V3_SMALL, groups=[*MOBILENET_V3_SMALL["groups"][:-1], ["avgpool", *seq("classifier", 1, 3)]],
+          classifier="classifier.0"),  # the head's layers listed in a group: the same advice
+     "architectures.study.classifier: classifier.0 is not mobilenet_v3_small's last layer: classifier.3 holds "
+     "parameters and runs after it"),
 ], ids=["missing-with-parameters", "missing-parameter-free", "duplicate", "nested", "order", "not-a-module",
-        "classifier-in-group", "unknown-model", "parameters-outside-groups", "unknown-weights"])
+        "classifier-in-group", "unknown-model", "parameters-outside-groups", "unknown-weights",
+        "classifier-not-last", "classifier-not-last-listed"])
 def test_a_wrong_cut_is_one_sentence_naming_the_module(arch, expected):
     assert sentence(arch).startswith(expected)
+
+
+GOOGLENET = entry("googlenet", [["conv1", "maxpool1", "conv2", "conv3", "maxpool2"],
+                                 ["inception3a", "inception3b", "maxpool3"],
+                                 [f"inception4{b}" for b in "abcde"] + ["maxpool4"],
+                                 ["inception5a", "inception5b"]])
+
+
+@pytest.mark.filterwarnings("ignore:The default weight initialization of GoogleNet")
+def test_modules_that_never_run_are_left_out_of_the_cut():
+    """GoogLeNet's auxiliary classifiers hold parameters but run only in training mode: the cut
+    leaves them out (it used to ask for them in a group, then refuse them there)."""
+    assert verify_groups(GOOGLENET, INPUT, "study") == []
+    model = build_model(GOOGLENET, 10, INPUT, name="study")
+    reference = models.get_model("googlenet", weights=None)
+    assert n_params(model.body) == n_params(reference) - n_params(reference.fc) - n_params(reference.aux1) - \
+        n_params(reference.aux2)
+    with_aux = dict(GOOGLENET, groups=[*GOOGLENET["groups"], ["aux1"]])
+    assert sentence(with_aux).startswith("architectures.study.groups: aux1 never runs in googlenet's forward (in "
+                                         "eval mode: an auxiliary head that runs only in training")
+    assert "leave it out: a module that never runs is not part of the cut network." in sentence(with_aux)
 
 
 def test_a_functional_step_that_no_group_holds_fails_the_forward_proof():
@@ -225,12 +254,48 @@ def test_pretrained_weights_without_internet_or_cache_are_one_sentence(monkeypat
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     arch = dict(RESNET18, weights="ResNet18_Weights.IMAGENET1K_V1")
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(GroupsError) as refused:
         build_model(arch, 10, INPUT, name="study", pretrained=True)
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__  # no chained traceback
     message = str(refused.value)
     assert message.startswith("architectures.study.weights: ResNet18_Weights.IMAGENET1K_V1 are not in torch's cache")
     assert "$TORCH_HOME/hub/checkpoints" in message and "resnet18-f37072fd.pth" in message
     assert verify_groups(arch, INPUT, "study") == []  # the config check never downloads
+
+
+def test_pretrained_weights_offline_are_one_sentence_from_the_command_line(tmp_path):
+    """train-image of a primary with `weights`, on a machine that cannot download them: the
+    sentence alone, no traceback (GroupsError was not caught: three chained tracebacks)."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import REPO, own_study_base
+    from gradual_transfer.data import imagefolder
+    from test_imagefolder import make_tree
+
+    root = make_tree(tmp_path / "pics", classes=("a", "b"), per_class=2)
+    entry = {"kind": "imagefolder", "root": str(root), "image_size": 32, "validation": 1}
+    imagefolder.prepare(root, tmp_path / "data", entry, classes=2)
+    config = own_study_base(str(tmp_path / "results"))
+    config["datasets"]["pics"] = entry
+    config["tasks"]["pics"] = {**config["tasks"]["cifar10"], "dataset": "pics", "classes": 2}
+    config["architectures"]["pre"] = dict(RESNET18, weights="ResNet18_Weights.IMAGENET1K_V1")
+    config["experiments"]["pretrained"] = {"enabled": False, "tasks": ["pics", "cifar10"], "architectures": ["pre"]}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
+    # no cache, and a proxy that refuses every connection: offline, even where there is internet
+    offline = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"), "https_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+    result = subprocess.run([sys.executable, "-m", "gradual_transfer", "train-image", "--arch", "pre", "--task", "pics",
+                             "--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "model"),
+                             "--configfile", str(tmp_path / "study.yaml")], cwd=REPO, env=offline,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "architectures.pre.weights: ResNet18_Weights.IMAGENET1K_V1 are not in torch's cache and cannot be " \
+           "downloaded" in result.stderr
+    assert not (tmp_path / "model" / "model.pt").exists()
 
 
 def test_the_schema_takes_a_torchvision_entry_and_refuses_an_empty_group(paper_config):

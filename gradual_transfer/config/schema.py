@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from gradual_transfer import names
 from gradual_transfer.config.files import load_yaml
 from gradual_transfer.data.kinds import kind_of
 
@@ -25,7 +26,7 @@ def load_schema(schema_path: Path = SCHEMA_PATH) -> dict:
 
 
 def _key(path: Iterable[Any]) -> str:
-    parts = [str(p) for p in path]
+    parts = [names.shown(p) if isinstance(p, str) and not names.is_name(p) and p else str(p) for p in path]
     return ".".join(parts) if parts else "(top level)"
 
 
@@ -85,6 +86,8 @@ def _explain(error: "jsonschema.ValidationError") -> str:
         unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
         hint = f" Allowed keys: {', '.join(allowed)}." if allowed else ""
         return f"{key}: unknown key(s) {', '.join(map(repr, unknown))}.{hint}"
+    if error.validator == "required" and error.schema.get("description"):  # an entry of one's own: what it is
+        return f"{key}: {error.message} of {error.schema['description']}."
     if error.validator == "required":
         return f"{key}: {error.message}. Add it (see config.yaml for the paper's value)."
     if error.validator == "enum":
@@ -127,6 +130,25 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
     validator = _validator_class(jsonschema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     return [_explain(e) for e in errors]
+
+
+NAMED_SECTIONS = ("datasets", "tasks", "architectures", "experiments")  # their keys are names the paths hold
+
+
+def name_errors(config: dict) -> list[str]:
+    """Every name the config gives (the keys under datasets, tasks, architectures and
+    experiments) against the one pattern of :mod:`gradual_transfer.names`: a sentence per name
+    that could leave ``outdir`` (``..``, ``/``), split a shell word or a Kaldi line, or exceed
+    64 characters."""
+    problems = []
+    for section in NAMED_SECTIONS:
+        entries = config.get(section)
+        for name in entries if isinstance(entries, dict) else ():
+            why = names.problem(name)
+            if why:
+                problems.append(f"{section}: the name {names.shown(name)} {why}; names may hold only "
+                                f"{names.ALLOWED}. Rename it.")
+    return problems
 
 
 def task_kind_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.ids import check_id
+from gradual_transfer.names import check_id
 
 if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
     from gradual_transfer.features import FeatureSettings

@@ -7,10 +7,21 @@
 
 Which files count as images, in which order, and which folders are classes is torchvision's
 rule (``torchvision.datasets.folder``), so a tree that loads as an ``ImageFolder`` prepares here
-the same way. Each image is decoded by Pillow and converted to RGB (torchvision's
-``pil_loader``), its shorter side resized to ``image_size`` and centre-cropped to a square
-(``transforms.functional.resize`` with antialiasing, then ``center_crop``: the usual evaluation
-transform), and stored as uint8 in the Arrow files CIFAR's preparation writes.
+the same way, with two differences where torchvision's would be wrong:
+
+- links are followed once: a folder reached twice (a link back up the tree: a loop, or two links
+  to one folder) or an image reached twice (by a link, within a split or across splits) is
+  refused naming both paths, at the config check and by the preparation; torchvision walks a
+  loop until the system stops it and reads its images dozens of times;
+- images whose pixels are not 8-bit keep their range: 16-bit grey images (Pillow's ``I;16``
+  modes) are scaled to 8 bits (65535 → 255), where converting them to RGB as torchvision does
+  clips them white; 32-bit integer and floating-point images (``I``, ``F``), whose range no file
+  says, are refused naming the mode (a bad image: ``bad_images: skip`` leaves them out).
+
+Each image is decoded by Pillow and converted to RGB (torchvision's ``pil_loader``), its shorter
+side resized to ``image_size`` and centre-cropped to a square (``transforms.functional.resize``
+with antialiasing, then ``center_crop``: the usual evaluation transform), and stored as uint8 in
+the Arrow files CIFAR's preparation writes.
 
 Preparation holds every split's images in memory at once, N × image_size² × 3 bytes (50,000
 images at 64 pixels: 614 MB), as CIFAR's does.
@@ -77,23 +88,87 @@ def class_names(root: str | Path) -> list[str]:
     return classes
 
 
-def _split_images(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
-    """(image, label) of `split_dir` by torchvision's ``make_dataset`` rule, without importing
-    torchvision: class folders in label order, each walked in sorted order following links,
-    files whose name ends in an image suffix in any case."""
-    items = []
-    for label, name in enumerate(classes):
-        for folder, _, names in sorted(os.walk(split_dir / name, followlinks=True)):
-            items += [(Path(folder) / f, label) for f in sorted(names) if f.lower().endswith(IMAGE_SUFFIXES)]
-    return items
+class _Walk:
+    """What one walk of an image tree has seen, by real path (links followed once), and the
+    problems found: a folder or an image reached twice, each a sentence naming both paths."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, Path] = {}
+        self.files: dict[str, Path] = {}
+        self.problems: list[str] = []
+
+    def folder(self, path: Path) -> bool:
+        """Whether to walk `path`: not when its real folder was walked already."""
+        real = os.path.realpath(path)
+        if real in self.folders:
+            self.problems.append(f"{path}: a link to {self.folders[real]}, which is read already (a loop, or one "
+                                 f"folder reached twice); remove the link, or copy the folder.")
+            return False
+        self.folders[real] = path
+        return True
+
+    def image(self, path: Path, real: str) -> bool:
+        """Whether to read `path`: not when its real file was listed already."""
+        if real in self.files:
+            self.problems.append(f"{path}: the same file as {self.files[real]} (a link); an image is read once, in "
+                                 f"one class of one split: remove one of them.")
+            return False
+        self.files[real] = path
+        return True
+
+
+def _class_images(folder: Path, walk: _Walk) -> list[Path]:
+    """The images under one class folder by torchvision's ``make_dataset`` rule (folders in
+    sorted order of their paths, following links, files whose name ends in an image suffix in
+    any case, sorted), each real folder and file once (:class:`_Walk`)."""
+    found: list[tuple[str, list[Path]]] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        if not walk.folder(current):
+            continue
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:  # unreadable: skipped, as os.walk (and so torchvision) skips it
+            continue
+        real = os.path.realpath(current)
+        images = []
+        for entry in entries:
+            if entry.is_dir():
+                pending.append(current / entry.name)
+            elif entry.name.lower().endswith(IMAGE_SUFFIXES):
+                target = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+                if walk.image(current / entry.name, target):
+                    images.append(current / entry.name)
+        found.append((str(current), images))
+        pending.sort(reverse=True)  # the next folder in sorted order first: problems name the first path read
+    return [path for _, images in sorted(found, key=lambda pair: pair[0]) for path in images]
+
+
+def _tree_images(root: Path, classes_by_split: dict[str, list[str]]) -> tuple[dict[str, list[tuple[Path, int]]], list[str]]:
+    """(image, label) of each split (label = the class's index in its split's `classes`), in
+    torchvision's order, and the problems of the walk (folders or images reached twice, within a
+    split or across splits)."""
+    walk = _Walk()
+    items = {split: [(path, label) for label, name in enumerate(classes)
+                     for path in _class_images(root / split / name, walk)]
+             for split, classes in classes_by_split.items()}
+    return items, walk.problems
+
+
+def tree_problems(root: str | Path) -> list[str]:
+    """Folders or images of an image folder reached twice (by links): sentences naming both."""
+    root = Path(root)
+    return _tree_images(root, {split: _class_folders(root / split) for split in SPLITS if (root / split).is_dir()})[1]
 
 
 def corpus_files(root: str | Path, entry: dict | None = None, split: str | None = None) -> list[Path]:
-    """Every image file preparation reads (sorted): a directory walk, nothing decoded, no
-    torchvision imported (it runs when the workflow is parsed). Absent folders are simply not
-    listed; :func:`prepare` reports what is wrong."""
+    """Every image file preparation reads (sorted), each once: a directory walk, nothing decoded,
+    no torchvision imported (it runs when the workflow is parsed). Absent folders are simply not
+    listed, nor what links reach twice; :func:`prepare` and the check report what is wrong."""
     root = Path(root)
-    return sorted(path for split in SPLITS if (root / split).is_dir() for path, _ in _split_images(root / split, _class_folders(root / split)))
+    items, _ = _tree_images(root, {split: _class_folders(root / split) for split in SPLITS if (root / split).is_dir()})
+    return sorted(path for split_items in items.values() for path, _ in split_items)
 
 
 def write_placeholders(root: str | Path, entry: dict | None = None, classes: int = 1) -> None:
@@ -105,15 +180,47 @@ def write_placeholders(root: str | Path, entry: dict | None = None, classes: int
             (root / split / f"class{i:03d}").mkdir(parents=True, exist_ok=True)
 
 
-def load_image(path: Path, image_size: int) -> np.ndarray:
-    """One image as (image_size, image_size, 3) uint8: decoded and converted to RGB by Pillow
-    (torchvision's ``pil_loader``), shorter side resized with antialiasing, centre-cropped."""
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # Pillow's 16-bit grey images (PNG, TIFF)
+NO_RANGE_MODES = {"I": "32-bit integer", "F": "32-bit floating-point"}
+
+
+class ImageModeError(ValueError):
+    """An image whose pixels have no range that maps to 8 bits."""
+
+
+def rgb(image):
+    """A Pillow image as 8-bit RGB, its range kept: 16-bit grey scaled to 8 bits (65535 → 255,
+    rounded), every 8-bit mode converted as torchvision's ``pil_loader`` converts it; 32-bit
+    integer and floating-point pixels refused (:class:`ImageModeError`, naming the mode)."""
     import numpy as np
-    from torchvision.datasets.folder import pil_loader
+    from PIL import Image
+
+    if image.mode in NO_RANGE_MODES:
+        raise ImageModeError(f"mode {image.mode}: {NO_RANGE_MODES[image.mode]} pixels, whose range no image file "
+                             f"says; save it with 8 or 16 bits per channel")
+    if image.mode in SIXTEEN_BIT_MODES:
+        pixels = np.asarray(image).astype(np.uint32)
+        image = Image.fromarray(((pixels * 255 + 32767) // 65535).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
+def load_image(path: Path, image_size: int) -> np.ndarray:
+    """One image as (image_size, image_size, 3) uint8: decoded by Pillow and converted to RGB
+    (:func:`rgb`: as torchvision's ``pil_loader``, 16-bit grey kept in range), shorter side
+    resized with antialiasing, centre-cropped."""
+    import numpy as np
+    from PIL import Image
     from torchvision.transforms import functional as F
 
-    image = pil_loader(str(path))
-    return np.asarray(F.center_crop(F.resize(image, image_size, antialias=True), [image_size, image_size]))
+    with open(path, "rb") as f, Image.open(f) as image:
+        converted = rgb(image)
+    return np.asarray(F.center_crop(F.resize(converted, image_size, antialias=True), [image_size, image_size]))
+
+
+def escaped(text: str) -> str:
+    r"""`text` as one field of a tab-separated line: backslash, tab, newline and carriage return
+    written as ``\\``, ``\t``, ``\n``, ``\r`` (a file may be named with any of them)."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _decode(items: list[tuple[Path, int]], image_size: int, root: Path, skip: bool,
@@ -133,12 +240,12 @@ def _decode(items: list[tuple[Path, int]], image_size: int, root: Path, skip: bo
             images[count] = load_image(path, image_size)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             # OSError covers UnidentifiedImageError and "image file is truncated"
-            reason = f"{type(error).__name__}: {error}"
+            reason = str(error) if isinstance(error, ImageModeError) else f"{type(error).__name__}: {error}"
             if not skip:
-                raise DataError(f"{path}: not a readable image ({reason}). Replace or remove it, or set "
+                raise DataError(f"{escaped(str(path))}: not a readable image ({reason}). Replace or remove it, or set "
                                 f"bad_images: skip for this dataset to leave such images out (they are "
                                 f"listed in bad_images.txt).") from None
-            log.warning("%s: not a readable image (%s); left out (bad_images: skip)", path, reason)
+            log.warning("%s: not a readable image (%s); left out (bad_images: skip)", escaped(str(path)), reason)
             bad.append((path, reason))
             continue
         labels[count] = label
@@ -170,17 +277,33 @@ def prepare_as_configured(config: dict, dataset: str, root: str | Path, out_dir:
     reading it (the command line's step)."""
     from gradual_transfer.data.kinds import dataset_classes
 
-    return prepare(root, out_dir, config["datasets"][dataset], classes=dataset_classes(config, dataset))
+    return prepare(root, out_dir, config["datasets"][dataset], classes=dataset_classes(config, dataset),
+                   dataset=dataset)
 
 
-def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | None = None) -> dict:
+def validation_problem(root: Path, entry: dict, dataset: str) -> str | None:
+    """The validation split is ``val/`` or ``validation``, exactly one of the two."""
+    has_val = (Path(root) / "val").is_dir()
+    if has_val and entry.get("validation") is not None:
+        return (f"datasets.{dataset}.validation: {root}/val is the validation split; remove validation (or val/ to "
+                f"carve it from train/).")
+    if not has_val and entry.get("validation") is None:
+        return (f"datasets.{dataset}.validation: {root} has no val/; give how many training images to hold out for "
+                f"validation (e.g. validation: 500).")
+    return None
+
+
+def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | None = None,
+            dataset: str = "<name>") -> dict:
     """Write ``train.arrow``, ``validation.arrow``, ``test.arrow``, ``stats.json`` (per-channel
     mean/std of the training images in [0, 1], counts, classes), ``classes.json`` (the class
-    names in label order) and ``bad_images.txt`` (images left out with ``bad_images: skip``,
-    relative to `root`, with the reason; empty when none) into `out_dir`: all, or none of them.
+    names in label order) and ``bad_images.txt`` (images left out with ``bad_images: skip``: a
+    line per image, its path relative to `root`, a tab and the reason, each :func:`escaped`;
+    empty when none) into `out_dir`: all, or none of them.
 
     `entry` is the dataset's config entry (``image_size``, ``validation``, ``bad_images``);
-    `classes` the configured class count of the task reading it, checked against the folders.
+    `classes` the configured class count of the task reading it, checked against the folders;
+    `dataset` its name under ``datasets``, for the messages.
     """
     import numpy as np
 
@@ -198,15 +321,17 @@ def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | N
                         f"{', ...' if len(names) > 5 else ''}), but the task reading it declares classes: {classes}. "
                         f"Set the task's classes to {len(names)}, or fix the folders.")
 
-    items = {split: _split_images(root / split, names) for split in SPLITS if (root / split).is_dir()}
+    problem = validation_problem(root, entry, dataset)
+    if problem:
+        raise DataError(problem)
+    items, problems = _tree_images(root, {split: names for split in SPLITS if (root / split).is_dir()})
+    if problems:
+        raise DataError(problems[0] + (f" ({len(problems) - 1} more such links)" if len(problems) > 1 else ""))
     _check_no_empty_class(items, {}, root, names)
     if "val" in items:
         validation_from = "val/"
     else:
-        validation = entry.get("validation")
-        if validation is None:
-            raise DataError(f"{root}: no val/ folder, and no validation count to carve from train/; set "
-                            f"validation: <images> for this dataset, or add {root / 'val'}/<class>/.")
+        validation = entry["validation"]
         if not 0 <= int(validation) < len(items["train"]):
             raise DataError(f"validation = {validation} leaves no training images ({len(items['train'])} in "
                             f"{root / 'train'}).")
@@ -235,7 +360,7 @@ def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | N
     stats = {"mean": mean.tolist(), "std": std.tolist(), "train": len(arrays["train"][1]),
              "validation": len(arrays["val"][1]), "test": len(arrays["test"][1]), "classes": len(names),
              "image_size": image_size, "validation_from": validation_from, "images_left_out": len(bad)}
-    listing = "".join(f"{path.relative_to(root).as_posix()}\t{reason}\n" for path, reason in
+    listing = "".join(f"{escaped(path.relative_to(root).as_posix())}\t{escaped(reason)}\n" for path, reason in
                       sorted(bad, key=lambda pair: pair[0].relative_to(root).as_posix()))
     with all_or_none():  # the splits, their statistics, the class names and the bad images appear together
         for split, name in (("train", "train"), ("val", "validation"), ("test", "test")):
@@ -257,11 +382,8 @@ def data_errors(config: dict, dataset: str, root: Path) -> list[str]:
     problems = [f"tasks.{name}.classes: {task['classes']}, but {root}/train holds {found} class folders "
                 f"(datasets.{dataset}); write classes: {found}."
                 for name, task in config["tasks"].items() if task["dataset"] == dataset and task["classes"] != found]
-    has_val = (root / "val").is_dir()
-    if has_val and "validation" in entry:
-        problems.append(f"datasets.{dataset}.validation: {root}/val is the validation split; remove validation "
-                        f"(or val/ to carve it from train/).")
-    if not has_val and "validation" not in entry:
-        problems.append(f"datasets.{dataset}.validation: {root} has no val/; give how many training images to "
-                        f"hold out for validation (e.g. validation: 500).")
-    return problems
+    problem = validation_problem(root, entry, dataset)
+    links = tree_problems(root)
+    return (problems + ([problem] if problem else [])
+            + [f"datasets.{dataset}.root: {link}" for link in links[:3]]
+            + ([f"datasets.{dataset}.root: {len(links) - 3} more such links."] if len(links) > 3 else []))

@@ -13,13 +13,15 @@ file's first fields sorted in C order (``LC_ALL=C sort``) and unique; ``utt2spk`
 when sorted by speaker first (speaker ids prefix utterance ids); ``spk2utt`` the inverse of
 ``utt2spk``; the utterances of ``utt2spk`` are those of ``segments`` (or ``wav.scp``) and of the
 labels file; with ``segments``, its recordings are those of ``wav.scp``. Ids are checked by
-:mod:`gradual_transfer.data.ids` (a shell reads them as one word).
+:mod:`gradual_transfer.names` (a shell reads them as one word).
 
 A ``wav.scp`` entry ending in ``|`` is a command whose output is the WAV (``sph2pipe -f wav
 x.sph |``, ``sox ... -t wav - |``). A data directory must not run code by surprise: commands run
 (through ``sh -c``, as Kaldi runs them) only when the dataset sets ``allow_commands: true``;
-otherwise the config check names the first such entry and the key. File paths are read as they
-are written, relative paths from the working directory (as Kaldi reads them).
+otherwise the config check names the first such entry and the key. Each command runs once per
+extraction, and the files it names that exist are inputs of the extraction
+(:func:`command_files`): replacing one re-extracts. File paths are read as they are written,
+relative paths from the working directory (as Kaldi reads them).
 
 Classes are the sorted distinct labels (label index = class); silent frames are one class more
 (the last), as IEMOCAP's are. Folds leave one speaker out as IEMOCAP's do: fixed validation
@@ -33,13 +35,15 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.ids import check_id
+from gradual_transfer.names import check_id
 
 if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
     from gradual_transfer.features import FeatureSettings
@@ -105,6 +109,10 @@ def read_table(path: Path, fields: tuple[int, int | None] = (2, 2)) -> list[tupl
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error}).") from None
+    if text.startswith("\ufeff"):
+        raise DataError(f"{path}: starts with a byte order mark (bytes EF BB BF, written by some editors), which "
+                        f"Kaldi reads as part of the first key; save it as UTF-8 without one "
+                        f"(sed -i '1s/^\\xEF\\xBB\\xBF//' {path.name}).")
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             raise DataError(f"{path} line {number}: empty line; Kaldi's tables have one entry per line.")
@@ -156,15 +164,9 @@ def read_data_dir(root: str | Path, entry: dict | None = None, dataset: str = "<
     labels_path = labels_file(root, entry)
     labels = {k: check_id(v[0], "class label", labels_path) for k, v in read_table(labels_path)}
     if (root / "segments").is_file():
-        segments = {}
-        for key, (recording, start, end, *_) in read_table(root / "segments", (4, 5)):
-            try:
-                begin, finish = float(start), float(end)
-            except ValueError:
-                raise DataError(f"{root / 'segments'}: {key}: start {start!r} and end {end!r} must be seconds.") from None
-            if begin < 0 or (finish != -1 and finish <= begin):
-                raise DataError(f"{root / 'segments'}: {key} ends ({end}) before it starts ({start}).")
-            segments[key] = (recording, begin, None if finish == -1 else finish)
+        segments = {key: (recording, *segment_times(root / "segments", number, key, start, end))
+                    for number, (key, (recording, start, end, *_)) in
+                    enumerate(read_table(root / "segments", (4, 5)), start=1)}
         _same_keys(root / "segments", segments, root / "utt2spk", utt2spk)
         recordings = {recording for recording, _, _ in segments.values()}
         if recordings != set(wav):
@@ -177,6 +179,25 @@ def read_data_dir(root: str | Path, entry: dict | None = None, dataset: str = "<
     _same_keys(labels_path, labels, root / "utt2spk", utt2spk)
     return [Utterance(utt, utt2spk[utt], labels[utt], segments[utt][0], wav[segments[utt][0]], segments[utt][1],
                       segments[utt][2]) for utt in utt2spk]
+
+
+def segment_times(path: Path, number: int, key: str, start: str, end: str) -> tuple[float, float | None]:
+    """(start, end) in seconds of the `segments` line `number` (end None: ``-1``, to the end of
+    the recording, as Kaldi's extract-segments reads it); a :class:`DataError` names the line
+    when they are not finite seconds with 0 ≤ start < end."""
+    where = f"{path} line {number}: segment {key}"
+    try:
+        begin, finish = float(start), float(end)
+    except ValueError:
+        raise DataError(f"{where}: start {start!r} and end {end!r} must be seconds.") from None
+    if not (math.isfinite(begin) and math.isfinite(finish)):
+        raise DataError(f"{where}: start {start!r} and end {end!r} must be finite seconds (not nan or inf).")
+    if begin < 0:
+        raise DataError(f"{where} starts at {start} s, before its recording; a segment starts at 0 or later.")
+    if finish != -1 and finish <= begin:
+        raise DataError(f"{where} ends ({end} s) before it starts ({start} s); write an end after the start, "
+                        f"or -1 for the end of the recording.")
+    return begin, None if finish == -1 else finish
 
 
 def _listing(what: str, keys: list[str]) -> str:
@@ -238,19 +259,39 @@ def fold_problems(speaker_list: list[str], validation_speakers: list[str], fold_
 
 
 def corpus_files(root: str | Path, entry: dict | None = None, split: str | None = None) -> list[Path]:
-    """The data directory's tables and the audio files wav.scp names (commands: the tables only;
-    absent files are simply not listed: the extraction says what is wrong)."""
+    """The data directory's tables and the audio files wav.scp names; with ``allow_commands``,
+    also every existing file a command names (:func:`command_files`: its input audio, and its
+    program when given as a path), so that replacing one re-runs the extraction. Absent files are
+    simply not listed: the extraction says what is wrong."""
     root = Path(root)
     files = [root / name for name in ("wav.scp", "utt2spk", "segments", "spk2utt") if (root / name).is_file()]
     if labels_file(root, entry).is_file():
         files.append(labels_file(root, entry))
+    commands: list[Path] = []
     if (root / "wav.scp").is_file():
         for line in (root / "wav.scp").read_text(errors="replace").splitlines():
             fields = line.strip().split(maxsplit=1)
             value = fields[1].strip() if len(fields) == 2 else ""
             if value and not is_command(value) and Path(value).is_file():
                 files.append(Path(value))
-    return files
+            elif value and is_command(value) and (entry or {}).get("allow_commands"):
+                commands += command_files(value)
+    return files + [path for path in dict.fromkeys(commands) if path not in files]
+
+
+def command_files(source: str) -> list[Path]:
+    """The existing files among the words of a wav.scp command (``sph2pipe -f wav x.sph |``:
+    ``x.sph``; ``./convert.sh x.wav |``: both), split as ``sh`` splits them (quotes, operators),
+    relative paths from the working directory, where the command runs. Words that name no file
+    (options, programs found on PATH, ``-``) are not inputs."""
+    command = source.rstrip()[:-1]
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+    except ValueError:  # unbalanced quotes: sh refuses it too, when the extraction runs it
+        words = command.split()
+    return [Path(word) for word in dict.fromkeys(words) if word and Path(word).is_file()]
 
 
 def read_recording(source: str, allow_commands: bool, dataset: str):
@@ -348,10 +389,12 @@ def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silenc
     """Write ``out`` (Arrow) with the features and frame labels (the utterance's class, or
     silence: one class more) of every utterance of a Kaldi data directory
     (:mod:`gradual_transfer.data.kaldi`), and the class labels in label order to `classes_out`.
-    Folds select rows by speaker at training time. Pass 1 reads every recording's header (a
-    command's whole output: it has no header apart from it); pass 2 reads the recordings again
-    in utterance order, once for consecutive segments of one recording."""
+    Folds select rows by speaker at training time. Pass 1 reads every recording's header and
+    runs every command once (a command's output has no header apart from it: its samples are
+    kept in a temporary folder, so that no command runs twice); pass 2 reads the recordings
+    again in utterance order, once for consecutive segments of one recording."""
     import json
+    import tempfile
 
     import numpy as np
     import pyarrow as pa
@@ -368,47 +411,54 @@ def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silenc
         raise DataError(refused[0])
     labels = classes(utterances)
     planned, problems = [], []
-    for recording, group in _by_recording(utterances):  # pass 1: audio and segment bounds
-        try:
-            if group[0].is_command:
-                samples, rate = read_recording(group[0].source, allow, dataset)
-                check_rate(group[0], rate, settings.sample_rate)
-                num_samples = len(samples)
-            else:
-                path = Path(group[0].source)
-                if not path.is_file():
-                    raise DataError(f"{path}: no such audio file (wav.scp, recording {recording}).")
-                num_samples = check_audio(path, settings.sample_rate)
-        except DataError as error:
-            problems += [f"{utt.utt_id}: {error}" for utt in group]
-            continue
-        for utt in group:
+    with tempfile.TemporaryDirectory(prefix="gradual-transfer-commands-") as spool:
+        spooled: dict[str, Path] = {}  # recording → its command's samples (.npy)
+        for recording, group in _by_recording(utterances):  # pass 1: audio and segment bounds
             try:
-                first, last = segment_bounds(utt, num_samples, settings.sample_rate)
-                if settings.num_frames(last - first) == 0:
-                    raise DataError(f"{utt.utt_id}: shorter than one frame")
-                planned.append(utt)
+                if group[0].is_command:
+                    samples, rate = read_recording(group[0].source, allow, dataset)
+                    check_rate(group[0], rate, settings.sample_rate)
+                    num_samples = len(samples)
+                    spooled[recording] = Path(spool) / f"{len(spooled)}.npy"
+                    np.save(spooled[recording], samples)
+                    del samples
+                else:
+                    path = Path(group[0].source)
+                    if not path.is_file():
+                        raise DataError(f"{path}: no such audio file (wav.scp, recording {recording}).")
+                    num_samples = check_audio(path, settings.sample_rate)
             except DataError as error:
-                problems.append(str(error))
-    resolve_problems(problems, bad_utterances, "utterance")
-    if not planned:
-        raise DataError(f"{root}: no usable utterance.")
-    planned.sort(key=lambda u: u.utt_id.encode())
-    schema = speech_schema(settings.num_mel_bins, [pa.field("label", pa.string())]).with_metadata(
-        {"speakers": json.dumps(speakers(utterances)), "classes": json.dumps(labels)})
-    with all_or_none(), SpeechWriter(out, schema) as writer:
-        held = (None, None)  # the last recording read: a recording's segments usually follow each other
-        for utt in progress(planned, desc=dataset):  # pass 2: features, in utterance order
-            if held[0] != utt.recording:
-                held = (utt.recording, read_recording(utt.source, allow, dataset))
-            samples = utterance_samples(utt, held[1], settings.sample_rate)
-            feats = fbank(samples, settings)
-            targets = np.full(len(feats), labels.index(utt.label), dtype=np.int16)
-            targets[silence_mask(samples, settings, silence_threshold_db)] = len(labels)
-            writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
-                        "targets": targets, "label": utt.label})
-        if classes_out is not None:
-            write_json(classes_out, labels)
+                problems += [f"{utt.utt_id}: {error}" for utt in group]
+                continue
+            for utt in group:
+                try:
+                    first, last = segment_bounds(utt, num_samples, settings.sample_rate)
+                    if settings.num_frames(last - first) == 0:
+                        raise DataError(f"{utt.utt_id}: shorter than one frame")
+                    planned.append(utt)
+                except DataError as error:
+                    problems.append(str(error))
+        resolve_problems(problems, bad_utterances, "utterance")
+        if not planned:
+            raise DataError(f"{root}: no usable utterance.")
+        planned.sort(key=lambda u: u.utt_id.encode())
+        schema = speech_schema(settings.num_mel_bins, [pa.field("label", pa.string())]).with_metadata(
+            {"speakers": json.dumps(speakers(utterances)), "classes": json.dumps(labels)})
+        with all_or_none(), SpeechWriter(out, schema) as writer:
+            held = (None, None)  # the last recording read: a recording's segments usually follow each other
+            for utt in progress(planned, desc=dataset):  # pass 2: features, in utterance order
+                if held[0] != utt.recording:
+                    audio = ((np.load(spooled[utt.recording]), settings.sample_rate)
+                             if utt.recording in spooled else read_recording(utt.source, allow, dataset))
+                    held = (utt.recording, audio)
+                samples = utterance_samples(utt, held[1], settings.sample_rate)
+                feats = fbank(samples, settings)
+                targets = np.full(len(feats), labels.index(utt.label), dtype=np.int16)
+                targets[silence_mask(samples, settings, silence_threshold_db)] = len(labels)
+                writer.add({"utt_id": utt.utt_id, "speaker": utt.speaker, "num_frames": len(feats), "feats": feats,
+                            "targets": targets, "label": utt.label})
+            if classes_out is not None:
+                write_json(classes_out, labels)
     log.info("%s: %d utterances of %d classes (%s), %d problems skipped → %s", dataset, writer.num_rows,
              len(labels), ", ".join(labels), len(problems), out)
     return writer.num_rows

@@ -2,7 +2,7 @@
 
 - Layout ``TRAIN|TEST/DR1..8/<speaker>/<utt>.WAV|.PHN`` in upper or lower case; WAV files are
   NIST SPHERE (libsndfile reads them). Speaker folders and file names make the ids, so they
-  may hold only the characters of :mod:`gradual_transfer.data.ids`.
+  may hold only the characters of :mod:`gradual_transfer.names`.
 - Train: every TRAIN utterance but the dialect sentences SA1/SA2 (3,696). Dev: the 50 speakers of
   ``dev_speakers.txt`` (400 utterances); test: the 24-speaker core test set (192), both from TEST
   and without SA sentences. Utterance ids are ``<speaker>_<utt>`` in lower case, as in Kaldi.
@@ -25,7 +25,7 @@ import numpy as np
 
 from gradual_transfer.resources import RESOURCES, listed
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.ids import check_id
+from gradual_transfer.names import check_id
 
 if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
     from gradual_transfer.features import FeatureSettings

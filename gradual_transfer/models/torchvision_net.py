@@ -6,8 +6,9 @@ network. The cut is proved, not assumed: the torchvision network is run once on 
 input with hooks on every module, which gives the order in which its modules run and the shapes
 between them, and then
 
-- every parameter belongs to exactly one group or to the classifier (the ``nn.Linear`` that is
-  replaced by a fresh head of the task's classes);
+- every parameter of a module that runs belongs to exactly one group or to the classifier (the
+  network's last ``nn.Linear``, replaced by a fresh head of the task's classes); a module that
+  never runs in eval mode (GoogLeNet's auxiliary classifiers) is left out of the cut network;
 - the listed modules run in the listed order, each once, none inside another listed one;
 - the modules left between the last group and the classifier hold no parameters (pooling,
   dropout): they run, in the network's order, at the end of the last group, as DenseNet's
@@ -36,17 +37,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from gradual_transfer.architectures import group_names, module_key
+from gradual_transfer.architectures import GroupsError, group_names, module_key
 from gradual_transfer.models.base import GroupedNet
 
 # composing the groups runs the same modules on the same input as the network: any difference
 # is float reassociation at most (a copied or reordered computation differs by far more)
 FORWARD_RTOL, FORWARD_ATOL = 1e-4, 1e-5
 CHECK_BATCH = 2  # examples in the check's random input: a batch of one would hide a squeeze among flattens
-
-
-class GroupsError(ValueError):
-    """An architecture entry of kind ``torchvision`` whose network cannot be built or cut as declared."""
 
 
 @dataclass
@@ -118,7 +115,7 @@ def load_pretrained(network: nn.Module, arch: dict, where: str) -> None:
         raise GroupsError(
             f"{where}.weights: {arch['weights']} are not in torch's cache and cannot be downloaded ({error}); "
             f"run once on a machine with internet, or copy {file} from {weights.url} into "
-            f"$TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints).") from error
+            f"$TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints).") from None
     network.load_state_dict(state)
 
 
@@ -208,8 +205,13 @@ def _cut(network: nn.Module, arch: dict, input_shape: Sequence[int], where: str)
 
     covered = listed + [classifier_name]
     for name in covered:
-        if name not in calls:
-            problems.append(f"{where}.groups: {name} never runs in {model_name}'s forward; leave it out.")
+        if name == classifier_name and name not in calls:
+            problems.append(f"{where}.classifier: {name} never runs in {model_name}'s forward; name the nn.Linear "
+                            f"that gives its output (or leave classifier out).")
+        elif name not in calls:
+            problems.append(f"{where}.groups: {name} never runs in {model_name}'s forward (in eval mode: an "
+                            f"auxiliary head that runs only in training, such as GoogLeNet's aux1 and aux2); leave it out: a module "
+                            f"that never runs is not part of the cut network.")
 
     def topmost_uncovered(name: str) -> str:
         parts = name.split(".")
@@ -222,15 +224,23 @@ def _cut(network: nn.Module, arch: dict, input_shape: Sequence[int], where: str)
     holding = {}
     for parameter_name, _ in network.named_parameters():
         owner = parameter_name.rsplit(".", 1)[0] if "." in parameter_name else ""
+        if owner and owner not in calls:
+            continue  # never runs (an auxiliary head of training mode): not part of the cut network
         if not any(owner == c or _inside(owner, c) for c in covered):
             holding.setdefault(topmost_uncovered(owner), None)
     for name in holding:
-        problems.append(f"{where}.groups: {name} holds parameters but is in no group; add it to a group.")
+        if name in calls and classifier_name in calls and calls[name].start > calls[classifier_name].start:
+            problems.append(_after_classifier(name, classifier_name, modules, calls, model_name, where))
+        else:
+            problems.append(f"{where}.groups: {name} holds parameters but is in no group; add it to a group.")
     if problems:
         return problems, _Cut()
 
     for before, after in zip(covered, covered[1:]):
         if calls[after].start < calls[before].end:
+            if after == classifier_name and calls[before].start > calls[after].start:
+                problems.append(_after_classifier(before, classifier_name, modules, calls, model_name, where))
+                continue
             which = "the classifier " + after if after == classifier_name else after
             problems.append(f"{where}.groups: {which} is listed after {before} but runs before it ends in "
                             f"{model_name}'s forward; list the modules in the order the network runs them.")
@@ -280,6 +290,21 @@ def _cut(network: nn.Module, arch: dict, input_shape: Sequence[int], where: str)
                rest=with_flatten(rest), classifier=modules[classifier_name], reference=reference,
                check_input=check_input)
     return [], cut
+
+
+def _after_classifier(name: str, classifier_name: str, modules: dict[str, nn.Module], calls: dict[str, _Call],
+                      model_name: str, where: str) -> str:
+    """The sentence for a module with parameters that runs after the declared classifier: the
+    head replaces the network's last layer, so the classifier to name is its last nn.Linear."""
+    linears = [n for n, m in modules.items() if isinstance(m, nn.Linear) and n in calls]
+    last = max(linears, key=lambda n: calls[n].start)
+    holds = "holds parameters and " if any(True for _ in modules[name].parameters()) else ""
+    if last != classifier_name:
+        return (f"{where}.classifier: {classifier_name} is not {model_name}'s last layer: {name} {holds}runs after "
+                f"it; the head replaces the last nn.Linear, so set classifier: {last} (or leave classifier "
+                f"out) and put {classifier_name} in the last group, with what runs before it.")
+    return (f"{where}.groups: {name} holds parameters but runs after the classifier {classifier_name}, which the head "
+            f"replaces; it cannot be kept.")
 
 
 def _body(arch: dict, cut: _Cut) -> nn.Sequential:
