@@ -46,6 +46,9 @@ def tiny_config() -> dict:
         config["tasks"][task]["training"].update(epochs=2)
         config["tasks"][task]["finetune"].update(epochs=1, head_warmup_iterations=5)
     config["tasks"]["asr"]["decode"] = {"acoustic_scales": [0.3, 1.0], "insertion_penalties": [-1.0, 0.0]}
+    # two SER folds, with the speech controls the demo leaves out (its time buys folds instead)
+    config["tasks"]["ser"]["folds"] = [1, 2]
+    config["experiments"]["speech"]["self_transfer"] = True
     # the paper's family only: the reinit family is added to a copy of the finished run (test_families)
     config["experiments"]["images"]["upper_groups"] = ["copy"]
     return config
