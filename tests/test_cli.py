@@ -60,6 +60,17 @@ def test_image_steps_from_the_command_line(tmp_path):
     assert '"upper_groups": "reinit"' in (tmp_path / "reinit" / "metrics.json").read_text()
 
 
+def test_check_config_says_what_each_experiment_can_claim():
+    result = cli("check-config", "--no-data")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("What this design can claim (exact two-sided signed-rank tests")
+    claims = [line for line in lines if line.startswith("  - ")]
+    assert len(claims) == 3  # images; speech asr → ser and ser → asr
+    assert "no onset can be declared; 6 seeds would allow an onset" in claims[0]
+    assert all("an onset of the gap can be declared" in line for line in claims[1:])
+
+
 def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
     result = cli("speech-features", "timit", str(tmp_path / "x.arrow"), "--split", "train", "--root",
                  str(tmp_path / "missing"))

@@ -218,6 +218,10 @@ def test_paper_grid_dry_run_on_a_fake_data_tree(paper_config, tmp_path):
     assert planned["asr_primary"] == 2 and planned["ser_primary"] == 16
     assert planned["asr_to_ser"] + planned["ser_to_asr"] == 208 and planned["asr_to_ser"] == 104
     assert planned["decode_asr"] == 2 + 104
+    # before planning, Snakemake warns that the images' one seed can declare no onset (and only that)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 1 and warnings[0].startswith("Warning: images (copy), cifar10 → cifar100")
+    assert "6 seeds would allow an onset" in warnings[0]
 
 
 def test_report_is_one_self_contained_page_with_figures_tables_and_captions(tiny_demo_run):
