@@ -22,6 +22,8 @@ STAGE_VERSIONS = {
                         # full precision, upper_groups, decode_at_grid_edge; 3: an HTML page beside each TSV;
                         # 4: onsets by fixed sequence, Hodges-Lehmann, direction by ranks, tests on the test
                         # split only, interval notes, the under-trained-primary diagnostic, each row's budget)
+    "estimates": 1,     # screen.py, estimates.py, representations.py: transferability estimates from primaries
+    "similarity": 1,    # screen.py, similarity.py, representations.py: CKA of each transfer to its start
     "figures": 3,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom;
                         # 3: l_c numbers with the groups' names, bands over units only from enough units,
                         # shared y per metric, Figure 3's fixed scale and upper triangle, curves per metric)
