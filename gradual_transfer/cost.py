@@ -216,11 +216,13 @@ def summary(history: list[dict], step_flops: StepFlops, batch_size: int, device:
 COST_KEYS = ["experiment", "arch", "kind", "device_name"]
 
 
-def cost_table(metrics_files: list[str | Path]) -> "pd.DataFrame":
+def cost_table(metrics_files: list[str | Path], screen_files: list[str | Path] = ()) -> "pd.DataFrame":
     """Device time and efficiency of the training jobs, per (experiment, architecture, kind,
     device) and in all: jobs, device-hours (the sum of their training time), mean examples
     per second, mean MFU, the largest peak memory. Jobs trained before costs were recorded
-    count in ``jobs_without_cost``."""
+    count in ``jobs_without_cost``. The screen's jobs (`screen_files`: estimates and similarity,
+    :mod:`gradual_transfer.screen`) count their seconds on the CPU, and two rows compare what the
+    screen costs (the primaries it trains and its estimates) with what it predicts (the transfers)."""
     import pandas as pd  # only the table needs it, not a training job
 
     rows = []
@@ -231,6 +233,12 @@ def cost_table(metrics_files: list[str | Path]) -> "pd.DataFrame":
                      "device_name": c.get("device_name", "unknown"), "train_seconds": c.get("train_seconds"),
                      "examples_per_s": c.get("examples_per_s"), "mfu": c.get("mfu"),
                      "peak_memory_mb": c.get("peak_memory_mb"), "has_cost": bool(c)})
+    for path in screen_files:
+        m = read_json(path)
+        rows.append({"experiment": m["screen"]["experiment"], "arch": m["screen"]["arch"],
+                     "kind": "similarity" if "family" in m["screen"] else "estimates",
+                     "device_name": m["cost"]["device"], "train_seconds": m["cost"]["seconds"],
+                     "examples_per_s": None, "mfu": None, "peak_memory_mb": None, "has_cost": True})
     jobs = pd.DataFrame(rows, columns=COST_KEYS + ["train_seconds", "examples_per_s", "mfu", "peak_memory_mb",
                                                   "has_cost"])
     for column in ("train_seconds", "examples_per_s", "mfu", "peak_memory_mb"):
@@ -246,6 +254,13 @@ def cost_table(metrics_files: list[str | Path]) -> "pd.DataFrame":
     # the grid's total: jobs and device time (rates of images and of speech frames do not add up)
     everything = totals(jobs).to_frame().T.assign(experiment="all", arch="all", kind="all", device_name="all",
                                                   mean_examples_per_s=float("nan"), mean_mfu=float("nan"))
-    table = pd.concat([table, everything[table.columns]], ignore_index=True)
+    parts = [table, everything[table.columns]]
+    if len(screen_files):
+        for kind, kinds in (("screen: primaries and estimates", ("primary", "estimates")),
+                            ("what it predicts: transfers", ("transfer",))):
+            part = totals(jobs[jobs["kind"].isin(kinds)]).to_frame().T
+            parts.append(part.assign(experiment="all", arch="all", kind=kind, device_name="all",
+                                     mean_examples_per_s=float("nan"), mean_mfu=float("nan"))[table.columns])
+    table = pd.concat(parts, ignore_index=True)
     numbers = ["device_hours", "mean_examples_per_s", "mean_mfu", "max_peak_memory_mb"]
     return table.astype({"jobs": int, "jobs_without_cost": int, **{column: float for column in numbers}})

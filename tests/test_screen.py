@@ -149,3 +149,18 @@ def test_similarity_table(tmp_path):
     transfers = table[table["comparison"] == "transfer vs its start"]
     assert transfers["frozen"].tolist() == [True, False, False, True, True, False]
     assert (transfers.loc[transfers["frozen"], "cka_debiased"] == 1.0).all()
+
+
+def test_the_cost_table_sets_the_screen_beside_what_it_predicts(tmp_path):
+    from gradual_transfer.cost import cost_table
+
+    files = [write(tmp_path / f"m{i}.json", {"experiment": "e", "arch": "a", "kind": kind, "cost": {
+        "device_name": "cpu", "train_seconds": seconds, "examples_per_s": 10.0, "mfu": None, "peak_memory_mb": 5.0}})
+        for i, (kind, seconds) in enumerate((("primary", 100), ("transfer", 50), ("transfer", 70)))]
+    screen = write(tmp_path / "s.json", {"screen": {"experiment": "e", "arch": "a"}, "cost": {"seconds": 8.0,
+                                                                                           "device": "cpu"}})
+    table = cost_table(files, [screen]).set_index("kind")
+    assert table.loc["estimates", "device_hours"] * 3600 == pytest.approx(8.0)
+    assert table.loc["screen: primaries and estimates", "device_hours"] * 3600 == pytest.approx(108.0)
+    assert table.loc["what it predicts: transfers", "device_hours"] * 3600 == pytest.approx(120.0)
+    assert "screen: primaries and estimates" not in set(cost_table(files)["kind"])
