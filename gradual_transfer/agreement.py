@@ -63,7 +63,7 @@ AGREEMENT_COLUMNS = ["experiment", "arch", "upper_groups", "scope", "source", "t
                      "p_value", "n_points", "p_method"]
 
 
-def _points(estimates: pd.DataFrame, transferability: pd.DataFrame) -> pd.DataFrame:
+def estimate_points(estimates: pd.DataFrame, transferability: pd.DataFrame) -> pd.DataFrame:
     """(experiment, arch, family, source, target, l_c) points: the estimates' mean over units and
     seeds beside the measured normalised gap of the test split."""
     means = estimates.groupby(["experiment", "arch", "source", "target", "lc"])[list(ESTIMATES)].mean().reset_index()
@@ -75,7 +75,7 @@ def _points(estimates: pd.DataFrame, transferability: pd.DataFrame) -> pd.DataFr
 def agreement_table(estimates: pd.DataFrame, transferability: pd.DataFrame) -> pd.DataFrame:
     """Kendall's τ of every estimate with the measured normalised gap, per scope (see the
     module's docstring)."""
-    points = _points(estimates, transferability)
+    points = estimate_points(estimates, transferability)
     rows = []
     scopes = {"curve": ["source", "target"], "lc": ["lc"], "all": []}
     for (experiment, arch, family), mine in points.groupby(["experiment", "arch", "upper_groups"], sort=True):

@@ -164,3 +164,17 @@ def test_the_cost_table_sets_the_screen_beside_what_it_predicts(tmp_path):
     assert table.loc["screen: primaries and estimates", "device_hours"] * 3600 == pytest.approx(108.0)
     assert table.loc["what it predicts: transfers", "device_hours"] * 3600 == pytest.approx(120.0)
     assert "screen: primaries and estimates" not in set(cost_table(files)["kind"])
+
+
+def test_the_estimates_figure_is_drawn(tmp_path):
+    from gradual_transfer.screen_figures import figure_estimates
+
+    files, _ = screen_files(tmp_path)
+    estimates = estimates_table(files, {"m": 3})
+    rows = [{"experiment": "s", "arch": "m", "kind": "transfer", "split": "test", "upper_groups": "copy",
+             "source": source, "target": "b", "lc": lc, "normalised_gap": 0.1 * lc + (source == "c")}
+            for source in ("a", "c") for lc in (1, 2, 3)]
+    transferability = pd.DataFrame(rows)
+    figure_estimates(estimates, transferability, agreement_table(estimates, transferability), "Estimates",
+                     tmp_path / "e.png", tmp_path / "e.pdf", dpi=50)
+    assert (tmp_path / "e.png").stat().st_size > 5_000 and (tmp_path / "e.pdf").is_file()
