@@ -26,7 +26,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from gradual_transfer.grid import Job, job_settings, task_folds, training_jobs
 from gradual_transfer.params import canonical
@@ -135,6 +135,34 @@ def unit_key(role: str, index: int, lc: int | None = None) -> str:
     """The name of a unit's input file among a screen job's inputs: ``source_0``, ``train_1``,
     ``transfer_0_lc3``."""
     return f"{role}_{index}" if lc is None else f"{role}_{index}_lc{lc}"
+
+
+def estimate_inputs(screen: ScreenJob, data_files: Callable[[Job], dict[str, str]],
+                    model_file: Callable[[Job], str]) -> dict[str, str]:
+    """An estimates job's input files by role (:func:`unit_key`): per unit, the target's data as a
+    transfer of that unit reads it (`data_files`), the source primary and the target primary
+    (`model_file`)."""
+    inputs = {}
+    for index, unit in enumerate(screen.units):
+        transfer = screen.transfer(unit, screen.lcs[0])
+        inputs.update({unit_key(role, index): path for role, path in data_files(transfer).items()})
+        inputs[unit_key("source", index)] = model_file(screen.source_primary(unit))
+        inputs[unit_key("primary", index)] = model_file(screen.target_primary(unit))
+    return inputs
+
+
+def similarity_inputs(screen: ScreenJob, data_files: Callable[[Job], dict[str, str]],
+                      model_file: Callable[[Job], str]) -> dict[str, str]:
+    """A similarity job's input files by role: per unit the target's data, the source primary
+    and the transfer at every l_c."""
+    inputs = {}
+    for index, unit in enumerate(screen.units):
+        first = screen.transfer(unit, screen.lcs[0])
+        inputs.update({unit_key(role, index): path for role, path in data_files(first).items()})
+        inputs[unit_key("source", index)] = model_file(screen.source_primary(unit))
+        for lc in screen.lcs:
+            inputs[unit_key("transfer", index, lc)] = model_file(screen.transfer(unit, lc))
+    return inputs
 
 
 def _unit_inputs(inputs: Mapping[str, str], index: int) -> dict[str, str]:
