@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gradual_transfer.figures import lc_labels
+from gradual_transfer.report import held_constant
 from gradual_transfer.tables import results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.cifar_svhn import prepare as prepare_images
@@ -22,9 +22,9 @@ from conftest import TINY_DEMO, run_snakemake
 from test_workflow import planned_jobs
 
 
-def test_lc_labels_give_the_number_and_the_groups_held_constant():
+def test_the_caption_gives_each_lc_with_the_groups_it_holds_constant():
     groups = ["conv0", "denseblock1", "transition1", "denseblock2", "transition2", "denseblock3", "final"]
-    assert lc_labels([0, 1, 3, 7], groups) == ["0\nnone", "1\nconv0", "3\nconv0–transition1", "7\nconv0–final"]
+    assert held_constant([0, 1, 3, 7], groups) == ["0: none", "1: conv0", "3: conv0–transition1", "7: conv0–final"]
 
 
 def test_prepare_images_splits_and_statistics(tmp_path):
