@@ -132,11 +132,19 @@ def test_frozen_groups_of_every_transfer_and_control_equal_the_source_primary(im
             assert identical == (index < lc), (path, group)
 
 
-def test_figure1_is_written(image_results):
+def test_figure1_is_written_and_every_pdf_embeds_truetype_fonts(image_results):
+    from test_figures import pdf_font_types
+
     out, _, _ = image_results
-    png = out / "figures" / "figure1_images.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    assert (out / "figures" / "figure1_images.pdf").read_bytes()[:4] == b"%PDF"
+    for name in ("figure1_images", "figure1_images_validation"):
+        png = out / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+        assert (out / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
+    pdfs = sorted((out / "figures").glob("*.pdf"))
+    assert len(pdfs) == 6  # Figures 1 and 2 with their validation figures, Figure 3, the curves
+    for pdf in pdfs:
+        fonts = pdf_font_types(pdf)
+        assert fonts and b"Type3" not in fonts, (pdf.name, fonts)
 
 
 def test_metrics_record_history_and_the_selected_epoch(image_results):
