@@ -20,9 +20,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from gradual_transfer.grid import SPEECH_EXPERIMENT, Job, self_transfer, task_folds, training_jobs
+from gradual_transfer.grid import (FAMILIES, SPEECH_EXPERIMENT, Job, budgets_match, family_budget, self_transfer,
+                                   task_folds, training_jobs, upper_groups)
 from gradual_transfer.statistics import ALPHA, MIN_UNITS_FOR_TEST, smallest_p, unit_of_replication
-from gradual_transfer.tables import DECOMPOSITION
+from gradual_transfer.tables import DECOMPOSITION, budget_text
 
 
 def units_needed(tests: int) -> int:
@@ -113,6 +114,44 @@ def claims_report(config: dict) -> list[str]:
 def claims_warnings(config: dict) -> list[str]:
     """The sentences of the groups that can declare no onset at all: a warning, not a refusal."""
     return [design.sentence() for design in designs(config) if not design.can_test]
+
+
+def _targets(config: dict, experiment: str) -> list[str]:
+    """The tasks the experiment transfers into, in grid order."""
+    targets = [job.target for job in training_jobs(config) if job.experiment == experiment and job.kind == "transfer"]
+    return list(dict.fromkeys(targets))
+
+
+def family_contrast(config: dict, experiment: str) -> dict[str, bool]:
+    """Per target task of the experiment, whether a contrast between its two families measures
+    their initialisation alone: both families ran and train into it with the same budget
+    (:func:`gradual_transfer.grid.budgets_match`). False everywhere for an experiment of one
+    family. Figures 1 and 2 draw both families in one panel only where this holds."""
+    both = len(upper_groups(config, experiment)) == len(FAMILIES)
+    return {target: both and budgets_match(config, target) for target in _targets(config, experiment)}
+
+
+def family_contrast_sentence(config: dict, experiment: str) -> str:
+    """Whether the experiment's families compare, in words, with each family's budget: empty for
+    an experiment of one family."""
+    if len(upper_groups(config, experiment)) < len(FAMILIES):
+        return ""
+    by_budget: dict[tuple, list[str]] = {}
+    for target, comparable in family_contrast(config, experiment).items():
+        budgets = tuple(budget_text(family_budget(config, target, family)) for family in FAMILIES)
+        by_budget.setdefault((comparable, budgets), []).append(target)
+    sentences = []
+    for (comparable, budgets), targets in by_budget.items():
+        each = "; ".join(f"``{family}``: {text}" for family, text in zip(FAMILIES, budgets))
+        into = ", ".join(targets)
+        if comparable:
+            sentences.append(f"Into {into} both families train with the same budget ({each}): the figures draw them "
+                             "in one panel, and their difference measures how the groups above l_c start.")
+        else:
+            sentences.append(f"Into {into} the families train with different budgets ({each}), so a difference "
+                             "between them mixes how the groups above l_c start with how long they train: the "
+                             "figures draw each family in its own panel and no contrast between them.")
+    return " ".join(sentences)
 
 
 HEADER = (f"What this design can claim (exact two-sided signed-rank tests over units of replication, "

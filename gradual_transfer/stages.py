@@ -18,13 +18,18 @@ STAGE_VERSIONS = {
     "decoding": 3,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring (2: Kaldi's self-loop scale;
                         # 3: a sentence ends through its last phone's exit transition, as Kaldi's graphs)
     "alignment": 2,     # realign.py, hmm.align: realigned TIMIT targets (2: Kaldi's self-loop and transition scales)
-    "tables": 4,        # tables.py, statistics.py, report.py: the tables (2: units of replication, exact tests,
+    "tables": 5,        # tables.py, statistics.py, report.py: the tables (2: units of replication, exact tests,
                         # full precision, upper_groups, decode_at_grid_edge; 3: an HTML page beside each TSV;
                         # 4: onsets by fixed sequence, Hodges-Lehmann, direction by ranks, tests on the test
-                        # split only, interval notes, the under-trained-primary diagnostic, each row's budget)
+                        # split only, interval notes, the under-trained-primary diagnostic, each row's budget;
+                        # 5: the pages open on key columns with frozen identifiers and every column described)
     "estimates": 1,     # screen.py, estimates.py, representations.py: transferability estimates from primaries
     "similarity": 1,    # screen.py, similarity.py, representations.py: CKA of each transfer to its start
-    "figures": 3,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom;
+    "figures": 4,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom;
                         # 3: l_c numbers with the groups' names, bands over units only from enough units,
-                        # shared y per metric, Figure 3's fixed scale and upper triangle, curves per metric)
+                        # shared y per metric, Figure 3's fixed scale and upper triangle, curves per metric;
+                        # 4: Figures 1-2 on the test split (validation supplementary), every unit a point,
+                        # colour by kind and style by family, families apart unless their budgets match, l_c
+                        # ticks as numbers; curves per family; Figure 3 over one depth span per experiment
+                        # with the part beyond the control, one colourbar, one column wide; TrueType fonts)
 }

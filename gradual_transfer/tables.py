@@ -121,6 +121,26 @@ def with_family(table: pd.DataFrame) -> pd.DataFrame:
 
 
 SETTING = ["experiment", "arch", "kind", "upper_groups", "source", "target", "lc", "split", "metric"]
+SUMMARY_COLUMNS = SETTING + ["unit", "n_units", "n_runs", "mean", "std", "ci95", "interval_note", "primary_mean"]
+
+
+def unit_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Every (model setting, split, metric) as its units of replication, one row per unit, as
+    :func:`summary_table` averages them (:func:`gradual_transfer.statistics.unit_values`): ``unit``
+    (fold or seed), ``unit_id`` (which fold or seed), ``value`` and ``primary_value`` (the mean
+    over the unit's runs). What the figures draw as points. Runs without a value are left out."""
+    rows = []
+    for key, group in with_family(table).groupby(SETTING, dropna=False, sort=True):
+        runs = group[np.isfinite(group["value"].astype(float))]
+        if runs.empty:
+            continue
+        unit, units = unit_values(runs, ["value", "primary_value"])
+        units = units.reset_index().rename(columns={unit: "unit_id"})
+        rows.append(units.assign(**dict(zip(SETTING, key)), unit=unit))
+    columns = SETTING + ["unit", "unit_id", "value", "primary_value"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(rows, ignore_index=True)[columns].astype({"lc": "Int64", "unit_id": int})
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -139,8 +159,7 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({**dict(zip(SETTING, key)), "unit": unit_of_replication(group["fold"]), "n_units": len(units),
                      "n_runs": len(runs), "mean": units["value"].mean(), "std": std, "ci95": ci95(std, len(units)),
                      "interval_note": interval_note(std, len(units)), "primary_mean": units["primary_value"].mean()})
-    columns = SETTING + ["unit", "n_units", "n_runs", "mean", "std", "ci95", "interval_note", "primary_mean"]
-    summary = pd.DataFrame(rows, columns=columns)
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     return summary.astype({"lc": "Int64", "n_units": int, "n_runs": int})
 
 
@@ -152,6 +171,15 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
 # change, and the cost of the source's features.
 DECOMPOSITION = {"reinit": ("co_adaptation", "specificity"),
                  "copy": ("rehead_and_finetune", "source_features_cost")}
+# What the two parts measure, in words: the one description the column descriptions, the
+# captions and the report's landing text read.
+DECOMPOSITION_MEANING = {
+    "reinit": ("co-adaptation: the cost of splitting co-adapted layers (Yosinski's selffer BnB minus baseB)",
+               "specificity of the frozen layers to the source task (transfer AnB minus selffer BnB)"),
+    "copy": ("what a new output layer and further fine-tuning of the target's own model change (neither "
+             "co-adaptation nor specificity: nothing is re-initialised)",
+             "the cost of the source's features (transfer minus control)"),
+}
 
 
 TRANSFERABILITY_KEYS = ["experiment", "arch", "kind", "upper_groups", "source", "target", "split", "metric", "lc"]
@@ -344,29 +372,78 @@ def budget_text(budget: dict | None) -> str:
     return text + (f", after {warmup} head warm-up iterations (l_c < L_H)" if warmup else "")
 
 
-def mean_over_depth(relative_depth: Sequence[float], values: Sequence[float]) -> float:
+def mean_over_depth(relative_depth: Sequence[float], values: Sequence[float],
+                    span: tuple[float, float] | None = None) -> float:
     """The mean of a curve over relative depth: the trapezoid area under the values against
-    l_c / L_H over the swept span, divided by that span (the value itself for one l_c). Unlike
-    the mean over the swept l_c, it weighs every fraction of the network alike, so architectures
-    with different depths and sweeps compare."""
+    l_c / L_H over `span` (the curve's own swept span by default), divided by its width (the
+    value itself for a span of one point). Unlike the mean over the swept l_c, it weighs every
+    fraction of the network alike, so architectures with different depths and sweeps compare.
+    A span inside the curve's is cut out of it, the values at its ends interpolated linearly
+    between the neighbouring l_c; a span the curve does not cover gives NaN."""
     points = pd.DataFrame({"x": relative_depth, "y": values}).dropna().sort_values("x")
     if points.empty:
         return float("nan")
-    span = points["x"].iloc[-1] - points["x"].iloc[0]
-    if span == 0:
-        return float(points["y"].mean())
-    return float(np.trapezoid(points["y"], points["x"]) / span)
+    x, y = points["x"].to_numpy(float), points["y"].to_numpy(float)
+    low, high = (x[0], x[-1]) if span is None else span
+    if low < x[0] - DEPTH_TOLERANCE or high > x[-1] + DEPTH_TOLERANCE:
+        return float("nan")
+    inside = (x > low) & (x < high)
+    x_cut = np.concatenate([[low], x[inside], [high]])
+    y_cut = np.concatenate([[np.interp(low, x, y)], y[inside], [np.interp(high, x, y)]])
+    if high - low <= DEPTH_TOLERANCE:
+        return float(y[np.abs(x - low) <= DEPTH_TOLERANCE].mean()) if span is None else float(y_cut[0])
+    return float(np.trapezoid(y_cut, x_cut) / (high - low))
+
+
+DEPTH_TOLERANCE = 1e-9  # relative depths are ratios of small integers: equal within float noise
+
+
+def common_depth_span(transferability: pd.DataFrame, split: str = "test") -> tuple[float, float] | None:
+    """The relative-depth span (l_c / L_H) that every curve of `transferability` sweeps: from the
+    largest of their shallowest points to the smallest of their deepest, over every architecture
+    and family of the rows given. Figure 3 averages every cell of an experiment over it, so that
+    the families compare like with like (``reinit`` has no l_c = 0). None without rows."""
+    rows = with_family(transferability)
+    rows = rows[(rows["split"] == split) & rows["normalised_gap"].notna()]
+    if rows.empty:
+        return None
+    curves = rows.groupby(["arch", "upper_groups", "source", "target"])["relative_depth"]
+    low, high = float(curves.min().max()), float(curves.max().min())
+    return (low, high) if low <= high + DEPTH_TOLERANCE else None
+
+
+def normalised_beyond_control(transferability: pd.DataFrame) -> pd.Series:
+    """Per transfer row, the part of its gap beyond its self-transfer control (``specificity``
+    for ``reinit``, ``source_features_cost`` for ``copy``: transfer minus control, run by run)
+    over the same headroom as ``normalised_gap``: the share of the target primary's headroom
+    that the control does not explain. NaN on control rows and without a control."""
+    rows = with_family(transferability)
+    rest = pd.Series(np.nan, index=rows.index, dtype=float)
+    for family, (_, part) in DECOMPOSITION.items():
+        mine = (rows["upper_groups"] == family) & (rows["kind"] == "transfer")
+        if part in rows.columns:
+            rest[mine] = rows.loc[mine, part].astype(float)
+    headroom = rows["trivial_error"].astype(float) - rows["primary_error"].astype(float)
+    return (rest / headroom).where(headroom > 0)
+
+
+MATRIX_MEASURES = {"normalised_gap": lambda rows: rows["normalised_gap"].astype(float),
+                   "normalised_beyond_control": normalised_beyond_control}
 
 
 def transferability_matrix(transferability: pd.DataFrame, arch: str, split: str = "test",
-                           upper_groups: str = FAMILY_DEFAULT) -> pd.DataFrame:
+                           upper_groups: str = FAMILY_DEFAULT, span: tuple[float, float] | None = None,
+                           measure: str = "normalised_gap") -> pd.DataFrame:
     """Figure 3's matrix for one architecture and family: rows sources, columns targets, each
-    cell the normalised gap of that transfer averaged over relative depth
-    (:func:`mean_over_depth`; the diagonal: the self-transfer control's)."""
+    cell a curve of `measure` (:data:`MATRIX_MEASURES`: the normalised gap, whose diagonal is
+    the self-transfer control's, or the normalised part beyond the control, whose diagonal is
+    empty) averaged over relative depth (:func:`mean_over_depth`) over `span` (each curve's own
+    by default)."""
     rows = with_family(transferability)
     rows = rows[(rows["arch"] == arch) & (rows["split"] == split) & (rows["upper_groups"] == upper_groups)]
+    rows = rows.assign(_measure=MATRIX_MEASURES[measure](rows))
     tasks = sorted(set(rows["source"]) | set(rows["target"]))
-    cells = pd.Series({pair: mean_over_depth(curve["relative_depth"], curve["normalised_gap"])
+    cells = pd.Series({pair: mean_over_depth(curve["relative_depth"], curve["_measure"], span)
                        for pair, curve in rows.groupby(["source", "target"])}, dtype=float)
     if cells.empty:
         return pd.DataFrame(index=tasks, columns=tasks, dtype=float)
@@ -406,19 +483,28 @@ def write_tsv(table: pd.DataFrame, path: str | Path) -> None:
         table.to_csv(tmp, sep="\t", index=False)
 
 
+CURVES_COLUMNS = ["experiment", "arch", "kind", "upper_groups", "source", "target", "seed", "fold", "lc", "epoch",
+                  "phase", "train_loss", "score"]
+
+
 def curves_table(metrics_files: list[str | Path]) -> pd.DataFrame:
-    """Every training job's per-epoch history in long form: identity, epoch, phase, the
-    validation score (the model-selection metric) and the training loss."""
+    """Every training job's per-epoch history in long form: identity (with the family,
+    ``upper_groups``, as in the results table: empty for primaries, ``copy`` for files written
+    before families existed), epoch, phase, the validation score (the model-selection metric)
+    and the training loss."""
     rows = []
     for path in metrics_files:
         m = read_json(path)
+        family = pd.NA if m["kind"] == "primary" else m.get("upper_groups", FAMILY_DEFAULT)
         for entry in m.get("history", []):
-            rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"], "source": m["source"],
-                         "target": m["target"], "seed": int(m.get("seed", 0)), "fold": int(m["fold"]),
-                         "lc": int(m["lc"]), "epoch": int(entry["epoch"]), "phase": entry.get("phase", "train"),
-                         "train_loss": entry.get("train_loss"), "score": entry.get("score")})
-    return pd.DataFrame(rows, columns=["experiment", "arch", "kind", "source", "target", "seed", "fold", "lc",
-                                       "epoch", "phase", "train_loss", "score"])
+            rows.append({"experiment": m["experiment"], "arch": m["arch"], "kind": m["kind"], "upper_groups": family,
+                         "source": m["source"], "target": m["target"], "seed": int(m.get("seed", 0)),
+                         "fold": int(m["fold"]), "lc": int(m["lc"]), "epoch": int(entry["epoch"]),
+                         "phase": entry.get("phase", "train"), "train_loss": entry.get("train_loss"),
+                         "score": entry.get("score")})
+    table = pd.DataFrame(rows, columns=CURVES_COLUMNS)
+    table["upper_groups"] = table["upper_groups"].astype("string")
+    return table
 
 
 def per_speaker_table(files: list[str | Path], labels: list[dict]) -> pd.DataFrame:

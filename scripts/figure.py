@@ -1,19 +1,23 @@
-"""Snakemake adapter: a transfer figure from the results table (rules figure_*)."""
+"""Snakemake adapter: a transfer figure from the results table (rules figure_*): the test split,
+and the validation split as its supplementary figure."""
 
 import pandas as pd
 
 from gradual_transfer import startup
 from gradual_transfer.figures import figure_transfer
-from gradual_transfer.architectures import group_names
 
 startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-figure_transfer(
-    pd.read_parquet(snakemake.input[0]),  # noqa: F821
-    snakemake.params.experiment,  # noqa: F821
-    snakemake.params.lc,  # noqa: F821
-    {arch: group_names(network) for arch, network in snakemake.params.networks.items()},  # noqa: F821
-    snakemake.params.title,  # noqa: F821
-    snakemake.output.png,  # noqa: F821
-    snakemake.output.pdf,  # noqa: F821
-    dpi=snakemake.params.dpi,  # noqa: F821
-)
+table = pd.read_parquet(snakemake.input[0])  # noqa: F821
+for split, png, pdf in (("test", snakemake.output.png, snakemake.output.pdf),  # noqa: F821
+                        ("validation", snakemake.output.validation_png, snakemake.output.validation_pdf)):  # noqa: F821
+    figure_transfer(
+        table,
+        snakemake.params.experiment,  # noqa: F821
+        snakemake.params.lc,  # noqa: F821
+        snakemake.params.title,  # noqa: F821
+        png,
+        pdf,
+        dpi=snakemake.params.dpi,  # noqa: F821
+        split=split,
+        comparable=snakemake.params.comparable,  # noqa: F821
+    )

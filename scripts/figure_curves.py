@@ -2,14 +2,12 @@
 
 from gradual_transfer import startup
 from gradual_transfer.figures import figure_curves
-from gradual_transfer.architectures import group_names
 from gradual_transfer.tables import curves_table
 
 startup.start(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 figure_curves(
     curves_table(list(snakemake.input)),  # noqa: F821
     snakemake.params.task_metrics,  # noqa: F821
-    {arch: group_names(network) for arch, network in snakemake.params.networks.items()},  # noqa: F821
     snakemake.params.title,  # noqa: F821
     snakemake.output.png,  # noqa: F821
     snakemake.output.pdf,  # noqa: F821

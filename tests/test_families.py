@@ -62,28 +62,34 @@ def test_each_transfer_is_paired_with_the_control_of_its_family(tmp_path):
     assert pd.read_csv(written, sep="\t")["upper_groups"].isna().sum() == 2  # the primary's two splits: empty
 
 
-def drawn(monkeypatch, table: pd.DataFrame, tmp_path: Path):
-    """Figure 1 as figure_transfer draws it: its first panel's lines (label, style, marker)."""
+def drawn(monkeypatch, table: pd.DataFrame, tmp_path: Path, comparable=None):
+    """Figure 1 as figure_transfer draws it: per panel title, its mean lines (gid, style, marker)."""
     figures = []
     monkeypatch.setattr(figures_module, "_save", lambda fig, png, pdf, dpi: figures.append(fig))
-    figure_transfer(table, "images", {"d": [0, 3]}, {"d": [f"group{k}" for k in range(1, 8)]}, "Figure 1", tmp_path / "f.png", tmp_path / "f.pdf")
+    figure_transfer(table, "images", {"d": [0, 3]}, "Figure 1", tmp_path / "f.png", tmp_path / "f.pdf",
+                    comparable=comparable)
     [fig] = figures
-    return {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in fig.axes[0].get_lines()}
+    return {ax.get_title().split("\n")[0]: {line.get_gid(): (line.get_linestyle(), line.get_color())
+                                           for line in ax.get_lines() if (line.get_gid() or "").endswith("mean")}
+            for ax in fig.axes if ax.get_visible()}
 
 
 def test_figure_draws_the_families_apart_and_one_family_as_before(monkeypatch, tmp_path):
     table = results_table(family_runs(tmp_path))
-    lines = drawn(monkeypatch, table, tmp_path)
-    for split in ("validation", "test"):
-        styles = {lines[f"{label}, {split}"] for label in (
-            "transfer", "self-transfer control", "transfer, upper groups re-initialised",
-            "self-transfer control, upper groups re-initialised")}
-        assert len(styles) == 4  # four kinds of curve, four line styles and markers
-        assert lines[f"target's primary model, {split}"][0] == "--"
+    # budgets that differ (the default: nothing says they match): a panel per family
+    panels = drawn(monkeypatch, table, tmp_path)
+    assert set(panels) == {"cifar10 → svhn (copy)", "cifar10 → svhn (reinit)"}
+    assert set(panels["cifar10 → svhn (copy)"]) == {"copy transfer mean", "copy control mean", "primary mean"}
+    assert set(panels["cifar10 → svhn (reinit)"]) == {"reinit transfer mean", "reinit control mean", "primary mean"}
+    # budgets that match: one panel, the families told apart by line style, what was trained by colour
+    [panel] = drawn(monkeypatch, table, tmp_path, comparable={"svhn": True}).values()
+    curves = {gid: style for gid, style in panel.items() if gid != "primary mean"}
+    assert len(curves) == 4 and len(set(curves.values())) == 4
+    assert curves["copy transfer mean"][0] != curves["reinit transfer mean"][0]  # style: the family
+    assert curves["copy transfer mean"][1] == curves["reinit transfer mean"][1]  # colour: what was trained
     copy_only = table[table["upper_groups"].fillna("copy") == "copy"].drop(columns="upper_groups")
-    assert set(drawn(monkeypatch, copy_only, tmp_path)) == {  # a table from before families, drawn as before
-        f"{label}, {split}" for label in ("transfer", "self-transfer control", "target's primary model")
-        for split in ("validation", "test")}
+    [panel] = drawn(monkeypatch, copy_only, tmp_path).values()  # a table from before families, as copy
+    assert set(panel) == {"copy transfer mean", "copy control mean", "primary mean"}
 
 
 # --- re-runs ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gradual_transfer.figures import lc_labels
+from gradual_transfer.report import held_constant
 from gradual_transfer.tables import results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.cifar_svhn import prepare as prepare_images
@@ -22,9 +22,9 @@ from conftest import TINY_DEMO, run_snakemake
 from test_workflow import planned_jobs
 
 
-def test_lc_labels_give_the_number_and_the_groups_held_constant():
+def test_the_caption_gives_each_lc_with_the_groups_it_holds_constant():
     groups = ["conv0", "denseblock1", "transition1", "denseblock2", "transition2", "denseblock3", "final"]
-    assert lc_labels([0, 1, 3, 7], groups) == ["0\nnone", "1\nconv0", "3\nconv0–transition1", "7\nconv0–final"]
+    assert held_constant([0, 1, 3, 7], groups) == ["0: none", "1: conv0", "3: conv0–transition1", "7: conv0–final"]
 
 
 def test_prepare_images_splits_and_statistics(tmp_path):
@@ -132,11 +132,19 @@ def test_frozen_groups_of_every_transfer_and_control_equal_the_source_primary(im
             assert identical == (index < lc), (path, group)
 
 
-def test_figure1_is_written(image_results):
+def test_figure1_is_written_and_every_pdf_embeds_truetype_fonts(image_results):
+    from test_figures import pdf_font_types
+
     out, _, _ = image_results
-    png = out / "figures" / "figure1_images.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    assert (out / "figures" / "figure1_images.pdf").read_bytes()[:4] == b"%PDF"
+    for name in ("figure1_images", "figure1_images_validation"):
+        png = out / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+        assert (out / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
+    pdfs = sorted((out / "figures").glob("*.pdf"))
+    assert len(pdfs) == 6  # Figures 1 and 2 with their validation figures, Figure 3, the curves
+    for pdf in pdfs:
+        fonts = pdf_font_types(pdf)
+        assert fonts and b"Type3" not in fonts, (pdf.name, fonts)
 
 
 def test_metrics_record_history_and_the_selected_epoch(image_results):
