@@ -46,6 +46,7 @@ def test_captions_describe_the_runs_own_settings():
 
 def test_the_landing_text_says_what_each_familys_control_measures_only_for_families_that_ran():
     config = demo_config()
+    config["experiments"]["speech"]["self_transfer"] = True  # (the demo leaves its speech controls out)
     both = landing_text(config, demo=True)
     assert "In the ``copy`` family (images, speech)" in both and "In the ``reinit`` family (images)" in both
     assert "``co_adaptation``" in both and "``rehead_and_finetune``" in both
