@@ -72,7 +72,7 @@ def cmd_demo_corpus(args) -> int:
 
 
 def cmd_speech_features(args) -> int:
-    from gradual_transfer.data.kinds import dataset_task, kind_of, reader
+    from gradual_transfer.data.kinds import kind_of, reader, task_reading
 
     config = validate_config(_load(args), check_data=False)
     speech = [name for name in config["datasets"] if not kind_of(config, name).is_image]
@@ -88,7 +88,7 @@ def cmd_speech_features(args) -> int:
     if not splits and args.split:
         raise ConfigError(f"--split {args.split}: {args.dataset} is extracted whole (its folds are chosen by speaker "
                           f"when training); leave --split out.")
-    if dataset_task(config, args.dataset) is None:
+    if task_reading(config, args.dataset) is None:
         raise ConfigError(f"speech-features {args.dataset}: no task under tasks reads it (its frame targets or "
                           f"silence threshold are a task's settings).")
     root = Path(args.root or config["datasets"][args.dataset]["root"])

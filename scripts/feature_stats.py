@@ -1,4 +1,4 @@
-"""Snakemake adapter: per-coefficient normalisation statistics (rules timit_stats, iemocap_stats, kaldi_dir_stats)."""
+"""Snakemake adapter: per-coefficient normalisation statistics (rules train_stats, fold_stats)."""
 
 from gradual_transfer import startup
 from gradual_transfer.features import write_stats

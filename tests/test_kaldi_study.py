@@ -142,7 +142,7 @@ def test_a_speech_study_of_ones_own_runs_from_config_alone(kaldi_data, tmp_path)
         c["tasks"]["loudness"]["silence_threshold_db"] = -20.0
 
     # loudness → pitch on pitch's 2 folds and pitch → loudness on its 1, each at 2 l_c values
-    assert _plan_with(workdir, config, quieter) == {"kaldi_dir_features": 1, "kaldi_dir_stats": 1,
+    assert _plan_with(workdir, config, quieter) == {"kaldi_dir_features": 1, "fold_stats": 1,
                                                     "speech_study_primary": 1, "speech_study_transfer": 6, **STUDY}
 
     def allowed(c):  # a directory without commands reads the same with them allowed

@@ -264,7 +264,7 @@ def test_replacing_the_alignment_or_its_archive_re_extracts_timit(aligned_run):
     assert plan() == {}
     for name in ("ali.scp", "ali.ark"):
         with replaced(workdir / "kaldi" / name):
-            assert plan() == {"timit_features": 3}, name
+            assert plan() == {"asr_features": 3}, name
 
 
 def test_a_finished_run_whose_alignment_went_missing_is_refused_before_planning(aligned_run, tmp_path):
@@ -607,7 +607,7 @@ def test_slurm_site_settings_reach_sbatch_verbatim_and_run_nothing(tmp_path):
     planned = snakemake("-n")
     assert planned.returncode == 0, planned.stderr[-3000:]
     for rule, expected in (("image_primary", gpu_partition), ("asr_primary", gpu_partition),
-                           ("timit_features", partition)):
+                           ("asr_features", partition)):
         resources = re.search(rf"^rule {rule}:\n(?:.*\n)*?\s+resources: (.*)$", planned.stdout, re.M).group(1)
         assert f"slurm_partition={expected}" in resources and f"slurm_account={account}" in resources, rule
     assert side_effects(tmp_path) == []

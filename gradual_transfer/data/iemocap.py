@@ -206,6 +206,11 @@ def fold_layout(corpus_speakers: list[str], validation_speakers: list[str], fold
     return folds(validation_speakers)[fold]
 
 
+def planned_speakers(root: str | Path, entry: dict, dataset: str) -> list[str]:
+    """The speakers the folds are laid over when planning: IEMOCAP's ten, fixed by the corpus."""
+    return list(SPEAKERS)
+
+
 # --- extraction ----------------------------------------------------------------------------
 
 def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
@@ -247,10 +252,10 @@ def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silenc
 def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str | Path, split: None = None) -> int:
     """:func:`extract` with the config's front end, the silence threshold of the tasks reading
     `dataset` (the config check makes them agree) and its ``bad_utterances`` (the command line's step)."""
-    from gradual_transfer.data.kinds import dataset_task
+    from gradual_transfer.data.kinds import task_reading
     from gradual_transfer.features import FeatureSettings
 
-    task = dataset_task(config, dataset)
+    task = task_reading(config, dataset)
     return extract(root, out, FeatureSettings.from_config(config["features"]),
                    silence_threshold_db=task["silence_threshold_db"],
                    bad_utterances=config["datasets"][dataset]["bad_utterances"])

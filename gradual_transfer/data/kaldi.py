@@ -382,6 +382,12 @@ def fold_layout(corpus_speakers: list[str], validation_speakers: list[str], fold
     return folds(corpus_speakers, validation_speakers)[fold]
 
 
+def planned_speakers(root: str | Path, entry: dict, dataset: str) -> list[str]:
+    """The speakers the folds are laid over when planning: those of utt2spk (its tables were
+    checked before planning)."""
+    return speakers(read_data_dir(root, entry, dataset))
+
+
 # --- extraction ----------------------------------------------------------------------------
 
 def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
@@ -476,10 +482,10 @@ def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str
     """:func:`extract` with the config's front end, the silence threshold of the tasks reading
     `dataset` (the config check makes them agree) and its entry; the classes go to
     ``classes.json`` beside `out` (the command line's step)."""
-    from gradual_transfer.data.kinds import dataset_task
+    from gradual_transfer.data.kinds import task_reading
     from gradual_transfer.features import FeatureSettings
 
-    task = dataset_task(config, dataset)
+    task = task_reading(config, dataset)
     entry = config["datasets"][dataset]
     return extract(root, out, FeatureSettings.from_config(config["features"]),
                    silence_threshold_db=task["silence_threshold_db"], entry=entry, dataset=dataset,

@@ -84,14 +84,15 @@ def image_datasets(config: dict) -> list[str]:
     return [name for name in config["datasets"] if kind_of(config, name).is_image]
 
 
-def dataset_task(config: dict, dataset: str) -> dict | None:
-    """The first task reading a dataset, or None. The config check makes the tasks reading one
-    dataset agree on what its preparation depends on (classes, a silence threshold, folds), so
-    the first one answers for all."""
+def task_reading(config: dict, dataset: str) -> dict | None:
+    """The task reading a dataset (the first in config order), or None: the one answer the
+    rules, the readers' steps and the command line ask for. The config check makes the tasks
+    reading one dataset agree on what its preparation depends on (classes, a silence threshold,
+    folds), so the first one answers for all."""
     return next((task for task in config["tasks"].values() if task["dataset"] == dataset), None)
 
 
 def dataset_classes(config: dict, dataset: str) -> int | None:
     """The classes of a dataset: the ``classes`` of the tasks reading it, or None when no task reads it."""
-    task = dataset_task(config, dataset)
+    task = task_reading(config, dataset)
     return None if task is None else task["classes"]

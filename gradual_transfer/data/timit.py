@@ -394,10 +394,10 @@ def extract(root: str | Path, split: str, out: str | Path, settings: FeatureSett
 def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str | Path, split: str) -> int:
     """:func:`extract` of one split with the config's front end, the frame targets of the first
     task reading `dataset`, and ``datasets.<dataset>.bad_utterances`` (the command line's step)."""
-    from gradual_transfer.data.kinds import dataset_task
+    from gradual_transfer.data.kinds import task_reading
     from gradual_transfer.features import FeatureSettings
 
-    task = dataset_task(config, dataset)
+    task = task_reading(config, dataset)
     return extract(root, split, out, FeatureSettings.from_config(config["features"]),
                    frame_targets=task["frame_targets"], alignment=task.get("alignment"),
                    bad_utterances=config["datasets"][dataset]["bad_utterances"])

@@ -5,31 +5,31 @@
 
 rule aggregate_results:
     input:
-        all_metrics(),
+        PLAN.training.results(),
     output:
-        parquet=f"{OUT}/tables/results.parquet",
+        parquet=PATHS.table("results.parquet"),
         tsv=report(
-            f"{OUT}/tables/results.tsv",
+            PATHS.table("results.tsv"),
             caption="../report/results_table.rst",
             category="Tables (TSV, full precision)",
         ),
         summary=report(
-            f"{OUT}/tables/summary.tsv",
+            PATHS.table("summary.tsv"),
             caption="../report/summary_table.rst",
             category="Tables (TSV, full precision)",
         ),
         tsv_page=report(
-            f"{OUT}/tables/results.html",
+            PATHS.table("results.html"),
             caption="../report/results_table.rst",
             category="Tables",
         ),
         summary_page=report(
-            f"{OUT}/tables/summary.html",
+            PATHS.table("summary.html"),
             caption="../report/summary_table.rst",
             category="Tables",
         ),
     log:
-        f"{OUT}/logs/tables/results.log",
+        PATHS.log("tables/results"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -40,20 +40,20 @@ rule aggregate_results:
 
 rule cost_table:
     input:
-        training_metrics(),
+        PLAN.training.own_metrics(),
     output:
         tsv=report(
-            f"{OUT}/tables/cost.tsv",
+            PATHS.table("cost.tsv"),
             caption="../report/cost_table.rst",
             category="Tables (TSV, full precision)",
         ),
         page=report(
-            f"{OUT}/tables/cost.html",
+            PATHS.table("cost.html"),
             caption="../report/cost_table.rst",
             category="Tables",
         ),
     log:
-        f"{OUT}/logs/tables/cost.log",
+        PATHS.log("tables/cost"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -64,24 +64,24 @@ rule cost_table:
 
 rule figure_images:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         png=report(
-            f"{OUT}/figures/figure1_images.png",
+            PATHS.figure("figure1_images"),
             caption="../report/figure1_images.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/figure1_images.pdf",
+        pdf=PATHS.figure("figure1_images", "pdf"),
     log:
-        f"{OUT}/logs/figures/figure1_images.log",
+        PATHS.log("figures/figure1_images"),
     conda:
         "../../envs/torch.yaml"
     params:
         experiment="images",
-        title=figure_title("images"),
-        lc=lc_sets("images"),
-        networks=networks(["images"]),
-        settings=report_settings(["images"]),
+        title=PLAN.report.figure_title("images"),
+        lc=PLAN.report.lc_sets("images"),
+        networks=PLAN.report.networks(["images"]),
+        settings=PLAN.report.settings(["images"]),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -90,24 +90,24 @@ rule figure_images:
 
 rule figure_speech:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         png=report(
-            f"{OUT}/figures/figure2_speech.png",
+            PATHS.figure("figure2_speech"),
             caption="../report/figure2_speech.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/figure2_speech.pdf",
+        pdf=PATHS.figure("figure2_speech", "pdf"),
     log:
-        f"{OUT}/logs/figures/figure2_speech.log",
+        PATHS.log("figures/figure2_speech"),
     conda:
         "../../envs/torch.yaml"
     params:
         experiment="speech",
-        title=figure_title("speech"),
-        lc=lc_sets("speech"),
-        networks=networks(["speech"]),
-        settings=report_settings(["speech"]),
+        title=PLAN.report.figure_title("speech"),
+        lc=PLAN.report.lc_sets("speech"),
+        networks=PLAN.report.networks(["speech"]),
+        settings=PLAN.report.settings(["speech"]),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -117,26 +117,26 @@ rule figure_speech:
 # A study of the user's own (an experiment of another name): drawn as Figure 1 is.
 rule figure_study:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         png=report(
-            f"{OUT}/figures/study_{{experiment}}.png",
+            PATHS.figure("study_{experiment}"),
             caption="../report/figure_study.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/study_{{experiment}}.pdf",
+        pdf=PATHS.figure("study_{experiment}", "pdf"),
     log:
-        f"{OUT}/logs/figures/study_{{experiment}}.log",
+        PATHS.log("figures/study_{experiment}"),
     wildcard_constraints:
-        experiment="|".join(map(re.escape, OWN_EXPERIMENTS)) or "(?!)",
+        experiment=PLAN.report.own_experiment(),
     conda:
         "../../envs/torch.yaml"
     params:
         experiment=lambda w: w.experiment,
-        title=lambda w: figure_title(w.experiment),
-        lc=lambda w: lc_sets(w.experiment),
-        networks=lambda w: networks([w.experiment]),
-        settings=lambda w: report_settings([w.experiment]),
+        title=lambda w: PLAN.report.figure_title(w.experiment),
+        lc=lambda w: PLAN.report.lc_sets(w.experiment),
+        networks=lambda w: PLAN.report.networks([w.experiment]),
+        settings=lambda w: PLAN.report.settings([w.experiment]),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -145,24 +145,24 @@ rule figure_study:
 
 rule transferability:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         tsv=report(
-            f"{OUT}/tables/transferability.tsv",
+            PATHS.table("transferability.tsv"),
             caption="../report/transferability_table.rst",
             category="Tables (TSV, full precision)",
         ),
         page=report(
-            f"{OUT}/tables/transferability.html",
+            PATHS.table("transferability.html"),
             caption="../report/transferability_table.rst",
             category="Tables",
         ),
     log:
-        f"{OUT}/logs/tables/transferability.log",
+        PATHS.log("tables/transferability"),
     conda:
         "../../envs/torch.yaml"
     params:
-        settings=transferability_settings(config),
+        settings=PLAN.report.transferability(),
         version=STAGE_VERSIONS["tables"],
     script:
         "../../scripts/transferability.py"
@@ -170,21 +170,21 @@ rule transferability:
 
 rule figure_transferability:
     input:
-        f"{OUT}/tables/transferability.tsv",
+        PATHS.table("transferability.tsv"),
     output:
         png=report(
-            f"{OUT}/figures/figure3_transferability.png",
+            PATHS.figure("figure3_transferability"),
             caption="../report/figure3_transferability.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/figure3_transferability.pdf",
+        pdf=PATHS.figure("figure3_transferability", "pdf"),
     log:
-        f"{OUT}/logs/figures/figure3_transferability.log",
+        PATHS.log("figures/figure3_transferability"),
     conda:
         "../../envs/torch.yaml"
     params:
-        title=figure_title("transferability"),
-        settings=report_settings(EXPERIMENTS),
+        title=PLAN.report.figure_title("transferability"),
+        settings=PLAN.report.settings(PLAN.report.experiments),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -193,25 +193,23 @@ rule figure_transferability:
 
 rule figure_curves:
     input:
-        training_metrics(),
+        PLAN.training.own_metrics(),
     output:
         png=report(
-            f"{OUT}/figures/training_curves.png",
+            PATHS.figure("training_curves"),
             caption="../report/training_curves.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/training_curves.pdf",
+        pdf=PATHS.figure("training_curves", "pdf"),
     log:
-        f"{OUT}/logs/figures/training_curves.log",
+        PATHS.log("figures/training_curves"),
     conda:
         "../../envs/torch.yaml"
     params:
-        title=figure_title("curves"),
-        task_metrics=canonical(
-            {task: entry["metric"] for task, entry in config["tasks"].items()}
-        ),
-        networks=networks(EXPERIMENTS),
-        settings=report_settings(EXPERIMENTS),
+        title=PLAN.report.figure_title("curves"),
+        task_metrics=PLAN.report.task_metrics(),
+        networks=PLAN.report.networks(PLAN.report.experiments),
+        settings=PLAN.report.settings(PLAN.report.experiments),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -220,24 +218,24 @@ rule figure_curves:
 
 rule per_speaker_table:
     input:
-        [path for path, _ in asr_primary_decodes()],
+        [path for path, _ in PLAN.training.primary_decodes()],
     output:
         tsv=report(
-            f"{OUT}/tables/per_speaker.tsv",
+            PATHS.table("per_speaker.tsv"),
             caption="../report/per_speaker_table.rst",
             category="Tables (TSV, full precision)",
         ),
         page=report(
-            f"{OUT}/tables/per_speaker.html",
+            PATHS.table("per_speaker.html"),
             caption="../report/per_speaker_table.rst",
             category="Tables",
         ),
     log:
-        f"{OUT}/logs/tables/per_speaker.log",
+        PATHS.log("tables/per_speaker"),
     conda:
         "../../envs/torch.yaml"
     params:
-        labels=[label for _, label in asr_primary_decodes()],
+        labels=[label for _, label in PLAN.training.primary_decodes()],
         version=STAGE_VERSIONS["tables"],
     script:
         "../../scripts/per_speaker_table.py"

@@ -1,16 +1,14 @@
-"""Snakemake adapter: TIMIT features and frame targets of one split (rule timit_features)."""
+"""Snakemake adapter: features and emotion labels of a corpus in IEMOCAP's layout (rule ser_features)."""
 
 from gradual_transfer import startup
-from gradual_transfer.data import timit
+from gradual_transfer.data import iemocap
 from gradual_transfer.features import FeatureSettings
 
 startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
-timit.extract(
+iemocap.extract(
     snakemake.input.root,  # noqa: F821
-    snakemake.wildcards.split,  # noqa: F821
     snakemake.output[0],  # noqa: F821
     FeatureSettings.from_config(snakemake.params.features),  # noqa: F821
-    frame_targets=snakemake.params.frame_targets,  # noqa: F821
-    alignment=snakemake.input.alignment[0] if snakemake.input.alignment else None,  # noqa: F821
+    silence_threshold_db=snakemake.params.silence_threshold_db,  # noqa: F821
     bad_utterances=snakemake.params.bad_utterances,  # noqa: F821
 )
