@@ -102,14 +102,14 @@ def cmd_speech_features(args) -> int:
 
 
 def cmd_feature_stats(args) -> int:
-    from gradual_transfer.features import write_stats
+    from gradual_transfer.data.frontend import write_stats
 
     write_stats(args.features, args.out, args.speakers or None)
     return 0
 
 
 def cmd_export_kaldi(args) -> int:
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
 
     if args.root is not None and args.dataset is None:
         raise ConfigError("--root: the root of which dataset? Give --dataset too (wav.scp needs both).")

@@ -51,7 +51,7 @@ HOSTILE_NAMES = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
 def test_a_speaker_folder_kaldi_cannot_hold_is_refused_naming_it(tmp_path, case):
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.timit import extract as extract_timit
 
     root = make_timit(tmp_path / "timit")
@@ -138,7 +138,7 @@ def test_wav_scp_read_through_sh_runs_nothing_and_gives_the_audio(tmp_path, monk
     import kaldiio
     import soundfile
 
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.timit import extract as extract_timit
 
     root = make_timit(tmp_path / ROOT_NAMES[case])
@@ -175,7 +175,7 @@ def test_wav_scp_read_through_sh_runs_nothing_and_gives_the_audio(tmp_path, monk
 def test_plain_wav_paths_with_a_space_load_with_kaldiio(tmp_path):
     import kaldiio
 
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.iemocap import extract as extract_iemocap
 
     root = make_iemocap(tmp_path / "my corpora" / "iemocap")

@@ -353,7 +353,7 @@ def test_a_fold_without_its_test_speaker_is_refused_when_the_config_is_checked(p
 def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, iemocap_without_ses03m):
     from gradual_transfer.tasks import speech
     from gradual_transfer.data.errors import DataError
-    from gradual_transfer.features import write_stats
+    from gradual_transfer.data.frontend import write_stats
     from gradual_transfer.data.iemocap import extract as extract_iemocap
     from test_speech_data import SETTINGS
 
@@ -410,7 +410,7 @@ def test_a_full_disk_during_training_names_the_checkpoint(full_disk):
 
 
 def test_a_full_disk_during_extraction_and_kaldi_export_leaves_nothing(full_disk, tmp_path):
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.timit import extract as extract_timit
     from gradual_transfer.io import WriteError
     from test_speech_data import SETTINGS, make_timit

@@ -14,7 +14,7 @@ from gradual_transfer.data import iemocap, timit
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.demo.formats import write_sphere, write_wav
-from gradual_transfer.features import FeatureSettings, export_kaldi, fbank, normalisation_stats, silence_mask
+from gradual_transfer.data.frontend import FeatureSettings, export_kaldi, fbank, normalisation_stats, silence_mask
 from gradual_transfer.data.iemocap import extract as extract_iemocap
 from gradual_transfer.data.timit import extract as extract_timit
 

@@ -12,7 +12,7 @@ import torch
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.timit import PhoneMap
 from gradual_transfer.demo import generate_corpus
-from gradual_transfer.features import FeatureSettings, write_stats
+from gradual_transfer.data.frontend import FeatureSettings, write_stats
 from gradual_transfer.data.timit import extract as extract_timit
 from gradual_transfer.io import read_json
 from gradual_transfer.decoding import decode_and_score, estimate_hmm

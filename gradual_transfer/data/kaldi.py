@@ -42,11 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gradual_transfer.data.errors import DataError
-from gradual_transfer.names import check_id
+from gradual_transfer.data.errors import DataError, check_id
 
 if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
-    from gradual_transfer.features import FeatureSettings
+    from gradual_transfer.data.frontend import FeatureSettings
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +405,7 @@ def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silenc
     import pyarrow as pa
 
     from gradual_transfer.data.arrow import SpeechWriter, speech_schema
-    from gradual_transfer.features import check_audio, fbank, resolve_problems, silence_mask
+    from gradual_transfer.data.frontend import check_audio, fbank, resolve_problems, silence_mask
     from gradual_transfer.io import all_or_none, write_json
     from gradual_transfer.logs import progress
 
@@ -483,7 +482,7 @@ def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str
     `dataset` (the config check makes them agree) and its entry; the classes go to
     ``classes.json`` beside `out` (the command line's step)."""
     from gradual_transfer.data.kinds import task_reading
-    from gradual_transfer.features import FeatureSettings
+    from gradual_transfer.data.frontend import FeatureSettings
 
     task = task_reading(config, dataset)
     entry = config["datasets"][dataset]

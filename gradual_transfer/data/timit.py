@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gradual_transfer.resources import RESOURCES, listed
-from gradual_transfer.data.errors import DataError
-from gradual_transfer.names import check_id
+from gradual_transfer.data.errors import DataError, check_id
 
 if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
-    from gradual_transfer.features import FeatureSettings
+    from gradual_transfer.data.frontend import FeatureSettings
 
 log = logging.getLogger(__name__)
 
@@ -342,14 +341,14 @@ def task_errors(config: dict, name: str, task: dict) -> list[str]:
 def extract(root: str | Path, split: str, out: str | Path, settings: FeatureSettings,
             frame_targets: str = "thirds", alignment: str | Path | None = None,
             bad_utterances: str = "fail") -> int:
-    """Write ``out`` (Arrow) with the features (:mod:`gradual_transfer.features`' front end),
+    """Write ``out`` (Arrow) with the features (:mod:`gradual_transfer.data.frontend`' front end),
     frame targets and 48-phone references of one TIMIT split; return the number of utterances
     written. Two passes: every utterance's labels and audio header first (a bad corpus fails in
     seconds), then the features."""
     import pyarrow as pa
 
     from gradual_transfer.data.arrow import SpeechWriter, speech_schema
-    from gradual_transfer.features import check_audio, fbank, read_audio, resolve_problems
+    from gradual_transfer.data.frontend import check_audio, fbank, read_audio, resolve_problems
     from gradual_transfer.logs import progress
 
     phone_map = PhoneMap.load()
@@ -395,7 +394,7 @@ def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str
     """:func:`extract` of one split with the config's front end, the frame targets of the first
     task reading `dataset`, and ``datasets.<dataset>.bad_utterances`` (the command line's step)."""
     from gradual_transfer.data.kinds import task_reading
-    from gradual_transfer.features import FeatureSettings
+    from gradual_transfer.data.frontend import FeatureSettings
 
     task = task_reading(config, dataset)
     return extract(root, split, out, FeatureSettings.from_config(config["features"]),
