@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # (gpu_check_runner; grid_cost, fo
 import gpu_check_runner as runner  # noqa: E402
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema  # noqa: E402
 from gradual_transfer.data.images import ImageArrays, ImageSource, write_images  # noqa: E402
+from gradual_transfer.data.kinds import KINDS  # noqa: E402
 from gradual_transfer.models import build_model  # noqa: E402
 from gradual_transfer.tasks.speech import FrameSource  # noqa: E402
 from gradual_transfer.recipe import Recipe, RuntimeOptions  # noqa: E402
@@ -340,14 +341,14 @@ def resident() -> None:
                                             strict=True)))
 
         def images_same_accuracy() -> bool:
-            evaluate = image_task.evaluator({}, 256, DEVICE, options)
+            evaluate = image_task.evaluator(KINDS["cifar10"], {}, 256, DEVICE, options)
             model = fresh_model("densenet40", False)
             return evaluate(model, images) == evaluate(model, images.to_device(DEVICE))
         REPORT.check("resident", "images_same_accuracy", images_same_accuracy)
         model = fresh_model("model_a", False)
 
         def frames_same_scores() -> bool:
-            evaluate = speech_task.evaluator({"dataset": "timit"}, 1024, DEVICE, options)
+            evaluate = speech_task.evaluator(KINDS["timit"], {}, 1024, DEVICE, options)
             return evaluate(model, frames) == evaluate(model, frames.to_device(DEVICE))
         REPORT.check("resident", "frames_same_scores", frames_same_scores)
 
@@ -366,7 +367,7 @@ def resident() -> None:
                 if not start:
                     start.update(briefly_trained("densenet40", resident_images))
                 model = from_state("densenet40", start, False).freeze(5)
-                evaluate = image_task.evaluator({}, 256, DEVICE, cached)
+                evaluate = image_task.evaluator(KINDS["cifar10"], {}, 256, DEVICE, cached)
                 with tempfile.TemporaryDirectory() as checkpoints:
                     result = fit(model, resident_images, lambda m: evaluate(m, images), recipe,
                                  checkpoint_dir=checkpoints, fingerprint={}, device=DEVICE,

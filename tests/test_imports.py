@@ -18,8 +18,8 @@ ENGINE = ["models", "checkpoints.py", "transfer.py", "train.py", "resume.py", "s
           "frozen_prefix.py", "recipe.py", "curves.py", "cost.py", "devices.py", "device_memory.py",
           "gpu_support.py", "startup.py"]
 # What the workflow reads when it plans: no torch, no numpy, no Snakemake.
-PLANNING = ["grid.py", "config", "plan", "architectures.py", "params.py", "stages.py", "names.py", "claims.py",
-            "data/kinds.py", "data/layouts.py"]
+PLANNING = ["grid.py", "config", "plan", "architectures.py", "params.py", "stages.py", "families.py", "names.py",
+            "claims.py", "data/kinds.py", "data/layouts.py"]
 # The rest: the datasets' readers and the demo's corpora, a job's task and its run, decoding,
 # realignment, results, tables, figures and the report, the command line, small shared helpers.
 OTHERS = ["data", "demo", "tasks", "experiment.py", "decoding.py", "hmm.py", "realign.py", "metrics.py",

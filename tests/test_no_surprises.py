@@ -27,6 +27,7 @@ import yaml
 
 from gradual_transfer.data import timit
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.kinds import KINDS
 from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake, tiny_config
 from test_cli import cli
 from test_refusals import full_disk  # noqa: F401 - a fixture
@@ -472,8 +473,8 @@ def test_a_tasks_classes_are_checked_against_the_prepared_labels_before_training
     from gradual_transfer.tasks import images
 
     data = cifar10_data / "data"
-    sources = images.sources({}, {**{split: str(data / f"{split}.arrow") for split in images.SPLITS},
-                                  "stats": str(data / "stats.json")})
+    sources = images.sources(KINDS["cifar10"], {}, {**{split: str(data / f"{split}.arrow") for split in images.SPLITS},
+                                                    "stats": str(data / "stats.json")})
     with pytest.raises(DataError) as refused:
         check_labels(sources, 5, "cifar10")
     assert re.search(rf"{data}/\w+.arrow: holds label \d, but tasks.cifar10.classes is 5 \(labels 0..4\). Set "

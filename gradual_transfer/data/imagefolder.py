@@ -312,7 +312,7 @@ def prepare(root: str | Path, out_dir: str | Path, entry: dict, classes: int | N
 
     root, out_dir = Path(root), Path(out_dir)
     image_size = int(entry["image_size"])
-    policy = entry.get("bad_images", "fail")
+    policy = entry["bad_images"]
     if policy not in BAD_IMAGES:
         raise ValueError(f"bad_images is {policy!r}; it is one of {', '.join(BAD_IMAGES)}")
     names = class_names(root)

@@ -34,6 +34,7 @@ class DatasetKind:
     metric: str  # "accuracy" (top-1), "per" (phone error rate) or "ue" (unweighted error)
     reader: str  # the module that reads the corpus
     classes: int | None = None  # fixed by the corpus; None: as many as the data has
+    image_size: int | None = None  # the side of its square images, fixed by the corpus; None: datasets.<name>.image_size
     task_schema: str | None = None  # $defs entry of the config schema a task reading it must satisfy
     downloadable: bool = False  # torchvision can fetch it (datasets.<name>.download)
     data_checks: bool = False  # its reader checks the data before planning (`data_errors`: classes, folds, tables)
@@ -45,9 +46,12 @@ class DatasetKind:
 
 
 KINDS = {kind.name: kind for kind in (
-    DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True),
-    DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=100, downloadable=True),
-    DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True),
+    DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, image_size=32,
+                downloadable=True),
+    DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=100, image_size=32,
+                downloadable=True),
+    DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, image_size=32,
+                downloadable=True),
     DatasetKind("imagefolder", "image", "accuracy", "gradual_transfer.data.imagefolder", data_checks=True),
     DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task", speech_role="asr"),
     DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task",
