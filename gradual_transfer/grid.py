@@ -27,6 +27,10 @@ The sweep of l_c values (``architectures.<arch>.lc``) decides *which* transfers 
 part of the network (:func:`gradual_transfer.architectures.network`), so adding an l_c value adds jobs and changes none.
 
 No Snakemake and no torch here: the workflow imports this module to plan the grid.
+
+Longer than the library's ~350-line rule of thumb because the job's identity and what decides
+each job's params are kept in one file: a finished run's params must not move, and they are read
+here together.
 """
 
 from __future__ import annotations

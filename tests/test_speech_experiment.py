@@ -11,7 +11,7 @@ import torch
 
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.kinds import KINDS
-from gradual_transfer.data.timit import PhoneMap
+from gradual_transfer.data.timit_labels import PhoneMap
 from gradual_transfer.demo import generate_corpus
 from gradual_transfer.data.frontend import FeatureSettings, write_stats
 from gradual_transfer.data.timit import extract as extract_timit
