@@ -37,4 +37,4 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        PLAN.targets(),

@@ -28,7 +28,7 @@ def dev_optimum(model: Path, loop, phones, references: dict, self_loop_scale: fl
     import kaldiio
 
     from gradual_transfer import hmm
-    from gradual_transfer.data.timit import PhoneMap
+    from gradual_transfer.data.timit_labels import PhoneMap
     from gradual_transfer.metrics import phone_error_rate
 
     fold = PhoneMap.load().to39

@@ -24,7 +24,7 @@ DEMO = {"train_speakers": 16, "dev_speakers": 4, "core_test_speakers": 4, "other
 
 CHILD = """
 import json, sys, time, torch
-from gradual_transfer.features import FeatureSettings
+from gradual_transfer.data.frontend import FeatureSettings
 from gradual_transfer.data.timit import extract as extract_timit
 from gradual_transfer.data.arrow import SpeechFeatures
 torch.set_num_threads(1)

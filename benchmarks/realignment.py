@@ -66,7 +66,7 @@ def decode_tuned(model: Path, hmm_file: Path, features: Path, self_loop_scale: f
 
     from gradual_transfer import hmm
     from gradual_transfer.data.arrow import SpeechFeatures
-    from gradual_transfer.data.timit import PhoneMap
+    from gradual_transfer.data.timit_labels import PhoneMap
     from gradual_transfer.decoding import grid_edges
     from gradual_transfer.io import read_json
     from gradual_transfer.metrics import phone_error_rate

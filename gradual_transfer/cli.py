@@ -27,6 +27,7 @@ from gradual_transfer.config import BASE_CONFIG, ConfigError, load_config, valid
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.demo import DATASETS as DEMO_DATASETS
 from gradual_transfer.devices import DeviceError
+from gradual_transfer.families import FAMILIES, family_problem
 from gradual_transfer.io import WriteError
 from gradual_transfer.steps import GraphCaptureFailed, TrainingDiverged
 
@@ -72,7 +73,7 @@ def cmd_demo_corpus(args) -> int:
 
 
 def cmd_speech_features(args) -> int:
-    from gradual_transfer.data.kinds import dataset_task, kind_of, reader
+    from gradual_transfer.data.kinds import kind_of, reader, task_reading
 
     config = validate_config(_load(args), check_data=False)
     speech = [name for name in config["datasets"] if not kind_of(config, name).is_image]
@@ -88,7 +89,7 @@ def cmd_speech_features(args) -> int:
     if not splits and args.split:
         raise ConfigError(f"--split {args.split}: {args.dataset} is extracted whole (its folds are chosen by speaker "
                           f"when training); leave --split out.")
-    if dataset_task(config, args.dataset) is None:
+    if task_reading(config, args.dataset) is None:
         raise ConfigError(f"speech-features {args.dataset}: no task under tasks reads it (its frame targets or "
                           f"silence threshold are a task's settings).")
     root = Path(args.root or config["datasets"][args.dataset]["root"])
@@ -102,14 +103,14 @@ def cmd_speech_features(args) -> int:
 
 
 def cmd_feature_stats(args) -> int:
-    from gradual_transfer.features import write_stats
+    from gradual_transfer.data.frontend import write_stats
 
     write_stats(args.features, args.out, args.speakers or None)
     return 0
 
 
 def cmd_export_kaldi(args) -> int:
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
 
     if args.root is not None and args.dataset is None:
         raise ConfigError("--root: the root of which dataset? Give --dataset too (wav.scp needs both).")
@@ -153,9 +154,9 @@ def cmd_train_image(args) -> int:
     l_h = num_groups(config["architectures"][args.arch])
     if args.lc is not None and not 0 <= args.lc <= l_h:
         raise ConfigError(f"--lc {args.lc}: {args.arch} has {l_h} layer groups; use 0..{l_h}.")
-    if args.upper_groups == "reinit" and not (transfer and args.lc):
-        raise ConfigError("--upper-groups reinit: re-initialises the groups above l_c of a transfer; give "
-                          "--source-model and --lc 1 or more (l_c = 0 would copy nothing).")
+    problem = family_problem(args.upper_groups, args.lc if transfer else 0)
+    if problem:
+        raise ConfigError(f"--upper-groups {args.upper_groups}: {problem}; give --source-model and --lc 1 or more.")
     target = args.target or args.task
     from gradual_transfer.data.kinds import task_kind
 
@@ -178,7 +179,7 @@ def cmd_train_image(args) -> int:
         inputs["source"] = args.source_model
     # the same params as the workflow's job: a rerun of the same command resumes its checkpoint
     run_job(training_params(config, job), inputs, {"model": str(out / "model.pt"), "metrics": str(out / "metrics.json")},
-            config["runtime"])
+            config["runtime"], kind=task_kind(config, target))
     return 0
 
 
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", required=True, help="prepared splits of the target's dataset")
     p.add_argument("--source-model", help="primary model file to transfer from")
     p.add_argument("--lc", type=int, help="leading layer groups held constant (a transfer; default 0)")
-    p.add_argument("--upper-groups", choices=["copy", "reinit"], default="copy",
+    p.add_argument("--upper-groups", choices=FAMILIES, default="copy",
                    help="a transfer's groups above l_c: copied from the source (the paper) or re-initialised "
                         "(Yosinski et al. 2014; trains with the target's training recipe)")
     p.add_argument("--out-dir", required=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from gradual_transfer import hmm
 from gradual_transfer.data.arrow import SpeechFeatures
-from gradual_transfer.data.timit import PhoneMap
+from gradual_transfer.data.timit_labels import PhoneMap
 from gradual_transfer.io import read_json, write_json, write_text
 from gradual_transfer.metrics import align, counts_of, per_speaker, phone_error_rate, sclite_listing
 

@@ -33,6 +33,10 @@ GPUs are counted without initialising CUDA (which would freeze the device list b
 lease): from ``/proc/driver/nvidia/gpus``, or, where that is absent (WSL2), from ``nvidia-smi``.
 ``GRADUAL_TRANSFER_GPUS`` overrides the count. A job then checks that PyTorch can use what it
 leased (:mod:`gradual_transfer.gpu_support`).
+
+Longer than the library's ~350-line rule of thumb because the lease is one protocol (the device
+count, the lock per GPU, the sharing policy, the environment a job is given): each part is only
+correct with the others.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ this module holds what every job shares.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Mapping
@@ -22,6 +21,7 @@ from gradual_transfer import cost, device_memory
 from gradual_transfer.curves import EpochLog
 from gradual_transfer.checkpoints import load_model_file, require_primary_of, save_model
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.kinds import DatasetKind
 from gradual_transfer.grid import Job
 from gradual_transfer.io import all_or_none, make_folder, remove_empty_folders, write_json
 from gradual_transfer.models import GroupedNet, build_model
@@ -29,6 +29,7 @@ from gradual_transfer.batches import BatchSource, is_resident, place_on_device
 from gradual_transfer.devices import select_device
 from gradual_transfer.recipe import Recipe, RuntimeOptions
 from gradual_transfer.resume import clear_checkpoints, input_stamps, resume_dir
+from gradual_transfer.tasks import for_kind
 from gradual_transfer.train import fit
 from gradual_transfer.transfer import transfer_model
 
@@ -104,13 +105,15 @@ def train_and_save(model: GroupedNet, *, job: Job, train: BatchSource, validatio
     return metrics
 
 
-def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], runtime: dict,
-            cache_dir: str | Path | None = None, history: str | Path | None = None,
+def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], runtime: dict, *,
+            kind: DatasetKind, cache_dir: str | Path | None = None, history: str | Path | None = None,
             tensorboard_dir: str | Path | None = None) -> dict:
     """Train one model of the study.
 
     `params` are the job's params as :func:`gradual_transfer.grid.training_params` makes them
-    (identity, settings, stage version); `inputs` and `outputs` name its files by role (the
+    (identity, settings, stage version); `kind` is the registry's kind of the target's dataset,
+    which decides the task's data and scoring (:func:`gradual_transfer.tasks.for_kind`);
+    `inputs` and `outputs` name its files by role (the
     data files of the target task, ``source`` for a transfer; ``model``, ``metrics`` and, for
     ASR, the posterior archives). A checkpoint is resumed only if it was written under the
     same params and inputs. `cache_dir` keeps what is worth computing once per grid (the FLOP
@@ -118,23 +121,20 @@ def run_job(params: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, st
     is installed, to event files in `tensorboard_dir`."""
     job = Job.from_dict(params["job"])
     settings = params["settings"]
-    if "context" in settings:  # a speech task's settings hold its input window (grid.job_settings)
-        from gradual_transfer.tasks import speech as task
-    else:
-        from gradual_transfer.tasks import images as task
+    task = for_kind(kind)
     recipe = Recipe.from_config(settings["recipe"])
     recipe = replace(recipe, seed=recipe.seed + job.seed)  # a seed of the study shifts every draw
     device = select_device()  # once for the job: everything below is given it
     options = RuntimeOptions.from_config(runtime, job.arch, device)
     with device_memory.out_of_memory_named(device, job.arch):
-        host_sources = task.sources(settings, inputs, job.fold)
+        host_sources = task.sources(kind, settings, inputs, job.fold)
         check_labels(host_sources, settings["classes"], job.target)
         sources = place_on_device(host_sources, device, options.resident_data_mb)
         input_shape = sources["train"].input_shape
         model = initial_model(job, settings["network"], settings["classes"], input_shape, recipe.seed,
                               inputs.get("source"))
         batch = task.evaluation_batch_size(recipe)
-        evaluate = task.evaluator(settings, batch, device, options)
+        evaluate = task.evaluator(kind, settings, batch, device, options)
         fingerprint = {"params": dict(params), "inputs": input_stamps(inputs.values())}
         curves = EpochLog(history, tensorboard_dir)
         metrics = train_and_save(model, job=job, train=sources["train"], validation=sources["validation"],

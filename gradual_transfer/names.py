@@ -19,15 +19,13 @@ A name in the config (not an id) must also not end in one part repeated 20 times
 stops (``PeriodicWildcardError``), so the check says it first.
 
 The config check refuses any other name, naming its key (:func:`problem`); the readers that build
-ids from a corpus refuse any other id, naming the folder or file (:func:`check_id`), so nothing
-downstream ever sees one: rename it.
+ids from a corpus refuse any other id, naming the folder or file
+(:func:`gradual_transfer.data.errors.check_id`), so nothing downstream ever sees one: rename it.
 """
 
 from __future__ import annotations
 
 import re
-
-from gradual_transfer.data.errors import DataError
 
 MAX_LENGTH = 64
 PATTERN = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_LENGTH - 1}}}")
@@ -66,13 +64,3 @@ def problem(value: object, kind: str = "a name") -> str | None:
         return (f"ends in {repeated.group(1)!r} repeated {len(repeated.group(0)) // len(repeated.group(1))} times, "
                 f"which Snakemake takes for an endless recursion")
     return None
-
-
-def check_id(value: str, what: str, where: object, fix: str = "Rename it.") -> str:
-    """`value` if it is a name; otherwise a :class:`DataError` naming `where` (the folder or
-    file the id comes from), what is wrong with it and the fix."""
-    why = problem(value, "an id")
-    if why is None:
-        return value
-    raise DataError(f"{where}: {what} {shown(value)} {why}: ids may hold only {ALLOWED}, so that Kaldi data "
-                    f"directories and shells read them as one word. {fix}")

@@ -29,7 +29,7 @@ from gradual_transfer import hmm
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.timit import PhoneMap
+from gradual_transfer.data.timit_labels import PhoneMap
 from gradual_transfer.io import read_json, write_ark_scp, write_json
 from gradual_transfer.tasks.speech import FrameSource
 from gradual_transfer.devices import select_device

@@ -34,6 +34,7 @@ class Recipe:
                    momentum=optimizer["momentum"], nesterov=optimizer["nesterov"],
                    weight_decay=optimizer["weight_decay"], schedule=dict(entry["schedule"]),
                    early_stopping_patience=entry["early_stopping_patience"], seed=entry["seed"],
+                   # a training recipe has no warm-up: the schema gives it to finetune recipes only
                    head_warmup_iterations=entry.get("head_warmup_iterations", 0))
 
     def optimizer(self, parameters, device: torch.device | None = None) -> torch.optim.SGD:
@@ -68,7 +69,7 @@ class RuntimeOptions:
         if device.type != "cuda":
             cpu = runtime["cpu"]
             return cls(channels_last=cpu["channels_last"], frozen_cache_mb=cpu["frozen_cache_mb"])
-        knobs = {**runtime["cuda"], **runtime.get("cuda_by_architecture", {}).get(arch_name, {})}
+        knobs = {**runtime["cuda"], **runtime["cuda_by_architecture"].get(arch_name, {})}  # none: runtime.cuda
         return cls(amp_bf16=knobs["amp_bf16"], channels_last=knobs["channels_last"], prefetch=knobs["prefetch"],
                    frozen_cache_mb=knobs["frozen_cache_mb"], resident_data_mb=knobs["resident_data_mb"],
                    cuda_graphs=knobs["cuda_graphs"])

@@ -1,7 +1,9 @@
 """Resume state of a training run, in one place: where it lives (:func:`resume_dir`), when it
 may be resumed (the job's fingerprint, which holds its settings and :func:`input_stamps`), what is
-saved after every epoch (model, optimizer, schedule, RNG states, the best epoch so far) and how an
-optimizer saved by another run is re-laid for this one (:func:`restore_optimizer`).
+saved after every epoch (model, optimizer, schedule, RNG states and the run's :class:`FitResult`
+so far), and how a saved run is restored into this one (:func:`resume`, which re-lays an
+optimizer saved by another run for this one). The checkpoint's keys are written and read here
+only.
 
 So on CPU an interrupted run that resumes ends bit-identical to an uninterrupted one: the global
 torch RNG (dropout) is saved and restored, the schedule is a few plain numbers, and the batch order
@@ -14,8 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Callable
 
 import torch
 
@@ -24,12 +27,22 @@ from gradual_transfer.io import atomic_path
 from gradual_transfer.models import GroupedNet
 from gradual_transfer.recipe import LearningRate
 
-if TYPE_CHECKING:
-    from gradual_transfer.train import FitResult
-
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "gradual-transfer/training-checkpoint/1"
+
+
+@dataclass
+class FitResult:
+    """A training run so far: the best epoch on validation (its weights, on the host, and score)
+    and the history of every epoch; saved in every checkpoint, returned by ``train.fit``."""
+
+    best_state: dict
+    best_epoch: int
+    best_score: float
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    start_group: int = 0  # the first group a training step ran (l_c when the frozen prefix was cached)
 
 
 def input_stamps(paths) -> dict:
@@ -63,6 +76,27 @@ def load_checkpoint(path: Path, fingerprint: dict) -> dict | None:
     return state
 
 
+def resume(path: Path, fingerprint: dict, model: GroupedNet, schedule: LearningRate,
+           make_optimizer: Callable[[], torch.optim.Optimizer],
+           optimizer_device: torch.device | None) -> tuple[FitResult, torch.optim.Optimizer, int] | None:
+    """The run saved at `path` by an interrupted run with this `fingerprint`, restored into
+    `model`, `schedule`, a fresh optimizer (`make_optimizer()`, laid out for this run) and the RNG
+    states: (its result so far, the optimizer, the first epoch still to train). None when there
+    is no such run."""
+    state = load_checkpoint(path, fingerprint)
+    if state is None:
+        return None
+    model.load_state_dict(state["model"])
+    optimizer = make_optimizer()
+    restore_optimizer(optimizer, state, optimizer_device)
+    schedule.load_state_dict(state["schedule"])
+    restore_random_state(state)
+    result = FitResult(best_state=state["best_state"], best_epoch=state["best_epoch"],
+                       best_score=state["best_score"], history=state["history"])
+    log.info("resuming from %s after epoch %d", path, state["epoch"])
+    return result, optimizer, state["epoch"] + 1
+
+
 def restore_optimizer(optimizer: torch.optim.Optimizer, state: dict, optimizer_device: torch.device | None) -> None:
     """`optimizer` as saved in `state`, laid out for this run."""
     optimizer.load_state_dict(state["optimizer"])
@@ -93,7 +127,7 @@ def relay_state(optimizer: torch.optim.Optimizer) -> None:
 
 
 def save_checkpoint(path: Path, fingerprint: dict, model: GroupedNet, optimizer, schedule: LearningRate,
-                     result: "FitResult", epoch: int) -> None:
+                     result: FitResult, epoch: int) -> None:
     with atomic_path(path) as tmp:
         torch.save({
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,

@@ -12,7 +12,7 @@ logging, refactoring or error messages.
 
 STAGE_VERSIONS = {
     "demo_corpus": 1,   # gradual_transfer/demo: the generated demo corpora
-    "features": 1,      # features.py, data/timit.py, data/iemocap.py: features, frame targets, statistics
+    "features": 1,      # data/frontend.py and each speech kind's reader: features, frame targets, statistics
     "images": 1,        # data/images.py: the prepared image splits and their statistics
     "training": 1,      # models/, train.py, transfer.py, experiment.py, speech.py: trained models
     "decoding": 3,      # hmm.py, decoding: the HMM, bigram, decoder and PER scoring (2: Kaldi's self-loop scale;

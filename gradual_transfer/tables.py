@@ -17,6 +17,10 @@ searched (``none``, or which setting at which edge): an optimum there may lie be
 
 Comparisons are made on errors, whatever the metric: accuracy becomes 100 − accuracy, PER and
 unweighted error are errors already, so a positive gap always means "worse than the baseline".
+
+Longer than the library's ~350-line rule of thumb because the tables share their keys and
+baselines (a result's primary and control values feed the summary and the transferability
+table); their statistics live in :mod:`gradual_transfer.statistics`.
 """
 
 from __future__ import annotations

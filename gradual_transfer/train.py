@@ -16,7 +16,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,21 +26,10 @@ from gradual_transfer.batches import BatchSource, endless_batches, epoch_generat
 from gradual_transfer.frozen_prefix import frozen_output
 from gradual_transfer.models import GroupedNet
 from gradual_transfer.recipe import LearningRate, Recipe, RuntimeOptions, set_learning_rate
-from gradual_transfer.resume import (checkpoint_path, discard_checkpoint, load_checkpoint, restore_optimizer,
-                                     restore_random_state, save_checkpoint)
+from gradual_transfer.resume import FitResult, checkpoint_path, discard_checkpoint, resume, save_checkpoint
 from gradual_transfer.steps import StepRunner, TrainingDiverged, diverged, lay_out, train_steps
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class FitResult:
-    best_state: dict
-    best_epoch: int
-    best_score: float
-    history: list[dict] = field(default_factory=list)
-    stopped_early: bool = False
-    start_group: int = 0  # the first group a training step ran (l_c when the frozen prefix was cached)
 
 
 def fit(model: GroupedNet, train: BatchSource, evaluate: Callable[[GroupedNet], dict], recipe: Recipe, *,
@@ -118,17 +107,10 @@ def start_or_resume(model: GroupedNet, train: BatchSource, recipe: Recipe, sched
     run with this `fingerprint`, or a fresh start (the head warm-up done and saved as epoch 0)."""
     # a graphed step needs the fused optimizer with its learning rate on the device (StepRunner)
     optimizer_device = device if options.cuda_graphs else None
-    state = load_checkpoint(path, fingerprint)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer = recipe.optimizer(model.trainable_parameters(), optimizer_device)
-        restore_optimizer(optimizer, state, optimizer_device)
-        schedule.load_state_dict(state["schedule"])
-        restore_random_state(state)
-        result = FitResult(best_state=state["best_state"], best_epoch=state["best_epoch"],
-                           best_score=state["best_score"], history=state["history"])
-        log.info("resuming from %s after epoch %d", path, state["epoch"])
-        return result, optimizer, state["epoch"] + 1
+    resumed = resume(path, fingerprint, model, schedule,
+                     lambda: recipe.optimizer(model.trainable_parameters(), optimizer_device), optimizer_device)
+    if resumed is not None:
+        return resumed
     torch.manual_seed(recipe.seed)
     result = FitResult(best_state=copy.deepcopy(model.state_dict()), best_epoch=0, best_score=-math.inf)
     if recipe.head_warmup_iterations and model.frozen_groups < model.num_groups:

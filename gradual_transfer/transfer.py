@@ -1,5 +1,5 @@
 """Building the secondary model of gradual transfer from a primary model, in either family of
-:mod:`gradual_transfer.grid`:
+:mod:`gradual_transfer.families`:
 
 - ``copy`` (the paper): every layer group of the primary model, a fresh head sized for the
   target task, the first l_c groups held constant;
@@ -22,6 +22,7 @@ import torch
 
 from gradual_transfer.architectures import network
 from gradual_transfer.checkpoints import CheckpointError
+from gradual_transfer.families import family_problem
 from gradual_transfer.models import GroupedNet, build_model
 
 
@@ -30,9 +31,9 @@ def transfer_model(source: dict, arch_name: str, arch: dict, num_classes: int, l
     """The model for the target task: from `source` (a loaded primary model file) every group
     (``copy``) or the first `lc` groups (``reinit``), the rest of the network and a head of
     `num_classes` outputs initialised from `seed`, the first `lc` groups frozen."""
-    copies_every_group = {"copy": True, "reinit": False}.get(upper_groups)  # the families of grid.Job
-    if copies_every_group is None:
-        raise ValueError(f"upper_groups is 'copy' or 'reinit', not {upper_groups!r}")
+    problem = family_problem(upper_groups, lc)
+    if problem:
+        raise ValueError(problem)
     if source["arch_name"] != arch_name or network(source["arch"]) != network(arch):
         raise CheckpointError(
             f"the source model is a {source['arch_name']!r} model with settings {source['arch']}; "
@@ -40,7 +41,7 @@ def transfer_model(source: dict, arch_name: str, arch: dict, num_classes: int, l
         )
     torch.manual_seed(seed)
     model = build_model(arch, num_classes, source["input_shape"], name=arch_name)
-    copied = model.group_names if copies_every_group else model.group_names[:lc]
+    copied = model.group_names if upper_groups == "copy" else model.group_names[:lc]
     prefixes = tuple(f"body.{name}." for name in copied)
     body = {k: v for k, v in source["state_dict"].items() if k.startswith(prefixes)}
     missing, unexpected = model.load_state_dict(body, strict=False)

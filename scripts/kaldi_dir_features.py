@@ -2,7 +2,7 @@
 
 from gradual_transfer import startup
 from gradual_transfer.data import kaldi
-from gradual_transfer.features import FeatureSettings
+from gradual_transfer.data.frontend import FeatureSettings
 
 startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
 dataset = snakemake.wildcards.dataset  # noqa: F821

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from gradual_transfer import startup
-from gradual_transfer.features import export_kaldi
+from gradual_transfer.data.frontend import export_kaldi
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 startup.start(sm.log[0])

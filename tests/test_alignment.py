@@ -155,7 +155,7 @@ def test_phone_spans_follow_the_targets_and_place_frameless_phones_at_their_boun
 
 def test_the_tiny_runs_realignment_keeps_every_phone_in_order_and_is_used_by_timit_models(tiny_results):
     from gradual_transfer.data.arrow import SpeechFeatures
-    from gradual_transfer.data.timit import PhoneMap, read_alignment
+    from gradual_transfer.data.timit_labels import PhoneMap, read_alignment
     from gradual_transfer.io import read_json
     from gradual_transfer.realign import phone_spans
 

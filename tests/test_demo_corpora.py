@@ -12,7 +12,8 @@ import pytest
 import scipy.io
 import soundfile
 
-from gradual_transfer.data.timit import PHONE_MAP_FILE, listed_speakers
+from gradual_transfer.data.timit import listed_speakers
+from gradual_transfer.data.timit_labels import PHONE_MAP_FILE
 from gradual_transfer.data.cifar_svhn import read_split
 from gradual_transfer.demo import generate_corpus
 from gradual_transfer.demo.espeak import Synthesizer, Voice

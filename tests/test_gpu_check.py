@@ -1,4 +1,5 @@
-"""benchmarks/gpu_check.py, the prepared GPU check, always reports: every part, check and row is
+"""benchmarks/gpu_check.py, the prepared GPU check (its parts in gpu_check_parts.py, on the models
+and data of gpu_check_setup.py, shared with these tests), always reports: every part, check and row is
 saved as it goes and guarded; CUDA that does not start is recorded with the versions and the
 reason; --budget ends the run by then, its child processes killed; the lease's child jobs are
 bounded. Run here on a CPU (CUDA does not start here), the modules the GPU machine lacks blocked."""
@@ -22,6 +23,7 @@ from test_engine import CPU
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import gpu_check_runner as runner  # noqa: E402
+import gpu_check_setup as setup  # noqa: E402
 
 MISSING_ON_THE_GPU_MACHINE = ("snakemake", "kaldiio", "soundfile", "jsonschema", "kaldialign", "tensorboard")
 BLOCKER = f"""
@@ -34,15 +36,6 @@ class Missing(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Missing())
 """
-
-
-def gpu_check_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def blocked_environment(tmp_path) -> dict:
@@ -187,9 +180,8 @@ def test_gpu_check_compares_training_from_a_briefly_trained_densenet(tmp_path):
     got compared. One epoch of plain training gives statistics that make it sane."""
     from gradual_transfer.steps import DIVERGED_LOSS_FACTOR
 
-    gpu_check = gpu_check_module()
-    gpu_check.DEVICE, gpu_check.SIZE = CPU, {**gpu_check.SIZES["full"], "batch_divisor": 4}  # the real DenseNet-40
-    source = gpu_check.image_source(tmp_path, 160)
+    run = setup.Run(CPU, {**setup.SIZES["full"], "batch_divisor": 4})  # the real DenseNet-40
+    source = setup.image_source(tmp_path, 160)
     x, y = next(source.batches(16, None))
     refused = DIVERGED_LOSS_FACTOR * np.log(10)
 
@@ -200,8 +192,8 @@ def test_gpu_check_compares_training_from_a_briefly_trained_densenet(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # batches of 16: more threads only wait for each other
     try:
-        assert warm_up_loss(gpu_check.fresh_model("densenet40", False, dropout=0.0)) > refused
-        start = gpu_check.briefly_trained("densenet40", source)
-        assert warm_up_loss(gpu_check.from_state("densenet40", start, False)) < 2 * np.log(10)
+        assert warm_up_loss(setup.fresh_model(run, "densenet40", False, dropout=0.0)) > refused
+        start = setup.briefly_trained(run, "densenet40", source)
+        assert warm_up_loss(setup.from_state(run, "densenet40", start, False)) < 2 * np.log(10)
     finally:
         torch.set_num_threads(threads)

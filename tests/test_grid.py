@@ -178,3 +178,17 @@ def test_both_families_on_the_paper_grid(paper_config):
     config["experiments"]["images"]["upper_groups"] = ["reinit"]
     only = [j for j in planned_jobs(config) if j.experiment == "images"]
     assert {j.upper_groups for j in only if j.is_transfer} == {"reinit"} and sum(not j.is_transfer for j in only) == 3
+
+
+def test_the_families_are_named_once_and_checked_by_one_rule():
+    """The schema's enumeration (the config contract) is the families' one list; a family that
+    enters otherwise (a job, the engine, a command-line flag) meets one rule, worded once."""
+    from gradual_transfer.config.schema import load_schema
+    from gradual_transfer.families import FAMILIES, family_problem
+
+    assert tuple(load_schema()["$defs"]["upper_groups"]["items"]["enum"]) == FAMILIES
+    assert family_problem("copy", 0) is None and family_problem("reinit", 3) is None
+    for family, lc in (("random", 3), ("reinit", 0)):
+        with pytest.raises(ValueError) as refused:
+            Job("images", "d", "svhn", "cifar10", lc=lc, upper_groups=family)
+        assert str(refused.value).startswith(family_problem(family, lc))

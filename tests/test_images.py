@@ -15,6 +15,7 @@ from gradual_transfer.tables import results_table
 from gradual_transfer.checkpoints import load_model_file, model_from_file
 from gradual_transfer.data.cifar_svhn import prepare as prepare_images
 from gradual_transfer.data.images import ImageArrays
+from gradual_transfer.data.kinds import KINDS
 from gradual_transfer.demo import generate_corpus
 from gradual_transfer.tasks import images
 from gradual_transfer.recipe import RuntimeOptions
@@ -110,8 +111,10 @@ def test_a_table_row_equals_re_evaluating_its_checkpoint(image_results):
                 & (table["lc"] == 3) & (table["split"] == "test")].iloc[0]
     model = model_from_file(load_model_file(out / "models/densenet_demo/transfer/svhn-to-cifar10/fold0/lc3/model.pt"))
     data = out / "data" / "cifar10"
-    sources = images.sources({}, {**{s: data / f"{s}.arrow" for s in images.SPLITS}, "stats": data / "stats.json"})
-    score = images.evaluator({}, 64, torch.device("cpu"), RuntimeOptions(channels_last=False))(model, sources["test"])
+    sources = images.sources(KINDS["cifar10"], {}, {**{s: data / f"{s}.arrow" for s in images.SPLITS},
+                                                 "stats": data / "stats.json"})
+    evaluate = images.evaluator(KINDS["cifar10"], {}, 64, torch.device("cpu"), RuntimeOptions(channels_last=False))
+    score = evaluate(model, sources["test"])
     assert score["accuracy"] == pytest.approx(row["value"])
 
 

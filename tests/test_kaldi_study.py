@@ -142,7 +142,7 @@ def test_a_speech_study_of_ones_own_runs_from_config_alone(kaldi_data, tmp_path)
         c["tasks"]["loudness"]["silence_threshold_db"] = -20.0
 
     # loudness → pitch on pitch's 2 folds and pitch → loudness on its 1, each at 2 l_c values
-    assert _plan_with(workdir, config, quieter) == {"kaldi_dir_features": 1, "kaldi_dir_stats": 1,
+    assert _plan_with(workdir, config, quieter) == {"kaldi_dir_features": 1, "fold_stats": 1,
                                                     "speech_study_primary": 1, "speech_study_transfer": 6, **STUDY}
 
     def allowed(c):  # a directory without commands reads the same with them allowed
@@ -163,15 +163,15 @@ def test_a_command_in_wav_scp_runs_only_when_allowed(kaldi_data):
     assert "reads recording spkB-01 through a command ('cat " in problems
     assert "set datasets.pitch.allow_commands: true" in problems
 
-    from gradual_transfer.data import kaldi
+    from gradual_transfer.data import kaldi_recordings
     from gradual_transfer.data.errors import DataError
 
     with pytest.raises(DataError, match="allow_commands: true"):
-        kaldi.read_recording("touch /tmp/should-not-exist |", allow_commands=False, dataset="pitch")
+        kaldi_recordings.read_recording("touch /tmp/should-not-exist |", allow_commands=False, dataset="pitch")
 
 
 def test_a_commands_files_are_inputs_of_the_extraction_when_commands_are_allowed(kaldi_data):
-    from gradual_transfer.data import kaldi
+    from gradual_transfer.data import kaldi, kaldi_recordings
 
     root = kaldi_data / "pitch"
     commanded = root / "wav" / "spkB-01.wav"
@@ -180,8 +180,8 @@ def test_a_commands_files_are_inputs_of_the_extraction_when_commands_are_allowed
     # without allow_commands the listing is what it always was (a command is refused anyway)
     without = kaldi.corpus_files(root, {**entry, "allow_commands": False})
     assert commanded not in without and len(without) == len(kaldi.corpus_files(root, entry)) - 1
-    assert kaldi.command_files(f"sox '{commanded}' -t wav - remix 1 |") == [commanded]
-    assert kaldi.command_files("sph2pipe -f wav /nonexistent/x.sph |") == []
+    assert kaldi_recordings.command_files(f"sox '{commanded}' -t wav - remix 1 |") == [commanded]
+    assert kaldi_recordings.command_files("sph2pipe -f wav /nonexistent/x.sph |") == []
 
 
 def test_replacing_a_file_a_command_reads_re_extracts(kaldi_data, tmp_path):
@@ -232,7 +232,7 @@ def test_each_command_runs_once_per_extraction(tmp_path):
 
 
 def test_the_data_directory_is_validated_as_kaldi_does(kaldi_data, tmp_path):
-    from gradual_transfer.data import kaldi
+    from gradual_transfer.data import kaldi_tables
     from gradual_transfer.data.errors import DataError
 
     def copy() -> object:
@@ -244,25 +244,25 @@ def test_the_data_directory_is_validated_as_kaldi_does(kaldi_data, tmp_path):
     lines = (root / "utt2label").read_text().splitlines()
     (root / "utt2label").write_text("\n".join(reversed(lines)) + "\n")
     with pytest.raises(DataError, match="not sorted. Sort it as Kaldi does: LC_ALL=C sort utt2label"):
-        kaldi.read_data_dir(root)
+        kaldi_tables.read_data_dir(root)
     root = copy()  # an utterance without a label
     (root / "utt2label").write_text("\n".join((kaldi_data / "pitch" / "utt2label").read_text().splitlines()[1:]) + "\n")
     with pytest.raises(DataError, match=r"utt2label: its utterances differ from utt2spk's \(only in utt2spk: spkA-00"):
-        kaldi.read_data_dir(root)
+        kaldi_tables.read_data_dir(root)
     root = copy()  # spk2utt not the inverse of utt2spk
     (root / "spk2utt").write_text("spkA spkA-00\n")
     with pytest.raises(DataError, match="spk2utt: not the inverse of utt2spk"):
-        kaldi.read_data_dir(root)
+        kaldi_tables.read_data_dir(root)
     root = copy()  # speaker ids that do not prefix the utterance ids
     text = (root / "utt2spk").read_text().replace("spkA-00 spkA", "spkA-00 zed")
     (root / "utt2spk").write_text(text)
     (root / "spk2utt").unlink()
     with pytest.raises(DataError, match="not in sorted order when sorted first on speaker id"):
-        kaldi.read_data_dir(root)
+        kaldi_tables.read_data_dir(root)
     root = copy()  # a shell metacharacter in an id
     (root / "utt2label").write_text((root / "utt2label").read_text().replace(" high", " hi;gh", 1))
     with pytest.raises(DataError, match="class label 'hi;gh' holds characters an id cannot hold"):
-        kaldi.read_data_dir(root)
+        kaldi_tables.read_data_dir(root)
 
 
 SEGMENT_DAMAGES = {  # the first line of loudness/segments is "spkA-00 spkA-rec 0.000 0.700"
@@ -395,18 +395,18 @@ def test_the_readmes_speech_study_is_a_valid_config():
 
 
 def test_a_segment_is_cut_as_kaldis_extract_segments_cuts_it():
-    from gradual_transfer.data import kaldi
+    from gradual_transfer.data import kaldi_recordings, kaldi_tables
     from gradual_transfer.data.errors import DataError
 
     recording = (np.arange(2 * RATE, dtype=np.int16), RATE)  # 2 s
-    segment = kaldi.Utterance("r-1", "s", "a", "r", "r.wav", start=0.5, end=1.25)
-    assert kaldi.utterance_samples(segment, recording, RATE).tolist() == list(range(8000, 20000))
-    to_end = kaldi.Utterance("r-2", "s", "a", "r", "r.wav", start=1.5, end=None)  # end -1 in segments
-    assert len(kaldi.utterance_samples(to_end, recording, RATE)) == RATE // 2
-    overshoot = kaldi.Utterance("r-3", "s", "a", "r", "r.wav", start=1.0, end=2.4)  # within 0.5 s: clamped
-    assert len(kaldi.utterance_samples(overshoot, recording, RATE)) == RATE
-    beyond = kaldi.Utterance("r-4", "s", "a", "r", "r.wav", start=1.0, end=3.0)
+    segment = kaldi_tables.Utterance("r-1", "s", "a", "r", "r.wav", start=0.5, end=1.25)
+    assert kaldi_recordings.utterance_samples(segment, recording, RATE).tolist() == list(range(8000, 20000))
+    to_end = kaldi_tables.Utterance("r-2", "s", "a", "r", "r.wav", start=1.5, end=None)  # end -1 in segments
+    assert len(kaldi_recordings.utterance_samples(to_end, recording, RATE)) == RATE // 2
+    overshoot = kaldi_tables.Utterance("r-3", "s", "a", "r", "r.wav", start=1.0, end=2.4)  # within 0.5 s: clamped
+    assert len(kaldi_recordings.utterance_samples(overshoot, recording, RATE)) == RATE
+    beyond = kaldi_tables.Utterance("r-4", "s", "a", "r", "r.wav", start=1.0, end=3.0)
     with pytest.raises(DataError, match="segment r-4: ends at 3.0 s, beyond its recording r"):
-        kaldi.utterance_samples(beyond, recording, RATE)
+        kaldi_recordings.utterance_samples(beyond, recording, RATE)
     with pytest.raises(DataError, match="sample rate 8000 Hz, expected 16000 Hz"):
-        kaldi.utterance_samples(segment, (recording[0], 8000), RATE)
+        kaldi_recordings.utterance_samples(segment, (recording[0], 8000), RATE)

@@ -8,6 +8,7 @@ import ast
 import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,16 @@ def _module_file(module: str) -> Path:
     return REPO / (module.replace(".", "/") + ".py")
 
 
-# Where a dataset's name may stand: the registry, each kind's reader module, and the demo package
-# (stand-ins of the paper's corpora in their formats; it imports its generators by name, so that
-# tests/test_envs.py sees what the demo rule's environment must hold).
-OWNERS = {LIBRARY / "data" / "kinds.py"} | {_module_file(kind.reader) for kind in KINDS.values()}
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts)
+
+
+# Where a dataset's name may stand: the registry, each kind's reader module and the modules it is
+# cut into by concept (data/<kind>_*.py: TIMIT's labels, a Kaldi directory's tables), and the demo
+# package (stand-ins of the paper's corpora in their formats; it imports its generators by name,
+# so that tests/test_envs.py sees what the demo rule's environment must hold).
+OWNERS = ({LIBRARY / "data" / "kinds.py"} | {_module_file(kind.reader) for kind in KINDS.values()}
+          | {path for kind in KINDS.values() for path in (LIBRARY / "data").glob(f"{kind.name}_*.py")})
 DEMO = LIBRARY / "demo"
 
 
@@ -44,10 +51,11 @@ def _docstrings(tree: ast.AST) -> set[int]:
 def dataset_names_in(path: Path, root: Path = REPO) -> list[str]:
     """Every string (docstrings aside: prose may mention the paper's corpora) and every identifier
     of `path`'s code that holds a paper dataset's name; an import of a kind's reader module is
-    a dependency on the owner, not a second owner, and is left out."""
+    a dependency on the owner, not a second owner, and is left out (as is an import of a module a
+    reader is cut into)."""
     tree = ast.parse(path.read_text())
     docstrings = _docstrings(tree)
-    readers = {kind.reader for kind in KINDS.values()}
+    readers = {module_name for module_name in map(_module_name, OWNERS)} - {"gradual_transfer.data.kinds"}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module in readers:
@@ -76,6 +84,39 @@ def test_dataset_names_appear_only_in_their_kinds_modules_and_the_registry():
     assert len(others) > 40  # the scan sees the whole library
     named = [line for path in others for line in dataset_names_in(path)]
     assert named == [], "\n".join(named)
+
+
+# The rules ask the plan (gradual_transfer/plan) by kind and speech role, never by a dataset's name.
+RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow").rglob("*.smk"))]
+CODE_TOKENS = {tokenize.NAME, tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
+
+
+def dataset_names_in_rules(path: Path, root: Path = REPO) -> list[str]:
+    """Every name and string of a rule file's code that holds a paper dataset's name; comments
+    and docstrings (triple-quoted) are prose and may name the paper's corpora."""
+    found = []
+    with tokenize.open(path) as lines:
+        for token in tokenize.generate_tokens(lines.readline):
+            text = token.string
+            if token.type not in CODE_TOKENS or text.lstrip("rbfuRBFU").startswith(('"""', "'''")):
+                continue
+            if PAPER_DATASETS.search(text):
+                found.append(f"{path.relative_to(root)}:{token.start[0]}: {text[:60]!r}")
+    return found
+
+
+def test_no_rule_names_a_dataset():
+    assert len(RULE_FILES) >= 7  # the scan sees the Snakefile and every rule file
+    named = [line for path in RULE_FILES for line in dataset_names_in_rules(path)]
+    assert named == [], "\n".join(named)
+
+
+def test_the_rule_scan_finds_a_dataset_named_in_code(tmp_path):
+    stray = tmp_path / "stray.smk"
+    stray.write_text('# TIMIT in a comment is prose\n\n\nrule timit_stats:\n    """Prose: IEMOCAP."""\n'
+                     '    input:\n        f"{OUT}/features/svhn/all.arrow",\n')
+    found = [line.split(": ", 1)[1] for line in dataset_names_in_rules(stray, tmp_path)]
+    assert found == ["'timit_stats'", "'f\"{OUT}/features/svhn/all.arrow\"'"]
 
 
 def test_the_scan_finds_a_dataset_named_outside_its_owner(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from gradual_transfer import names
+from gradual_transfer.data.errors import check_id
 from conftest import own_study_base, run_snakemake, unshared
 from test_cli import cli
 
@@ -75,11 +76,11 @@ def test_names_at_the_edges_of_the_pattern_pass(paper_config):
 def test_ids_follow_the_same_pattern(tmp_path):
     from gradual_transfer.data.errors import DataError
 
-    assert names.check_id("spkA-00", "utterance id", "utt2spk") == "spkA-00"
-    assert names.check_id("u" + "x" * 30, "utterance id", "utt2spk")  # a repeated tail is only the config's concern
+    assert check_id("spkA-00", "utterance id", "utt2spk") == "spkA-00"
+    assert check_id("u" + "x" * 30, "utterance id", "utt2spk")  # a repeated tail is only the config's concern
     for bad, why in ((".spk", "starts with '.'"), ("u" * 65, "is 65 characters long"), ("a;b", "(';')")):
         with pytest.raises(DataError, match=re.escape(why)):
-            names.check_id(bad, "speaker id", tmp_path / "utt2spk")
+            check_id(bad, "speaker id", tmp_path / "utt2spk")
 
 
 def test_check_config_and_snakemake_refuse_a_hostile_name_before_anything_is_written(tmp_path):

@@ -27,6 +27,7 @@ import yaml
 
 from gradual_transfer.data import timit
 from gradual_transfer.data.errors import DataError
+from gradual_transfer.data.kinds import KINDS
 from conftest import REPO, SNAKEMAKE, TINY_DEMO, run_snakemake, tiny_config
 from test_cli import cli
 from test_refusals import full_disk  # noqa: F401 - a fixture
@@ -51,7 +52,7 @@ HOSTILE_NAMES = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
 def test_a_speaker_folder_kaldi_cannot_hold_is_refused_naming_it(tmp_path, case):
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.timit import extract as extract_timit
 
     root = make_timit(tmp_path / "timit")
@@ -138,7 +139,7 @@ def test_wav_scp_read_through_sh_runs_nothing_and_gives_the_audio(tmp_path, monk
     import kaldiio
     import soundfile
 
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.timit import extract as extract_timit
 
     root = make_timit(tmp_path / ROOT_NAMES[case])
@@ -175,7 +176,7 @@ def test_wav_scp_read_through_sh_runs_nothing_and_gives_the_audio(tmp_path, monk
 def test_plain_wav_paths_with_a_space_load_with_kaldiio(tmp_path):
     import kaldiio
 
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.iemocap import extract as extract_iemocap
 
     root = make_iemocap(tmp_path / "my corpora" / "iemocap")
@@ -264,7 +265,7 @@ def test_replacing_the_alignment_or_its_archive_re_extracts_timit(aligned_run):
     assert plan() == {}
     for name in ("ali.scp", "ali.ark"):
         with replaced(workdir / "kaldi" / name):
-            assert plan() == {"timit_features": 3}, name
+            assert plan() == {"asr_features": 3}, name
 
 
 def test_a_finished_run_whose_alignment_went_missing_is_refused_before_planning(aligned_run, tmp_path):
@@ -472,8 +473,8 @@ def test_a_tasks_classes_are_checked_against_the_prepared_labels_before_training
     from gradual_transfer.tasks import images
 
     data = cifar10_data / "data"
-    sources = images.sources({}, {**{split: str(data / f"{split}.arrow") for split in images.SPLITS},
-                                  "stats": str(data / "stats.json")})
+    sources = images.sources(KINDS["cifar10"], {}, {**{split: str(data / f"{split}.arrow") for split in images.SPLITS},
+                                                    "stats": str(data / "stats.json")})
     with pytest.raises(DataError) as refused:
         check_labels(sources, 5, "cifar10")
     assert re.search(rf"{data}/\w+.arrow: holds label \d, but tasks.cifar10.classes is 5 \(labels 0..4\). Set "
@@ -607,7 +608,7 @@ def test_slurm_site_settings_reach_sbatch_verbatim_and_run_nothing(tmp_path):
     planned = snakemake("-n")
     assert planned.returncode == 0, planned.stderr[-3000:]
     for rule, expected in (("image_primary", gpu_partition), ("asr_primary", gpu_partition),
-                           ("timit_features", partition)):
+                           ("asr_features", partition)):
         resources = re.search(rf"^rule {rule}:\n(?:.*\n)*?\s+resources: (.*)$", planned.stdout, re.M).group(1)
         assert f"slurm_partition={expected}" in resources and f"slurm_account={account}" in resources, rule
     assert side_effects(tmp_path) == []

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from gradual_transfer.io import read_json, write_json
+from gradual_transfer.data.kinds import KINDS
 from gradual_transfer.steps import TrainingDiverged
 from gradual_transfer.train import fit
 from test_engine import CPU, OPTIONS, evaluator, recipe, toy_data
@@ -73,7 +74,8 @@ def test_a_diverged_job_writes_no_model_and_no_metrics(tmp_path):
     inputs = {**{s: str(data / f"{s}.arrow") for s in ("train", "validation", "test")}, "stats": str(data / "stats.json")}
     out = tmp_path / "model"
     with pytest.raises(TrainingDiverged, match="No model is written"):
-        run_job(params, inputs, {"model": str(out / "model.pt"), "metrics": str(out / "metrics.json")}, RUNTIME)
+        run_job(params, inputs, {"model": str(out / "model.pt"), "metrics": str(out / "metrics.json")}, RUNTIME,
+                kind=KINDS["cifar10"])
     assert not (out / "model.pt").exists() and not (out / "metrics.json").exists()
     assert not out.exists()  # nor a resume/ folder (resumed, it would diverge again), nor the folder made for it
 
@@ -353,7 +355,7 @@ def test_a_fold_without_its_test_speaker_is_refused_when_the_config_is_checked(p
 def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, iemocap_without_ses03m):
     from gradual_transfer.tasks import speech
     from gradual_transfer.data.errors import DataError
-    from gradual_transfer.features import write_stats
+    from gradual_transfer.data.frontend import write_stats
     from gradual_transfer.data.iemocap import extract as extract_iemocap
     from test_speech_data import SETTINGS
 
@@ -362,9 +364,9 @@ def test_a_fold_without_its_test_speaker_is_refused_before_training(tmp_path, ie
     write_stats(features, tmp_path / "stats.json")
     settings = {"dataset": "iemocap", "context": 2, "validation_speakers": ["Ses05F", "Ses05M"]}
     inputs = {"features": str(features), "stats": str(tmp_path / "stats.json")}
-    assert len(speech.sources(settings, inputs, 5)["test"]) > 0
+    assert len(speech.sources(KINDS["iemocap"], settings, inputs, 5)["test"]) > 0
     with pytest.raises(DataError, match=r"all.arrow: fold 6 has no utterance of its test speakers \(Ses03M;"):
-        speech.sources(settings, inputs, 6)
+        speech.sources(KINDS["iemocap"], settings, inputs, 6)
 
 
 # --- full disks and killed writers ----------------------------------------------------------
@@ -410,7 +412,7 @@ def test_a_full_disk_during_training_names_the_checkpoint(full_disk):
 
 
 def test_a_full_disk_during_extraction_and_kaldi_export_leaves_nothing(full_disk, tmp_path):
-    from gradual_transfer.features import export_kaldi
+    from gradual_transfer.data.frontend import export_kaldi
     from gradual_transfer.data.timit import extract as extract_timit
     from gradual_transfer.io import WriteError
     from test_speech_data import SETTINGS, make_timit

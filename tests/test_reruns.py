@@ -45,7 +45,7 @@ def test_adding_an_ser_fold_plans_that_folds_models_and_statistics(tiny_run):
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"]["folds"].append(3))
     # per architecture: the fold's SER primary, its ASR → SER transfers and its SER → SER controls
     # at 2 l_c values
-    assert planned == {"iemocap_stats": 1, "ser_primary": 2, "asr_to_ser": 4, "ser_control": 4, **TRAINED}
+    assert planned == {"fold_stats": 1, "ser_primary": 2, "asr_to_ser": 4, "ser_control": 4, **TRAINED}
 
 
 def test_one_image_tasks_finetuning_replans_only_transfers_into_it(tiny_run):
@@ -120,7 +120,7 @@ def test_another_realignment_pass_plans_it_and_every_model_trained_on_timit(tiny
 def test_a_realignment_setting_realigns_and_retrains_timit_models_but_not_the_first_aligner(tiny_run):
     workdir, config = tiny_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["asr"].update(realign_window=5))
-    assert planned == {"align_timit": 1, "hmm_realigned": 1, **TIMIT_MODELS}  # the aligner trained on thirds stays
+    assert planned == {"realign_asr": 1, "hmm_realigned": 1, **TIMIT_MODELS}  # the aligner trained on thirds stays
 
 
 def test_speed_settings_plan_nothing(tiny_run):
@@ -290,7 +290,7 @@ def test_replacing_a_timit_file_re_extracts_only_its_split(own_corpora):
     dev = set(listed_speakers("dev"))
     phn = next(p for p in sorted((workdir / "data/timit/TEST").glob("DR*/*/*.PHN")) if p.parent.name.lower() in dev)
     with replaced(phn):
-        assert _plan_targets(workdir, config) == {"timit_features": 1}
+        assert _plan_targets(workdir, config) == {"asr_features": 1}
         assert "results/demo/features/timit/dev.arrow" in run_snakemake(workdir, "-n", *FEATURE_TARGETS).stdout
 
 
@@ -299,7 +299,7 @@ def test_adding_and_removing_corpus_files_re_extracts_what_reads_them(own_corpor
     wav = sorted((workdir / "data/iemocap").glob("Session2/sentences/wav/*/*.wav"))[0]
     shutil.move(wav, tmp_path / wav.name)
     try:
-        assert _plan_targets(workdir, config) == {"iemocap_features": 1}
+        assert _plan_targets(workdir, config) == {"ser_features": 1}
     finally:
         shutil.move(tmp_path / wav.name, wav)
     speaker = sorted((workdir / "data/timit/TRAIN").glob("DR*/*"))[0]
@@ -307,7 +307,7 @@ def test_adding_and_removing_corpus_files_re_extracts_what_reads_them(own_corpor
     for source, target in zip(sorted(speaker.glob("SI*.WAV"))[:1] + sorted(speaker.glob("SI*.PHN"))[:1], extra):
         shutil.copyfile(source, target)
     try:
-        assert _plan_targets(workdir, config) == {"timit_features": 1}  # train only
+        assert _plan_targets(workdir, config) == {"asr_features": 1}  # train only
     finally:
         for path in extra:
             path.unlink()

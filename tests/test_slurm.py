@@ -26,7 +26,7 @@ from conftest import REPO, SNAKEMAKE, tiny_config
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GPU_RULES = ["image_primary", "image_transfer", "image_control", "asr_primary", "ser_primary", "asr_to_ser",
-             "ser_to_asr", "ser_control", "asr_control", "asr_aligner", "align_timit", "speech_study_primary",
+             "ser_to_asr", "ser_control", "asr_control", "asr_aligner", "realign_asr", "speech_study_primary",
              "speech_study_transfer", "speech_study_control"]
 
 

@@ -10,16 +10,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from gradual_transfer.data import iemocap, timit
+from gradual_transfer.data import iemocap, timit, timit_labels
 from gradual_transfer.data.arrow import SpeechFeatures, SpeechWriter, speech_schema
 from gradual_transfer.data.errors import DataError
 from gradual_transfer.demo.formats import write_sphere, write_wav
-from gradual_transfer.features import FeatureSettings, export_kaldi, fbank, normalisation_stats, silence_mask
+from gradual_transfer.data.frontend import FeatureSettings, export_kaldi, fbank, normalisation_stats, silence_mask
 from gradual_transfer.data.iemocap import extract as extract_iemocap
 from gradual_transfer.data.timit import extract as extract_timit
 
 SETTINGS = FeatureSettings()
-PHONES = timit.PhoneMap.load()
+PHONES = timit_labels.PhoneMap.load()
 
 
 # --- phone map and frame targets -------------------------------------------------------------
@@ -36,14 +36,14 @@ def test_phone_map_61_48_39():
 
 def test_q_is_deleted_and_its_time_joins_the_previous_phone():
     segments = [(0, 100, "h#"), (100, 300, "q"), (300, 500, "iy"), (500, 600, "q")]
-    assert timit.map_segments(segments, PHONES) == [(0, 300, "sil"), (300, 600, "iy")]
-    assert timit.map_segments([(0, 50, "q"), (50, 90, "ao")], PHONES) == [(0, 90, "ao")]
+    assert timit_labels.map_segments(segments, PHONES) == [(0, 300, "sil"), (300, 600, "iy")]
+    assert timit_labels.map_segments([(0, 50, "q"), (50, 90, "ao")], PHONES) == [(0, 90, "ao")]
 
 
 def test_frame_targets_for_a_hand_written_phn():
     # frames: length 400, shift 160 → centres 200, 360, 520, 680, 840, 1000, 1160
     segments = [(0, 480, "sil"), (480, 1200, "iy")]
-    targets = timit.thirds_targets(segments, 7, 400, 160, PHONES)
+    targets = timit_labels.thirds_targets(segments, 7, 400, 160, PHONES)
     sil, iy = PHONES.index48("sil") * 3, PHONES.index48("iy") * 3
     # sil thirds: [0,160) [160,320) [320,480); iy thirds: [480,720) [720,960) [960,1200)
     assert targets.tolist() == [sil + 1, sil + 2, iy + 0, iy + 0, iy + 1, iy + 2, iy + 2]

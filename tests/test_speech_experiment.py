@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from gradual_transfer.data.arrow import SpeechFeatures
-from gradual_transfer.data.timit import PhoneMap
+from gradual_transfer.data.kinds import KINDS
+from gradual_transfer.data.timit_labels import PhoneMap
 from gradual_transfer.demo import generate_corpus
-from gradual_transfer.features import FeatureSettings, write_stats
+from gradual_transfer.data.frontend import FeatureSettings, write_stats
 from gradual_transfer.data.timit import extract as extract_timit
 from gradual_transfer.io import read_json
 from gradual_transfer.decoding import decode_and_score, estimate_hmm
@@ -76,7 +77,7 @@ def asr_demo(tmp_path_factory):
     outputs = {"model": model_dir / "model.pt", "metrics": model_dir / "metrics.json"}
     for split, name in (("dev", "validation"), ("test", "test")):  # file names the decoding tests read
         outputs.update({f"{split}_ark": model_dir / f"{name}.ark", f"{split}_scp": model_dir / f"{name}.scp"})
-    run_job(params, {**inputs, "stats": features / "stats" / "train.json"}, outputs, RUNTIME)
+    run_job(params, {**inputs, "stats": features / "stats" / "train.json"}, outputs, RUNTIME, kind=KINDS["timit"])
     return base
 
 

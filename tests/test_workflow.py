@@ -24,7 +24,7 @@ TABLES = {"aggregate_results": 1, "transferability": 1, "figure_images": 1, "fig
 TRAINED = {**TABLES, "cost_table": 1, "figure_curves": 1}  # the cost and the curves of every training job
 # The realignment of TIMIT's targets (one pass with model_a_demo in the demo) and the per-speaker
 # PER of the ASR primaries.
-REALIGNED = {"asr_aligner": 1, "align_timit": 1, "hmm_realigned": 1}
+REALIGNED = {"asr_aligner": 1, "realign_asr": 1, "hmm_realigned": 1}
 ASR_PRIMARIES = {"per_speaker_table": 1}
 
 
@@ -57,8 +57,8 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
     result = run_snakemake(tmp_path, "-n", config=demo_config)
     assert result.returncode == 0, result.stderr
     assert planned_jobs(result.stdout) == {
-        "demo_corpus": 5, "timit_features": 3, "timit_stats": 1, "iemocap_features": 1,
-        "iemocap_stats": len(demo_config["tasks"]["ser"]["folds"]),
+        "demo_corpus": 5, "asr_features": 3, "train_stats": 1, "ser_features": 1,
+        "fold_stats": len(demo_config["tasks"]["ser"]["folds"]),
         # images: copy transfers and controls at l_c 0, 3, 5, 7, reinit ones at 3, 5, 7
         "prepare_images": 3, "image_primary": 3, "image_transfer": 6 * (4 + 3), "image_control": 3 * (4 + 3),
         "hmm_model": 1,
@@ -142,7 +142,7 @@ SPEECH_MODELS = {"asr_primary": 2, "ser_primary": 4, "asr_to_ser": 8, "ser_to_as
 def test_a_feature_setting_replans_speech_but_no_image_job(tiny_demo_run):
     workdir, config = tiny_demo_run
     planned = _plan_with(workdir, config, lambda c: c["features"].update(num_mel_bins=24))
-    assert planned == {"timit_features": 3, "timit_stats": 1, "iemocap_features": 1, "iemocap_stats": 2,
+    assert planned == {"asr_features": 3, "train_stats": 1, "ser_features": 1, "fold_stats": 2,
                        "hmm_model": 1, **SPEECH_MODELS}
 
 
@@ -150,7 +150,7 @@ def test_the_silence_threshold_replans_only_iemocap_and_its_descendants(tiny_dem
     workdir, config = tiny_demo_run
     planned = _plan_with(workdir, config, lambda c: c["tasks"]["ser"].update(silence_threshold_db=-25.0))
     # SER models change, so do the SER → ASR transfers and their decodes; ASR primaries do not
-    assert planned == {"iemocap_features": 1, "iemocap_stats": 2, "ser_primary": 4, "asr_to_ser": 8,
+    assert planned == {"ser_features": 1, "fold_stats": 2, "ser_primary": 4, "asr_to_ser": 8,
                        "ser_to_asr": 4, "ser_control": 8, "decode_asr": 4, **TRAINED}
 
 
@@ -298,7 +298,7 @@ def test_site_settings_from_the_environment_reach_the_slurm_jobs(tmp_path):
     with_site = plan({**os.environ, **site})
     assert with_site["image_control"]["slurm_partition"] == with_site["asr_primary"]["slurm_partition"] == "gpu-x"
     assert with_site["asr_primary"]["gpu_model"] == "h200" and with_site["asr_primary"]["cpus_per_gpu"] == "4"
-    assert with_site["timit_features"]["slurm_partition"] == "cpu-y" and "gpu_model" not in with_site["timit_features"]
+    assert with_site["asr_features"]["slurm_partition"] == "cpu-y" and "gpu_model" not in with_site["asr_features"]
     assert {r["slurm_account"] for r in with_site.values() if "slurm_partition" in r} == {"acct-z"}
     without = plan({k: v for k, v in os.environ.items() if not k.startswith("GRADUAL_TRANSFER_")})
     assert not any("slurm_partition" in r or "slurm_account" in r for r in without.values())

@@ -46,10 +46,10 @@ def semantic_errors(config: dict) -> list[str]:
                             f"({task['dataset']}) with {tasks[others[0]]['classes']}; a dataset has one set of classes.")
         if is_utterance_classification(kind):  # one feature file and one fold layout per dataset
             for key in ("validation_speakers", "silence_threshold_db"):
-                differ = [o for o, t in tasks.items() if t["dataset"] == task["dataset"] and t.get(key) != task.get(key)]
+                differ = [o for o, t in tasks.items() if t["dataset"] == task["dataset"] and t[key] != task[key]]
                 if differ:
-                    problems.append(f"tasks.{name}.{key}: {task.get(key)}, but tasks.{differ[0]} reads the same "
-                                    f"dataset ({task['dataset']}) with {tasks[differ[0]].get(key)}; make them agree.")
+                    problems.append(f"tasks.{name}.{key}: {task[key]}, but tasks.{differ[0]} reads the same "
+                                    f"dataset ({task['dataset']}) with {tasks[differ[0]][key]}; make them agree.")
         if kind.classes is not None and task["classes"] != kind.classes:
             problems.append(f"tasks.{name}.classes: {task['classes']}, but {task['dataset']} has {kind.classes} "
                             f"classes; write classes: {kind.classes}.")
@@ -57,7 +57,7 @@ def semantic_errors(config: dict) -> list[str]:
             task_errors = getattr(reader(kind), "task_errors", None)
             problems += task_errors(config, name, task) if task_errors else []
     problems += experiment_errors(config)
-    for arch in config["runtime"].get("cuda_by_architecture", {}):
+    for arch in config["runtime"]["cuda_by_architecture"]:
         if arch not in archs:
             problems.append(f"runtime.cuda_by_architecture.{arch}: unknown architecture; defined: {sorted(archs)}.")
     demo = config.get("demo", {})
@@ -191,5 +191,6 @@ def torchvision_errors(config: dict) -> list[str]:
 
 
 def image_size(config: dict, dataset: str) -> int:
-    """The side of a dataset's square images as the networks see them (32 for CIFAR and SVHN)."""
-    return config["datasets"][dataset].get("image_size", 32)
+    """The side of a dataset's square images as the networks see them: fixed by its kind's corpus
+    (32 for CIFAR and SVHN), or its ``image_size`` (an image folder)."""
+    return kind_of(config, dataset).image_size or config["datasets"][dataset]["image_size"]

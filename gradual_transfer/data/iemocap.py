@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gradual_transfer.data.errors import DataError
-from gradual_transfer.names import check_id
+from gradual_transfer.data.errors import DataError, check_id
 
 if TYPE_CHECKING:  # the front end imports torch; a reader is imported when the workflow is parsed
-    from gradual_transfer.features import FeatureSettings
+    from gradual_transfer.data.frontend import FeatureSettings
 
 log = logging.getLogger(__name__)
 
@@ -206,18 +205,23 @@ def fold_layout(corpus_speakers: list[str], validation_speakers: list[str], fold
     return folds(validation_speakers)[fold]
 
 
+def planned_speakers(root: str | Path, entry: dict, dataset: str) -> list[str]:
+    """The speakers the folds are laid over when planning: IEMOCAP's ten, fixed by the corpus."""
+    return list(SPEAKERS)
+
+
 # --- extraction ----------------------------------------------------------------------------
 
 def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silence_threshold_db: float,
             bad_utterances: str = "fail") -> int:
-    """Write ``out`` (Arrow) with the features (:mod:`gradual_transfer.features`' front end) and
+    """Write ``out`` (Arrow) with the features (:mod:`gradual_transfer.data.frontend`' front end) and
     frame labels (emotion, or silence) of every 4-class IEMOCAP utterance; folds select rows by
     speaker at training time. Every audio header is checked before any feature is computed."""
     import numpy as np
     import pyarrow as pa
 
     from gradual_transfer.data.arrow import SpeechWriter, speech_schema
-    from gradual_transfer.features import check_audio, fbank, read_audio, resolve_problems, silence_mask
+    from gradual_transfer.data.frontend import check_audio, fbank, read_audio, resolve_problems, silence_mask
     from gradual_transfer.logs import progress
 
     utterances, problems = list_utterances(root)
@@ -247,10 +251,10 @@ def extract(root: str | Path, out: str | Path, settings: FeatureSettings, silenc
 def extract_as_configured(config: dict, dataset: str, root: str | Path, out: str | Path, split: None = None) -> int:
     """:func:`extract` with the config's front end, the silence threshold of the tasks reading
     `dataset` (the config check makes them agree) and its ``bad_utterances`` (the command line's step)."""
-    from gradual_transfer.data.kinds import dataset_task
-    from gradual_transfer.features import FeatureSettings
+    from gradual_transfer.data.kinds import task_reading
+    from gradual_transfer.data.frontend import FeatureSettings
 
-    task = dataset_task(config, dataset)
+    task = task_reading(config, dataset)
     return extract(root, out, FeatureSettings.from_config(config["features"]),
                    silence_threshold_db=task["silence_threshold_db"],
                    bad_utterances=config["datasets"][dataset]["bad_utterances"])

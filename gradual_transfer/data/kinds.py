@@ -34,6 +34,7 @@ class DatasetKind:
     metric: str  # "accuracy" (top-1), "per" (phone error rate) or "ue" (unweighted error)
     reader: str  # the module that reads the corpus
     classes: int | None = None  # fixed by the corpus; None: as many as the data has
+    image_size: int | None = None  # the side of its square images, fixed by the corpus; None: datasets.<name>.image_size
     task_schema: str | None = None  # $defs entry of the config schema a task reading it must satisfy
     downloadable: bool = False  # torchvision can fetch it (datasets.<name>.download)
     data_checks: bool = False  # its reader checks the data before planning (`data_errors`: classes, folds, tables)
@@ -45,9 +46,12 @@ class DatasetKind:
 
 
 KINDS = {kind.name: kind for kind in (
-    DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True),
-    DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=100, downloadable=True),
-    DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, downloadable=True),
+    DatasetKind("cifar10", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, image_size=32,
+                downloadable=True),
+    DatasetKind("cifar100", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=100, image_size=32,
+                downloadable=True),
+    DatasetKind("svhn", "image", "accuracy", "gradual_transfer.data.cifar_svhn", classes=10, image_size=32,
+                downloadable=True),
     DatasetKind("imagefolder", "image", "accuracy", "gradual_transfer.data.imagefolder", data_checks=True),
     DatasetKind("timit", "speech", "per", "gradual_transfer.data.timit", task_schema="timit_task", speech_role="asr"),
     DatasetKind("iemocap", "speech", "ue", "gradual_transfer.data.iemocap", task_schema="iemocap_task",
@@ -84,14 +88,15 @@ def image_datasets(config: dict) -> list[str]:
     return [name for name in config["datasets"] if kind_of(config, name).is_image]
 
 
-def dataset_task(config: dict, dataset: str) -> dict | None:
-    """The first task reading a dataset, or None. The config check makes the tasks reading one
-    dataset agree on what its preparation depends on (classes, a silence threshold, folds), so
-    the first one answers for all."""
+def task_reading(config: dict, dataset: str) -> dict | None:
+    """The task reading a dataset (the first in config order), or None: the one answer the
+    rules, the readers' steps and the command line ask for. The config check makes the tasks
+    reading one dataset agree on what its preparation depends on (classes, a silence threshold,
+    folds), so the first one answers for all."""
     return next((task for task in config["tasks"].values() if task["dataset"] == dataset), None)
 
 
 def dataset_classes(config: dict, dataset: str) -> int | None:
     """The classes of a dataset: the ``classes`` of the tasks reading it, or None when no task reads it."""
-    task = dataset_task(config, dataset)
+    task = task_reading(config, dataset)
     return None if task is None else task["classes"]

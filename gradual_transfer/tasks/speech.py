@@ -22,7 +22,7 @@ import torch
 
 from gradual_transfer.data.arrow import SpeechFeatures
 from gradual_transfer.data.errors import DataError
-from gradual_transfer.data.kinds import KINDS, reader
+from gradual_transfer.data.kinds import DatasetKind, is_utterance_classification, reader
 from gradual_transfer.data.order import IndexedSource, epoch_order
 from gradual_transfer.io import read_json, write_ark_scp
 from gradual_transfer.metrics import unweighted_error
@@ -131,21 +131,16 @@ def ser_decisions(source: FrameSource, log_posteriors: torch.Tensor, targets: to
     return np.array(true), np.array(decided)
 
 
-def reads(settings: dict) -> str:
-    """The kind of corpus a job's settings read (a corpus of one's own carries its kind; the
-    paper's are read as their name)."""
-    return settings.get("kind", settings["dataset"])
-
-
 def evaluation_batch_size(recipe: Recipe) -> int:
     return max(recipe.batch_size, 1024)
 
 
-def evaluator(settings: dict, batch_size: int, device: torch.device, options: RuntimeOptions) -> Callable[[GroupedNet, FrameSource], dict]:
+def evaluator(kind: DatasetKind, settings: dict, batch_size: int, device: torch.device,
+              options: RuntimeOptions) -> Callable[[GroupedNet, FrameSource], dict]:
     """Frame accuracy for every task; for utterance classification (SER, a Kaldi data
     directory's labels) also the unweighted error of utterance decisions, which selects the
     model (ASR selects by frame accuracy: decoding every epoch costs more)."""
-    classify = KINDS[reads(settings)].metric == "ue"  # utterance classification (not phone recognition)
+    classify = is_utterance_classification(kind)  # not phone recognition
     scored = settings["classes"] - 1 if classify else None  # the classes less silence (the last)
 
     def evaluate(model: GroupedNet, source: FrameSource) -> dict:
@@ -162,21 +157,20 @@ def evaluator(settings: dict, batch_size: int, device: torch.device, options: Ru
     return evaluate
 
 
-def sources(settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, FrameSource]:
+def sources(kind: DatasetKind, settings: dict, inputs: Mapping[str, str], fold: int) -> dict[str, FrameSource]:
     """Frame sources of the target task. TIMIT (`inputs`: ``train``, ``dev``, ``test``,
     ``stats``): its official splits, dev as validation. Utterance classification, IEMOCAP or a
     Kaldi data directory (``features``, ``stats`` of the fold): the fold's training, validation
     and test speakers."""
     context = settings["context"]
     stats = read_json(inputs["stats"])
-    if KINDS[reads(settings)].metric == "per":  # TIMIT's official splits
+    if not is_utterance_classification(kind):  # phone recognition: TIMIT's official splits
         files = {split: SpeechFeatures(inputs[split]) for split in ("train", "dev", "test")}
         return {"train": FrameSource(files["train"], range(len(files["train"])), stats, context),
                 "validation": FrameSource(files["dev"], range(len(files["dev"])), stats, context),
                 "test": FrameSource(files["test"], range(len(files["test"])), stats, context)}
     features = SpeechFeatures(inputs["features"])
-    layout = reader(KINDS[reads(settings)]).fold_layout(features.all_speakers, settings.get("validation_speakers") or [],
-                                                        fold)
+    layout = reader(kind).fold_layout(features.all_speakers, settings.get("validation_speakers") or [], fold)
     rows = {part: [r for r in range(len(features)) if features.speakers[r] in speakers] for part, speakers in layout.items()}
     empty = [part for part in ("train", "validation", "test") if not rows[part]]
     if empty:  # refused before training, not after it

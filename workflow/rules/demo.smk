@@ -1,19 +1,19 @@
-# Demo corpora: small data sets in the real on-disk formats (TIMIT, IEMOCAP, CIFAR, SVHN),
-# generated offline and deterministically so the real readers and rules run on them.
+# Demo corpora: small data sets in the real on-disk formats of the paper's corpora, generated
+# offline and deterministically so the real readers and rules run on them.
 
 
 rule demo_corpus:
     output:
-        directory(f"{OUT}/corpora/{{dataset}}"),
+        directory(PATHS.corpus("{dataset}")),
     log:
-        f"{OUT}/logs/demo_corpus/{{dataset}}.log",
+        PATHS.log("demo_corpus/{dataset}"),
     benchmark:
-        f"{OUT}/benchmarks/demo_corpus/{{dataset}}.tsv"
+        PATHS.benchmark("demo_corpus/{dataset}")
     conda:
         "../../envs/demo.yaml"
     params:
-        settings=demo_params,
-        seed=config.get("demo", {}).get("seed", 0),
+        settings=lambda w: PLAN.data.demo_settings(w.dataset),
+        seed=PLAN.data.demo_seed(),
         version=STAGE_VERSIONS["demo_corpus"],
     script:
         "../../scripts/demo_corpus.py"

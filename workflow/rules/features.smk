@@ -1,105 +1,100 @@
-# Speech front end: 40 log mel filter banks and frame targets for TIMIT, IEMOCAP and Kaldi data
-# directories of one's own, stored as
-# memory-mappable Arrow files; normalisation statistics from training data only.
+# Speech front end: 40 log mel filter banks and frame targets, stored as memory-mappable Arrow
+# files, one rule per speech kind (its `dataset` constraint asks the registry, by the kind's role
+# in the speech experiment or by its name); normalisation statistics from training data only.
 
 
-rule timit_features:
+# A corpus of the ASR role (TIMIT's layout): each official split apart, phone-state targets
+rule asr_features:
     input:
-        root=dataset_root("timit"),
-        alignment=timit_alignment,
+        root=lambda w: PLAN.data.root(w.dataset),
+        alignment=lambda w: PLAN.data.alignment_files(w.dataset),
     output:
-        f"{OUT}/features/timit/{{split}}.arrow",
+        PATHS.split_features("{dataset}", "{split}"),
     log:
-        f"{OUT}/logs/features/timit_{{split}}.log",
+        PATHS.log("features/{dataset}_{split}"),
     benchmark:
-        f"{OUT}/benchmarks/features/timit_{{split}}.tsv"
+        PATHS.benchmark("features/{dataset}_{split}")
+    wildcard_constraints:
+        dataset=PLAN.data.of_role("asr"),
     conda:
         "../../envs/torch.yaml"
     threads: 2
     params:
-        features=extraction_params(),
-        frame_targets=speech_task("timit")["frame_targets"],
-        bad_utterances=config["datasets"]["timit"]["bad_utterances"],
-        corpus=lambda w: timit_content(w.split),
+        features=PLAN.data.extraction(),
+        frame_targets=lambda w: PLAN.data.task_reading(w.dataset)["frame_targets"],
+        bad_utterances=lambda w: config["datasets"][w.dataset]["bad_utterances"],
+        corpus=lambda w: PLAN.data.phone_corpus_content(w.dataset, w.split),
         version=STAGE_VERSIONS["features"],
     script:
-        "../../scripts/timit_features.py"
+        "../../scripts/asr_features.py"
 
 
-rule iemocap_features:
+# A corpus of the SER role (IEMOCAP's layout): every utterance in one file, emotion labels
+rule ser_features:
     input:
-        root=dataset_root("iemocap"),
+        root=lambda w: PLAN.data.root(w.dataset),
     output:
-        f"{OUT}/features/iemocap/all.arrow",
+        PATHS.utterance_features("{dataset}", 0)["features"],
     log:
-        f"{OUT}/logs/features/iemocap.log",
+        PATHS.log("features/{dataset}"),
     benchmark:
-        f"{OUT}/benchmarks/features/iemocap.tsv"
+        PATHS.benchmark("features/{dataset}")
+    wildcard_constraints:
+        dataset=PLAN.data.of_role("ser"),
     conda:
         "../../envs/torch.yaml"
     threads: 2
     params:
-        features=extraction_params(),
-        silence_threshold_db=speech_task("iemocap")["silence_threshold_db"],
-        bad_utterances=config["datasets"]["iemocap"]["bad_utterances"],
-        corpus=lambda w: corpus_content("iemocap"),
+        features=PLAN.data.extraction(),
+        silence_threshold_db=lambda w: PLAN.data.task_reading(w.dataset)[
+            "silence_threshold_db"
+        ],
+        bad_utterances=lambda w: config["datasets"][w.dataset]["bad_utterances"],
+        corpus=lambda w: PLAN.data.content(w.dataset),
         version=STAGE_VERSIONS["features"],
     script:
-        "../../scripts/iemocap_features.py"
+        "../../scripts/ser_features.py"
 
 
 # A Kaldi data directory of one's own (kind: kaldi): the same front end, frame labels of its
 # utterance classes (and silence), leave-one-speaker-out folds over its speakers.
 rule kaldi_dir_features:
     input:
-        root=lambda w: dataset_root(w.dataset),
+        root=lambda w: PLAN.data.root(w.dataset),
     output:
-        features=f"{OUT}/features/{{dataset}}/all.arrow",
-        classes=f"{OUT}/features/{{dataset}}/classes.json",
+        features=PATHS.utterance_features("{dataset}", 0)["features"],
+        classes=PATHS.utterance_classes("{dataset}"),
     log:
-        f"{OUT}/logs/features/{{dataset}}.log",
+        PATHS.log("features/{dataset}"),
     benchmark:
-        f"{OUT}/benchmarks/features/{{dataset}}.tsv"
+        PATHS.benchmark("features/{dataset}")
     wildcard_constraints:
-        dataset=datasets_of_kind("kaldi"),
+        dataset=PLAN.data.of_kind("kaldi"),
     conda:
         "../../envs/torch.yaml"
     threads: 2
     params:
-        features=extraction_params(),
-        silence_threshold_db=lambda w: dataset_task(w.dataset)["silence_threshold_db"],
-        dataset=kaldi_dir_params,
-        corpus=lambda w: corpus_content(w.dataset),
+        features=PLAN.data.extraction(),
+        silence_threshold_db=lambda w: PLAN.data.task_reading(w.dataset)[
+            "silence_threshold_db"
+        ],
+        dataset=lambda w: PLAN.data.kaldi_dir(w.dataset),
+        corpus=lambda w: PLAN.data.content(w.dataset),
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/kaldi_dir_features.py"
 
 
-rule kaldi_dir_stats:
+# Statistics of the training split (official splits) or of a fold's training speakers
+rule train_stats:
     input:
-        f"{OUT}/features/{{dataset}}/all.arrow",
+        PATHS.phone_features("{dataset}")["train"],
     output:
-        f"{OUT}/features/{{dataset}}/stats/fold{{fold}}.json",
+        PATHS.phone_features("{dataset}")["stats"],
     log:
-        f"{OUT}/logs/features/{{dataset}}_stats_fold{{fold}}.log",
+        PATHS.log("features/{dataset}_stats"),
     wildcard_constraints:
-        dataset=datasets_of_kind("kaldi"),
-    conda:
-        "../../envs/torch.yaml"
-    params:
-        speakers=lambda w: fold_speakers(dataset_task(w.dataset), w.fold),
-        version=STAGE_VERSIONS["features"],
-    script:
-        "../../scripts/feature_stats.py"
-
-
-rule timit_stats:
-    input:
-        f"{OUT}/features/timit/train.arrow",
-    output:
-        f"{OUT}/features/timit/stats/train.json",
-    log:
-        f"{OUT}/logs/features/timit_stats.log",
+        dataset=PLAN.data.of_role("asr"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -109,17 +104,19 @@ rule timit_stats:
         "../../scripts/feature_stats.py"
 
 
-rule iemocap_stats:
+rule fold_stats:
     input:
-        f"{OUT}/features/iemocap/all.arrow",
+        PATHS.utterance_features("{dataset}", "{fold}")["features"],
     output:
-        f"{OUT}/features/iemocap/stats/fold{{fold}}.json",
+        PATHS.utterance_features("{dataset}", "{fold}")["stats"],
     log:
-        f"{OUT}/logs/features/iemocap_stats_fold{{fold}}.log",
+        PATHS.log("features/{dataset}_stats_fold{fold}"),
+    wildcard_constraints:
+        dataset=PLAN.data.classifying_utterances(),
     conda:
         "../../envs/torch.yaml"
     params:
-        speakers=lambda w: ser_fold_speakers(w.fold),
+        speakers=lambda w: PLAN.data.fold_training_speakers(w.dataset, w.fold),
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/feature_stats.py"
@@ -129,24 +126,19 @@ rule kaldi_data:
     """Not part of `all`: ask for results/features/<corpus>/kaldi/<split>/wav.scp (or any file
     of the folder) to get a Kaldi data directory of the features."""
     input:
-        features=f"{OUT}/features/{{corpus}}/{{split}}.arrow",
-        corpus=lambda w: dataset_input(w.corpus),
+        features=PATHS.split_features("{corpus}", "{split}"),
+        corpus=lambda w: PLAN.data.root_input(w.corpus),
     output:
-        ark=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/feats.ark",
-        scp=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/feats.scp",
-        utt2spk=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/utt2spk",
-        spk2utt=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/spk2utt",
-        text=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/text",
-        wav=f"{OUT}/features/{{corpus}}/kaldi/{{split}}/wav.scp",
+        **PATHS.kaldi_dir("{corpus}", "{split}"),
     log:
-        f"{OUT}/logs/features/kaldi_{{corpus}}_{{split}}.log",
+        PATHS.log("features/kaldi_{corpus}_{split}"),
     wildcard_constraints:
-        corpus="timit|iemocap",
+        corpus=PLAN.data.of_role("asr", "ser"),
         split="train|dev|test|all",
     conda:
         "../../envs/torch.yaml"
     params:
-        root=lambda w: dataset_root(w.corpus),
+        root=lambda w: PLAN.data.root(w.corpus),
         version=STAGE_VERSIONS["features"],
     script:
         "../../scripts/kaldi_features.py"

@@ -7,40 +7,40 @@ from gradual_transfer.report import landing_text
 
 # Snakemake renders the landing text (workflow/report/workflow.rst) with the config alone: the
 # text the library writes from the run travels in it.
-config["report_landing_text"] = landing_text(config, bool(DEMO_DATASETS))
+config["report_landing_text"] = landing_text(config, PLAN.report.demo)
 
 
 rule aggregate_results:
     input:
-        all_metrics(),
+        PLAN.training.results(),
     output:
-        parquet=f"{OUT}/tables/results.parquet",
+        parquet=PATHS.table("results.parquet"),
         tsv=report(
-            f"{OUT}/tables/results.tsv",
+            PATHS.table("results.tsv"),
             caption="../report/results_table.rst",
             category="Tables (TSV, full precision)",
             labels={"table": "results"},
         ),
         summary=report(
-            f"{OUT}/tables/summary.tsv",
+            PATHS.table("summary.tsv"),
             caption="../report/summary_table.rst",
             category="Tables (TSV, full precision)",
             labels={"table": "summary"},
         ),
         tsv_page=report(
-            f"{OUT}/tables/results.html",
+            PATHS.table("results.html"),
             caption="../report/results_table.rst",
             category="Tables",
             labels={"table": "results"},
         ),
         summary_page=report(
-            f"{OUT}/tables/summary.html",
+            PATHS.table("summary.html"),
             caption="../report/summary_table.rst",
             category="Tables",
             labels={"table": "summary"},
         ),
     log:
-        f"{OUT}/logs/tables/results.log",
+        PATHS.log("tables/results"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -51,22 +51,22 @@ rule aggregate_results:
 
 rule cost_table:
     input:
-        training_metrics(),
+        PLAN.training.own_metrics(),
     output:
         tsv=report(
-            f"{OUT}/tables/cost.tsv",
+            PATHS.table("cost.tsv"),
             caption="../report/cost_table.rst",
             category="Tables (TSV, full precision)",
             labels={"table": "cost"},
         ),
         page=report(
-            f"{OUT}/tables/cost.html",
+            PATHS.table("cost.html"),
             caption="../report/cost_table.rst",
             category="Tables",
             labels={"table": "cost"},
         ),
     log:
-        f"{OUT}/logs/tables/cost.log",
+        PATHS.log("tables/cost"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -77,32 +77,32 @@ rule cost_table:
 
 rule figure_images:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         png=report(
-            f"{OUT}/figures/figure1_images.png",
+            PATHS.figure("figure1_images"),
             caption="../report/figure1_images.rst",
             category="Figures",
             labels={"figure": "Figure 1: images, test split"},
         ),
-        pdf=f"{OUT}/figures/figure1_images.pdf",
+        pdf=PATHS.figure("figure1_images", "pdf"),
         validation_png=report(
-            f"{OUT}/figures/figure1_images_validation.png",
+            PATHS.figure("figure1_images_validation"),
             caption="../report/figure_validation.rst",
             category="Figures",
             labels={"figure": "Figure 1: images, validation split (supplementary)"},
         ),
-        validation_pdf=f"{OUT}/figures/figure1_images_validation.pdf",
+        validation_pdf=PATHS.figure("figure1_images_validation", "pdf"),
     log:
-        f"{OUT}/logs/figures/figure1_images.log",
+        PATHS.log("figures/figure1_images"),
     conda:
         "../../envs/torch.yaml"
     params:
         experiment="images",
-        title=figure_title("images"),
-        lc=lc_sets("images"),
+        title=PLAN.report.figure_title("images"),
+        lc=PLAN.report.lc_sets("images"),
         comparable=family_contrast(config, "images"),
-        settings=report_settings(["images"]),
+        settings=PLAN.report.settings(["images"]),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -111,32 +111,32 @@ rule figure_images:
 
 rule figure_speech:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         png=report(
-            f"{OUT}/figures/figure2_speech.png",
+            PATHS.figure("figure2_speech"),
             caption="../report/figure2_speech.rst",
             category="Figures",
             labels={"figure": "Figure 2: speech, test split"},
         ),
-        pdf=f"{OUT}/figures/figure2_speech.pdf",
+        pdf=PATHS.figure("figure2_speech", "pdf"),
         validation_png=report(
-            f"{OUT}/figures/figure2_speech_validation.png",
+            PATHS.figure("figure2_speech_validation"),
             caption="../report/figure_validation.rst",
             category="Figures",
             labels={"figure": "Figure 2: speech, validation split (supplementary)"},
         ),
-        validation_pdf=f"{OUT}/figures/figure2_speech_validation.pdf",
+        validation_pdf=PATHS.figure("figure2_speech_validation", "pdf"),
     log:
-        f"{OUT}/logs/figures/figure2_speech.log",
+        PATHS.log("figures/figure2_speech"),
     conda:
         "../../envs/torch.yaml"
     params:
         experiment="speech",
-        title=figure_title("speech"),
-        lc=lc_sets("speech"),
+        title=PLAN.report.figure_title("speech"),
+        lc=PLAN.report.lc_sets("speech"),
         comparable=family_contrast(config, "speech"),
-        settings=report_settings(["speech"]),
+        settings=PLAN.report.settings(["speech"]),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -146,34 +146,34 @@ rule figure_speech:
 # A study of the user's own (an experiment of another name): drawn as Figure 1 is.
 rule figure_study:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         png=report(
-            f"{OUT}/figures/study_{{experiment}}.png",
+            PATHS.figure("study_{experiment}"),
             caption="../report/figure_study.rst",
             category="Figures",
             labels={"figure": "Study {experiment}, test split"},
         ),
-        pdf=f"{OUT}/figures/study_{{experiment}}.pdf",
+        pdf=PATHS.figure("study_{experiment}", "pdf"),
         validation_png=report(
-            f"{OUT}/figures/study_{{experiment}}_validation.png",
+            PATHS.figure("study_{experiment}_validation"),
             caption="../report/figure_validation.rst",
             category="Figures",
             labels={"figure": "Study {experiment}, validation split (supplementary)"},
         ),
-        validation_pdf=f"{OUT}/figures/study_{{experiment}}_validation.pdf",
+        validation_pdf=PATHS.figure("study_{experiment}_validation", "pdf"),
     log:
-        f"{OUT}/logs/figures/study_{{experiment}}.log",
+        PATHS.log("figures/study_{experiment}"),
     wildcard_constraints:
-        experiment="|".join(map(re.escape, OWN_EXPERIMENTS)) or "(?!)",
+        experiment=PLAN.report.own_experiment(),
     conda:
         "../../envs/torch.yaml"
     params:
         experiment=lambda w: w.experiment,
-        title=lambda w: figure_title(w.experiment),
-        lc=lambda w: lc_sets(w.experiment),
+        title=lambda w: PLAN.report.figure_title(w.experiment),
+        lc=lambda w: PLAN.report.lc_sets(w.experiment),
         comparable=lambda w: family_contrast(config, w.experiment),
-        settings=lambda w: report_settings([w.experiment]),
+        settings=lambda w: PLAN.report.settings([w.experiment]),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -182,26 +182,26 @@ rule figure_study:
 
 rule transferability:
     input:
-        f"{OUT}/tables/results.parquet",
+        PATHS.table("results.parquet"),
     output:
         tsv=report(
-            f"{OUT}/tables/transferability.tsv",
+            PATHS.table("transferability.tsv"),
             caption="../report/transferability_table.rst",
             category="Tables (TSV, full precision)",
             labels={"table": "transferability"},
         ),
         page=report(
-            f"{OUT}/tables/transferability.html",
+            PATHS.table("transferability.html"),
             caption="../report/transferability_table.rst",
             category="Tables",
             labels={"table": "transferability"},
         ),
     log:
-        f"{OUT}/logs/tables/transferability.log",
+        PATHS.log("tables/transferability"),
     conda:
         "../../envs/torch.yaml"
     params:
-        settings=transferability_settings(config),
+        settings=PLAN.report.transferability(),
         version=STAGE_VERSIONS["tables"],
     script:
         "../../scripts/transferability.py"
@@ -209,22 +209,22 @@ rule transferability:
 
 rule figure_transferability:
     input:
-        f"{OUT}/tables/transferability.tsv",
+        PATHS.table("transferability.tsv"),
     output:
         png=report(
-            f"{OUT}/figures/figure3_transferability.png",
+            PATHS.figure("figure3_transferability"),
             caption="../report/figure3_transferability.rst",
             category="Figures",
             labels={"figure": "Figure 3: transferability"},
         ),
-        pdf=f"{OUT}/figures/figure3_transferability.pdf",
+        pdf=PATHS.figure("figure3_transferability", "pdf"),
     log:
-        f"{OUT}/logs/figures/figure3_transferability.log",
+        PATHS.log("figures/figure3_transferability"),
     conda:
         "../../envs/torch.yaml"
     params:
-        title=figure_title("transferability"),
-        settings=report_settings(EXPERIMENTS),
+        title=PLAN.report.figure_title("transferability"),
+        settings=PLAN.report.settings(PLAN.report.experiments),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -233,25 +233,23 @@ rule figure_transferability:
 
 rule figure_curves:
     input:
-        training_metrics(),
+        PLAN.training.own_metrics(),
     output:
         png=report(
-            f"{OUT}/figures/training_curves.png",
+            PATHS.figure("training_curves"),
             caption="../report/training_curves.rst",
             category="Figures",
             labels={"figure": "Training curves"},
         ),
-        pdf=f"{OUT}/figures/training_curves.pdf",
+        pdf=PATHS.figure("training_curves", "pdf"),
     log:
-        f"{OUT}/logs/figures/training_curves.log",
+        PATHS.log("figures/training_curves"),
     conda:
         "../../envs/torch.yaml"
     params:
-        title=figure_title("curves"),
-        task_metrics=canonical(
-            {task: entry["metric"] for task, entry in config["tasks"].items()}
-        ),
-        settings=report_settings(EXPERIMENTS),
+        title=PLAN.report.figure_title("curves"),
+        task_metrics=PLAN.report.task_metrics(),
+        settings=PLAN.report.settings(PLAN.report.experiments),
         dpi=config["figures"]["dpi"],
         version=STAGE_VERSIONS["figures"],
     script:
@@ -260,26 +258,26 @@ rule figure_curves:
 
 rule per_speaker_table:
     input:
-        [path for path, _ in asr_primary_decodes()],
+        [path for path, _ in PLAN.training.primary_decodes()],
     output:
         tsv=report(
-            f"{OUT}/tables/per_speaker.tsv",
+            PATHS.table("per_speaker.tsv"),
             caption="../report/per_speaker_table.rst",
             category="Tables (TSV, full precision)",
             labels={"table": "per_speaker"},
         ),
         page=report(
-            f"{OUT}/tables/per_speaker.html",
+            PATHS.table("per_speaker.html"),
             caption="../report/per_speaker_table.rst",
             category="Tables",
             labels={"table": "per_speaker"},
         ),
     log:
-        f"{OUT}/logs/tables/per_speaker.log",
+        PATHS.log("tables/per_speaker"),
     conda:
         "../../envs/torch.yaml"
     params:
-        labels=[label for _, label in asr_primary_decodes()],
+        labels=[label for _, label in PLAN.training.primary_decodes()],
         version=STAGE_VERSIONS["tables"],
     script:
         "../../scripts/per_speaker_table.py"

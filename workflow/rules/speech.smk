@@ -1,16 +1,15 @@
-# Speech experiment: the HMM of TIMIT, the realignment of its targets (where switched on) and the
-# hybrid decoding of every ASR-target model (its
-# primary, the SER → ASR transfers and the ASR self-transfer controls, trained by the rules in
-# models.smk), on CPU.
+# Speech experiment: the HMM of the ASR task's corpus, the realignment of its targets (where
+# switched on) and the hybrid decoding of every ASR-target model (its primary, the SER → ASR
+# transfers and the ASR self-transfer controls, trained by the rules in models.smk), on CPU.
 
 
 rule hmm_model:
     input:
-        f"{OUT}/features/timit/train.arrow",
+        PLAN.asr.features(0)["train"],
     output:
-        f"{OUT}/features/timit/hmm.json",
+        PLAN.asr.hmm(0),
     log:
-        f"{OUT}/logs/features/hmm.log",
+        PATHS.log("features/hmm"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -21,30 +20,24 @@ rule hmm_model:
 
 use rule hmm_model as hmm_realigned with:
     input:
-        f"{OUT}/features/timit/realigned/pass{{targets_pass}}/train.arrow",
+        PLAN.asr.realigned()["train"],
     output:
-        f"{OUT}/features/timit/realigned/pass{{targets_pass}}/hmm.json",
+        PLAN.asr.hmm("{targets_pass}"),
     log:
-        f"{OUT}/logs/features/hmm_pass{{targets_pass}}.log",
+        PATHS.log("features/hmm_pass{targets_pass}"),
 
 
 # Embedded Viterbi realignment (frame_targets: realigned): the aligner model of pass p, trained
 # on the targets of pass p - 1, force-aligns train and dev through their reference phones.
-rule align_timit:
+rule realign_asr:
     input:
-        unpack(alignment_inputs),
+        unpack(lambda w: PLAN.asr.alignment_inputs(w.targets_pass)),
     output:
-        train=f"{OUT}/features/timit/realigned/pass{{targets_pass}}/train.arrow",
-        dev=f"{OUT}/features/timit/realigned/pass{{targets_pass}}/dev.arrow",
-        train_ali=f"{OUT}/features/timit/realigned/pass{{targets_pass}}/ali_train.ark",
-        train_scp=f"{OUT}/features/timit/realigned/pass{{targets_pass}}/ali_train.scp",
-        dev_ali=f"{OUT}/features/timit/realigned/pass{{targets_pass}}/ali_dev.ark",
-        dev_scp=f"{OUT}/features/timit/realigned/pass{{targets_pass}}/ali_dev.scp",
-        report=f"{OUT}/features/timit/realigned/pass{{targets_pass}}/report.json",
+        **PLAN.asr.realigned(),
     log:
-        f"{OUT}/logs/features/align_pass{{targets_pass}}.log",
+        PATHS.log("features/align_pass{targets_pass}"),
     benchmark:
-        f"{OUT}/benchmarks/features/align_pass{{targets_pass}}.tsv"
+        PATHS.benchmark("features/align_pass{targets_pass}")
     wildcard_constraints:
         targets_pass=r"[1-9]\d*",
     conda:
@@ -55,44 +48,28 @@ rule align_timit:
         mem_mb=16000,
         runtime=4 * 60,
     params:
-        realign=realign_params(),
+        realign=PLAN.asr.realign_params(),
         version=STAGE_VERSIONS["alignment"],
     script:
-        "../../scripts/align_timit.py"
+        "../../scripts/realign_asr.py"
 
 
 rule decode_asr:
     input:
-        hmm=hmm_file(),
-        dev_ref=f"{OUT}/features/timit/dev.arrow",
-        test_ref=f"{OUT}/features/timit/test.arrow",
-        dev_scp=f"{MODELS}/{{job}}/posteriors/dev.scp",
-        dev_ark=f"{MODELS}/{{job}}/posteriors/dev.ark",
-        test_scp=f"{MODELS}/{{job}}/posteriors/test.scp",
-        test_ark=f"{MODELS}/{{job}}/posteriors/test.ark",
+        **PLAN.asr.decode_inputs("{job}"),
     output:
-        metrics=f"{MODELS}/{{job}}/decode/metrics.json",
-        dev_hyp=f"{MODELS}/{{job}}/decode/dev/hyp.txt",
-        dev_ref=f"{MODELS}/{{job}}/decode/dev/ref.txt",
-        dev_per=f"{MODELS}/{{job}}/decode/dev/per.json",
-        test_hyp=f"{MODELS}/{{job}}/decode/test/hyp.txt",
-        test_ref=f"{MODELS}/{{job}}/decode/test/ref.txt",
-        test_per=f"{MODELS}/{{job}}/decode/test/per.json",
-        dev_speakers=f"{MODELS}/{{job}}/decode/dev/per_speaker.tsv",
-        test_speakers=f"{MODELS}/{{job}}/decode/test/per_speaker.tsv",
-        dev_align=f"{MODELS}/{{job}}/decode/dev/align.txt",
-        test_align=f"{MODELS}/{{job}}/decode/test/align.txt",
+        **PATHS.decode_outputs("{job}"),
     log:
-        f"{OUT}/logs/decode/{{job}}.log",
+        PATHS.log("decode/{job}"),
     benchmark:
-        f"{OUT}/benchmarks/decode/{{job}}.tsv"
+        PATHS.benchmark("decode/{job}")
     wildcard_constraints:
-        job=jobs_of([SPEECH_EXPERIMENT], target_dataset="timit"),
+        job=PLAN.training.jobs_of([SPEECH_EXPERIMENT], role="asr"),
     conda:
         "../../envs/torch.yaml"
     params:
-        grid=decode_settings(),
-        job=lambda w: JOBS[w.job].meta(),
+        grid=PLAN.asr.decode_settings(),
+        job=lambda w: PLAN.training.jobs[w.job].meta(),
         version=STAGE_VERSIONS["decoding"],
     script:
         "../../scripts/decode_asr.py"

@@ -1,8 +1,8 @@
-"""Snakemake adapter: TIMIT features and frame targets of one split (rule timit_features)."""
+"""Snakemake adapter: features and phone-state targets of one split of a corpus in TIMIT's layout (rule asr_features)."""
 
 from gradual_transfer import startup
 from gradual_transfer.data import timit
-from gradual_transfer.features import FeatureSettings
+from gradual_transfer.data.frontend import FeatureSettings
 
 startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
 timit.extract(

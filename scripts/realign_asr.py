@@ -1,4 +1,4 @@
-"""Snakemake adapter: realign TIMIT's train and dev targets with one pass's aligner (rule align_timit)."""
+"""Snakemake adapter: realign TIMIT's train and dev targets with one pass's aligner (rule realign_asr)."""
 
 from gradual_transfer import startup
 from gradual_transfer.realign import realign

@@ -1,8 +1,8 @@
-"""Snakemake adapter: IEMOCAP features and frame labels (rule iemocap_features)."""
+"""Snakemake adapter: features and emotion labels of a corpus in IEMOCAP's layout (rule ser_features)."""
 
 from gradual_transfer import startup
 from gradual_transfer.data import iemocap
-from gradual_transfer.features import FeatureSettings
+from gradual_transfer.data.frontend import FeatureSettings
 
 startup.start(snakemake.log[0], snakemake.threads)  # noqa: F821 - injected by Snakemake
 iemocap.extract(

@@ -30,8 +30,7 @@ import soundfile
 import torch
 
 from gradual_transfer.data.arrow import SpeechFeatures
-from gradual_transfer.data.errors import DataError
-from gradual_transfer.names import check_id
+from gradual_transfer.data.errors import DataError, check_id
 from gradual_transfer.io import all_or_none, write_ark_scp, write_json, write_text
 
 log = logging.getLogger(__name__)
