@@ -16,6 +16,7 @@ include: "workflow/rules/images.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/speech.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/screen.smk"
 
 
 # Small steps (seconds, no GPU) run where Snakemake runs, never as cluster jobs.
@@ -32,6 +33,10 @@ localrules:
     figure_transferability,
     figure_curves,
     per_speaker_table,
+    estimates_table,
+    similarity_table,
+    estimate_agreement,
+    screen,
 
 
 rule all:

@@ -5,8 +5,9 @@
   error, LEEP (l_c = L_H only), the sample (kind of example, n, feature dimension), at full
   precision.
 - :func:`agreement_table` — Kendall's τ between each estimate (averaged over units) and the
-  measured **normalised gap** of the transfers on the test split (the transferability table's
-  mean over units: the share of the target primary's headroom a transfer loses), oriented so that
+  measured gap of the transfers on the test split (the transferability table's mean over units;
+  within a curve the gap, across targets the **normalised gap**, the share of the target
+  primary's headroom a transfer loses, since only it compares targets), oriented so that
   τ > 0 means the estimate ranks the points as the measurement does (a larger LogME, H-score or
   LEEP, or a smaller probe error, predicting a smaller gap). Three scopes per architecture and
   family: each curve over its l_c (``curve``), each l_c over the pairs (``lc``), and every
@@ -68,7 +69,7 @@ def estimate_points(estimates: pd.DataFrame, transferability: pd.DataFrame) -> p
     seeds beside the measured normalised gap of the test split."""
     means = estimates.groupby(["experiment", "arch", "source", "target", "lc"])[list(ESTIMATES)].mean().reset_index()
     measured = transferability[(transferability["kind"] == "transfer") & (transferability["split"] == "test")]
-    measured = measured[["experiment", "arch", "upper_groups", "source", "target", "lc", "normalised_gap"]]
+    measured = measured[["experiment", "arch", "upper_groups", "source", "target", "lc", "gap", "normalised_gap"]]
     return means.merge(measured, on=["experiment", "arch", "source", "target", "lc"], how="inner")
 
 
@@ -82,9 +83,13 @@ def agreement_table(estimates: pd.DataFrame, transferability: pd.DataFrame) -> p
         for scope, keys in scopes.items():
             for key, group in (mine.groupby(keys, sort=True) if keys else [((), mine)]):
                 key = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+                # within a curve (one target) the gap ranks as the normalised gap does, and is
+                # defined where the target's primary has no headroom; across targets only the
+                # normalised gap compares
+                measured = group["gap"] if scope == "curve" else group["normalised_gap"]
                 for name, larger_is_better in ESTIMATES.items():
                     predicted_badness = -group[name] if larger_is_better else group[name]
-                    result = rank_agreement(predicted_badness, group["normalised_gap"])
+                    result = rank_agreement(predicted_badness, measured)
                     rows.append({"experiment": experiment, "arch": arch, "upper_groups": family, "scope": scope,
                                  "source": key.get("source", ""), "target": key.get("target", ""),
                                  "lc": key.get("lc", pd.NA), "estimate": name, "tau": result.tau,

@@ -9,6 +9,7 @@ which model or setting a row is) in view while the page scrolls sideways."""
 
 from __future__ import annotations
 
+from gradual_transfer.agreement import AGREEMENT_COLUMNS, ESTIMATE_COLUMNS, SIMILARITY_COLUMNS
 from gradual_transfer.statistics import ALPHA, MIN_UNITS_FOR_INTERVAL, MIN_UNITS_FOR_TEST, UNDERTRAINED_MARGIN
 from gradual_transfer.tables import (COLUMNS, DECOMPOSITION, DECOMPOSITION_MEANING, SETTING, SUMMARY_COLUMNS,
                                      TRANSFERABILITY_COLUMNS, TRANSFERABILITY_KEYS)
@@ -20,7 +21,12 @@ IDENTIFIERS = {
     "transferability": TRANSFERABILITY_KEYS,
     "cost": ["experiment", "arch", "kind", "device_name"],
     "per_speaker": ["arch", "seed", "split", "speaker"],
+    "estimates": ["experiment", "arch", "source", "target", "seed", "fold", "lc"],
+    "estimate_agreement": ["experiment", "arch", "upper_groups", "scope", "source", "target", "lc", "estimate"],
+    "similarity": ["experiment", "arch", "comparison", "upper_groups", "source", "target", "seed", "fold", "lc",
+                   "group_index"],
 }
+IDENTIFIERS["similarity_primaries"] = IDENTIFIERS["similarity"]
 
 # The columns each page shows before any click, in the table's order: the identifiers with the
 # findings. The transferability page leaves out ``experiment`` and ``metric`` (its architecture
@@ -34,7 +40,14 @@ KEY_COLUMNS = {
        "diagnostic"],
     "cost": IDENTIFIERS["cost"] + ["jobs", "device_hours", "mean_mfu", "max_peak_memory_mb"],
     "per_speaker": IDENTIFIERS["per_speaker"] + ["utterances", "errors", "per"],
+    "estimates": ["arch", "source", "target", "fold", "lc", "n_train", "logme", "h_score_shrinkage", "probe_error",
+                  "leep", "sample_note"],
+    "estimate_agreement": ["arch", "upper_groups", "scope", "source", "target", "lc", "estimate", "tau", "p_value",
+                           "n_points"],
+    "similarity": ["arch", "comparison", "upper_groups", "source", "target", "fold", "lc", "group", "frozen",
+                   "cka_debiased"],
 }
+KEY_COLUMNS["similarity_primaries"] = KEY_COLUMNS["similarity"]
 
 
 def _family_columns() -> dict[str, str]:
@@ -148,6 +161,40 @@ DESCRIPTIONS: dict[str, str] = {
     "insertions": "Decoded phones with no reference phone.",
     "errors": "substitutions + deletions + insertions.",
     "per": "The phone error rate: errors / reference_length × 100 (%).",
+    # the screen: estimates and similarity
+    "example": "What one example of the screen's sample is: an ``image``, a ``frame`` (an HMM state) or an ``utterance``.",
+    "source_fold": "The fold of the source primary the unit's estimates read (its SER fold; 0 without folds).",
+    "n_train": "Examples of the target's training split the estimate is read on (at most ``screen.sample_size``).",
+    "n_validation": "Examples of the target's validation split the linear probe is scored on.",
+    "features": "The feature dimension at this l_c: the pooled output of layer group l_c.",
+    "logme": ("LogME (You et al., ICML 2021): the maximum log evidence per example of a Bayesian linear regression "
+              "of each class's one-hot column on the features, averaged over the classes; larger is better."),
+    "h_score_shrinkage": ("The H-score (Bao et al., ICIP 2019) with cov(f) shrunk by the Ledoit–Wolf intensity "
+                          "(Ibrahim et al., ICLR 2022): tr(cov_α(f)⁻¹ (1 − α) cov(E[f | y])); larger is better."),
+    "probe_error": ("A linear probe's error (%) on the validation sample: multinomial logistic regression fitted "
+                    "to convergence on the training sample (``probe_metric``); smaller is better."),
+    "probe_metric": "What the probe's error counts: top-1, HMM-state frames, or utterance decisions (unweighted).",
+    "leep": ("LEEP (Nguyen et al., ICML 2020) from the source network's own softmax: only at l_c = L_H; larger is "
+             "better."),
+    "sample_note": "Where the sample has no more examples than features: LogME and the H-score then interpolate.",
+    "scope": ("What the τ ranks: ``curve`` (one pair's l_c), ``lc`` (the pairs at one l_c) or ``all`` (every "
+              "(pair, l_c) of an architecture and family)."),
+    "estimate": "The estimate ranked: ``logme``, ``h_score_shrinkage``, ``probe_error`` or ``leep``.",
+    "tau": ("Kendall's τ-b between the estimate and the measured gap (test split, mean over units; across "
+            "targets the normalised gap), "
+            "oriented so that τ > 0 means the estimate ranks the points as measured."),
+    "p_value": "τ's two-sided p-value; empty from fewer than 3 points.",
+    "n_points": "How many (pair, l_c) points τ ranks.",
+    "p_method": "``exact`` (no ties) or ``asymptotic`` (scipy's normal approximation).",
+    "comparison": ("``source vs target primary`` (the two tasks' own models) or ``transfer vs its start`` (a "
+                   "transfer against the model it started from)."),
+    "group_index": "The layer group, counted from 1 (group l_c is the last one held constant at l_c).",
+    "group": "The layer group's name in the architecture.",
+    "frozen": "Whether the group was held constant (group_index ≤ l_c): its CKA is 1 by construction.",
+    "cka_debiased": "Linear CKA from the unbiased HSIC estimator (Song et al. 2012): near 0 for unrelated, 1 for equal.",
+    "cka_plugin": ("Linear CKA from the plug-in (biased) HSIC (Kornblith et al. 2019): biased upwards on small "
+                   "samples; primaries only."),
+    "n": "Examples of the sample the CKA is read on.",
 }
 
 # The columns of every table, by the name of its TSV (the cost table's are cost.py's, which imports
@@ -161,6 +208,10 @@ TABLE_COLUMNS = {
                                    "max_peak_memory_mb"],
     "per_speaker": IDENTIFIERS["per_speaker"] + ["utterances", "reference_length", "substitutions", "deletions",
                                                  "insertions", "errors", "per"],
+    "estimates": ESTIMATE_COLUMNS,
+    "estimate_agreement": AGREEMENT_COLUMNS,
+    "similarity": SIMILARITY_COLUMNS,
+    "similarity_primaries": SIMILARITY_COLUMNS,
 }
 
 

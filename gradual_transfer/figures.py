@@ -3,7 +3,11 @@
 of replication a small point, the mean a line, the colour what was trained, the line and marker
 the family), Figure 3 (the transferability matrices, the part beyond the control and the
 asymmetry) and the training curves. Each figure is written as PNG and PDF (TrueType fonts),
-atomically."""
+atomically.
+
+Longer than the library's ~350-line rule of thumb because the figures share one style (colours,
+families, l_c ticks, fonts, saving) that splitting them would scatter; the screen's figure, which
+shares only the style, is :mod:`gradual_transfer.screen_figures`."""
 
 from __future__ import annotations
 

@@ -30,6 +30,10 @@ TABLE_TITLES = {
     "transferability": "Transferability: gaps, tests and onsets per l_c",
     "cost": "What the grid cost",
     "per_speaker": "Phone error rate per speaker (ASR primary models)",
+    "estimates": "Transferability estimates from the primaries",
+    "estimate_agreement": "How far the estimates rank the transfers as measured",
+    "similarity": "Similarity of representations per layer group (CKA)",
+    "similarity_primaries": "Similarity of the source and target primaries per layer group (CKA)",
 }
 
 

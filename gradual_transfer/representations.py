@@ -2,8 +2,8 @@
 features the transferability estimates and the similarity of representations are read from.
 
 **The sample** (:func:`sample_positions`): at most ``screen.sample_size`` examples of a split
-(by kind of example), drawn uniformly without replacement with a fixed seed
-(:data:`SAMPLE_SEED`), the same for every
+(by kind of example), drawn uniformly without replacement with a fixed seed (a param of the
+job), the same for every
 model that is read on it, so two models' representations are of the same examples. An example
 is what the task classifies: an image, a frame (phone recognition: an HMM state), or an
 utterance (utterance classification: its frames are all read, and pooled).
@@ -32,11 +32,10 @@ if TYPE_CHECKING:  # torch is imported where a network runs: planning reads the 
 
     from gradual_transfer.models import GroupedNet
 
-SAMPLE_SEED = 0
 BATCH = 512  # examples per forward pass (frames of utterances: their frames, in batches)
 
 
-def sample_positions(n: int, size: int, seed: int = SAMPLE_SEED) -> np.ndarray:
+def sample_positions(n: int, size: int, seed: int) -> np.ndarray:
     """`size` of the positions 0..n−1 (all of them when there are fewer), uniformly without
     replacement, in increasing order."""
     if n <= size:
@@ -66,11 +65,11 @@ class Examples:
             yield self.inputs(start, min(start + BATCH, self.num_inputs))
 
 
-def image_examples(source, size: int) -> Examples:
+def image_examples(source, size: int, seed: int) -> Examples:
     """A sample of an image split (:class:`gradual_transfer.data.images.ImageSource`), normalised."""
     import torch
 
-    chosen = sample_positions(len(source), size)
+    chosen = sample_positions(len(source), size, seed)
 
     def inputs(start: int, stop: int) -> torch.Tensor:
         x = torch.from_numpy(source.arrays.images[chosen[start:stop]]).permute(0, 3, 1, 2).float()
@@ -86,21 +85,21 @@ def _windows(source, frames: np.ndarray, first: np.ndarray, last: np.ndarray) ->
     return torch.from_numpy((windows - source.mean) * source.scale).unsqueeze(1)
 
 
-def frame_examples(source, size: int) -> Examples:
+def frame_examples(source, size: int, seed: int) -> Examples:
     """A sample of the frames of a speech split (:class:`gradual_transfer.tasks.speech.FrameSource`),
     each with its context window, labelled with its frame target."""
-    chosen = sample_positions(len(source), size)
+    chosen = sample_positions(len(source), size, seed)
     index = source.index
     frames, first, last = index.frames[chosen], index.first[chosen], index.last[chosen]
     return Examples(source.features.frame_targets(frames).astype(np.int64), len(chosen),
                     lambda start, stop: _windows(source, frames[start:stop], first[start:stop], last[start:stop]))
 
 
-def utterance_examples(source, silence: int, size: int) -> Examples:
+def utterance_examples(source, silence: int, size: int, seed: int) -> Examples:
     """A sample of the utterances of a speech split: every frame of each, and the utterance's
     class (the most frequent non-silence frame label, as the SER decision scores it); utterances
     silent throughout are left out."""
-    rows = np.sort(source.rows[sample_positions(len(source.rows), size)])
+    rows = np.sort(source.rows[sample_positions(len(source.rows), size, seed)])
     index = source.features.frame_index(rows)
     targets = source.features.frame_targets(index.frames).astype(np.int64)
     position = np.searchsorted(rows, index.rows)

@@ -51,6 +51,8 @@ def tiny_config() -> dict:
     config["experiments"]["speech"]["self_transfer"] = True
     # the paper's family only: the reinit family is added to a copy of the finished run (test_families)
     config["experiments"]["images"]["upper_groups"] = ["copy"]
+    # no screen: it is added to the finished run (test_screen), tiny samples then
+    config["screen"] = {"enabled": False, "sample_size": {"image": 30, "frame": 300, "utterance": 40}}
     return config
 
 

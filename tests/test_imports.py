@@ -23,8 +23,9 @@ PLANNING = ["grid.py", "config", "plan", "architectures.py", "params.py", "stage
 # The rest: the datasets' readers and the demo's corpora, a job's task and its run, decoding,
 # realignment, results, tables, figures and the report, the command line, small shared helpers.
 OTHERS = ["data", "demo", "tasks", "experiment.py", "decoding.py", "hmm.py", "realign.py", "metrics.py",
-          "statistics.py", "tables.py", "figures.py", "report.py", "cli.py", "__main__.py", "io.py", "logs.py",
-          "resources", "__init__.py"]
+          "statistics.py", "tables.py", "columns.py", "figures.py", "report.py", "cli.py", "__main__.py", "io.py",
+          "logs.py", "resources", "__init__.py", "screen.py", "representations.py", "estimates.py", "similarity.py",
+          "agreement.py", "screen_figures.py"]
 
 
 def module_name(path: Path) -> str:

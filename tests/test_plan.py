@@ -59,7 +59,7 @@ def recorded(plan) -> dict:
         "preparation": digest([data.extraction()] + [data.image_preparation(name) for name in ("cifar10", "svhn")]
                               + [data.fold_training_speakers("iemocap", fold) for fold in (1, 2, 8)]),
         "report": digest([plan.report.experiments, plan.report.settings(plan.report.experiments),
-                          plan.report.networks(plan.report.experiments), plan.report.task_metrics(),
+                          plan.report.task_metrics(),
                           [plan.report.figure_title(name) for name in ("images", "speech", "curves", "mine")]]),
         "decodes": digest(training.primary_decodes()),
     }

@@ -14,7 +14,7 @@ import pytest
 
 from gradual_transfer.agreement import agreement_table, estimates_table, similarity_table
 from gradual_transfer.config import validate_config
-from gradual_transfer.screen import estimate_jobs, estimate_params, similarity_jobs, similarity_params
+from gradual_transfer.plan.screen import estimate_jobs, estimate_params, similarity_jobs, similarity_params
 
 
 def test_the_paper_grid_has_one_estimates_job_per_pair_and_seed(paper_config):
@@ -49,7 +49,7 @@ def test_estimates_params_hold_what_reading_the_target_needs_and_no_recipe(paper
 
 
 def test_planning_the_screen_imports_no_torch():
-    code = ("import sys; from gradual_transfer import screen, agreement, representations; "
+    code = ("import sys; from gradual_transfer.plan import screen; from gradual_transfer import agreement, representations; "
             "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
@@ -128,7 +128,7 @@ def test_agreement_orients_every_estimate_as_the_measured_gap(tmp_path):
     estimates = estimates_table(files, {"m": 3})
     # measured: a → b loses more the deeper it is frozen (as its LogME falls); c → b less so
     rows = [{"experiment": "s", "arch": "m", "kind": "transfer", "split": "test", "upper_groups": "copy",
-             "source": source, "target": "b", "lc": lc, "normalised_gap": gap}
+             "source": source, "target": "b", "lc": lc, "gap": 50 * gap, "normalised_gap": gap}
             for source, gaps in (("a", [0.1, 0.3, 0.9]), ("c", [0.2, 0.25, 0.35])) for lc, gap in zip((1, 2, 3), gaps)]
     table = agreement_table(estimates, pd.DataFrame(rows)).set_index(["scope", "source", "estimate"]).sort_index()
     curve = table.loc[("curve", "a")]
@@ -172,9 +172,95 @@ def test_the_estimates_figure_is_drawn(tmp_path):
     files, _ = screen_files(tmp_path)
     estimates = estimates_table(files, {"m": 3})
     rows = [{"experiment": "s", "arch": "m", "kind": "transfer", "split": "test", "upper_groups": "copy",
-             "source": source, "target": "b", "lc": lc, "normalised_gap": 0.1 * lc + (source == "c")}
+             "source": source, "target": "b", "lc": lc, "gap": lc, "normalised_gap": 0.1 * lc + (source == "c")}
             for source in ("a", "c") for lc in (1, 2, 3)]
     transferability = pd.DataFrame(rows)
     figure_estimates(estimates, transferability, agreement_table(estimates, transferability), "Estimates",
                      tmp_path / "e.png", tmp_path / "e.pdf", dpi=50)
     assert (tmp_path / "e.png").stat().st_size > 5_000 and (tmp_path / "e.pdf").is_file()
+
+
+# --- the workflow (the tiny run of tests/conftest.py, which leaves the screen out) --------------
+
+SCREEN_JOBS = {"estimates": 10, "similarity": 10}  # 6 image pairs; ASR ↔ SER for 2 architectures
+SCREEN_TABLES = {"estimates_table": 1, "similarity_table": 1, "estimate_agreement": 1}
+
+
+def screened(config: dict) -> dict:
+    from conftest import unshared
+
+    config = unshared(config)
+    config["screen"]["enabled"] = True
+    return config
+
+
+def test_the_screen_target_plans_the_primaries_and_the_estimates_only(tmp_path):
+    from conftest import tiny_config, run_snakemake
+    from test_workflow import planned_jobs
+
+    result = run_snakemake(tmp_path, "screen", "-n", config=tiny_config())
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = planned_jobs(result.stdout)
+    assert planned["estimates"] == 10 and planned["estimates_table"] == 1 and planned["screen"] == 1
+    assert {"image_primary", "asr_primary", "ser_primary"} <= set(planned)
+    trained_beyond = {rule for rule in planned if rule.endswith(("transfer", "control", "_to_ser", "_to_asr"))}
+    assert not trained_beyond and "decode_asr" not in planned and "similarity" not in planned
+
+
+def test_adding_the_screen_to_a_finished_run_trains_nothing(tiny_run):
+    from conftest import run_snakemake
+    from test_workflow import planned_jobs
+
+    workdir, config = tiny_run
+    result = run_snakemake(workdir, "-n", config=screened(config))
+    run_snakemake(workdir, "-n", config=config)  # the config file back as it was
+    assert result.returncode == 0, result.stderr[-3000:]
+    # the screen's jobs, their tables and the cost table that counts them: no training
+    assert planned_jobs(result.stdout) == {**SCREEN_JOBS, **SCREEN_TABLES, "cost_table": 1, "all": 1}
+
+
+def test_the_screen_end_to_end(tiny_run, tmp_path):
+    """The tiny run copied: `snakemake screen` computes the estimates from its primaries, then the
+    default target the similarities and the agreement; every table says what it measured."""
+    import shutil
+
+    from conftest import run_snakemake
+    from test_workflow import planned_jobs
+
+    workdir, config = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(workdir, copy, symlinks=True)
+    config = screened(config)
+    result = run_snakemake(copy, "screen", "--cores", "2", "--max-threads", "1", config=config, timeout=1200)
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert planned_jobs(result.stderr + result.stdout) == {"estimates": 10, "estimates_table": 1, "screen": 1}
+    tables = copy / config["outdir"] / "tables"
+    estimates = pd.read_csv(tables / "estimates.tsv", sep="\t")
+    swept = {("densenet_demo", 3), ("densenet_demo", 7), ("model_a_demo", 5), ("model_b_demo", 6)}
+    assert set(zip(estimates["arch"], estimates["lc"])) == swept  # every swept l_c ≥ 1 of every pair
+    assert estimates[["logme", "h_score_shrinkage", "probe_error"]].notna().all().all()
+    full = {"densenet_demo": 7, "model_a_demo": 5, "model_b_demo": 6}
+    at_full = estimates["lc"] == estimates["arch"].map(full)
+    assert estimates.loc[at_full, "leep"].notna().all() and estimates.loc[at_full, "leep"].le(0).all()
+    assert set(estimates["example"]) == {"image", "frame", "utterance"}
+    assert (estimates.loc[estimates["target"] == "ser", "fold"].unique() == [1, 2]).all()
+    primaries = pd.read_csv(tables / "similarity_primaries.tsv", sep="\t")
+    assert (primaries["comparison"] == "source vs target primary").all() and primaries["cka_debiased"].notna().all()
+
+    result = run_snakemake(copy, "--cores", "2", "--max-threads", "1", config=config, timeout=1200)
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert planned_jobs(result.stderr + result.stdout) == {"similarity": 10, "similarity_table": 1,
+                                                           "estimate_agreement": 1, "cost_table": 1, "all": 1}
+    similarity = pd.read_csv(tables / "similarity.tsv", sep="\t")
+    moved = similarity[similarity["comparison"] == "transfer vs its start"]
+    assert moved.loc[moved["frozen"], "cka_debiased"].to_numpy() == pytest.approx(1.0)  # frozen groups: identical
+    agreement = pd.read_csv(tables / "estimate_agreement.tsv", sep="\t")
+    assert set(agreement["scope"]) == {"curve", "lc", "all"} and set(agreement["estimate"]) == {
+        "logme", "h_score_shrinkage", "probe_error", "leep"}
+    curves = agreement[(agreement["scope"] == "curve") & (agreement["arch"] == "densenet_demo")]
+    assert len(curves) == 6 * 4 and set(curves["n_points"]) == {1, 2}  # l_c 3 and 7 (LEEP: 7 only); no τ from 2
+    assert curves["tau"].isna().all()
+    assert (copy / config["outdir"] / "figures" / "estimates.png").stat().st_size > 10_000
+    cost = pd.read_csv(tables / "cost.tsv", sep="\t").set_index("kind")
+    assert {"estimates", "similarity", "screen: primaries and estimates", "what it predicts: transfers"} <= set(cost.index)
+    assert planned_jobs(run_snakemake(copy, "-n", config=config).stdout) == {}

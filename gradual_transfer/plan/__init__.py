@@ -8,7 +8,8 @@ and one-line calls to a :class:`Plan`; what they compute is here, tested without
                  dataset (by the registry's kinds and speech roles, never by a dataset's name)
     asr.py       the speech experiment's ASR task: realignment passes, HMM, decoding
     training.py  the grid's jobs as files: inputs, outputs, params, the scores of each result
-    report.py    what the tables and figures depend on: titles, l_c values, networks, captions
+    report.py    what the tables and figures depend on: titles, l_c values, captions
+    screen.py    the screen's estimates and similarity jobs, and the screen target
 
 No Snakemake and no torch here: the workflow builds a plan when it parses the rules.
 """
@@ -20,6 +21,7 @@ from gradual_transfer.plan.asr import Asr
 from gradual_transfer.plan.datasets import Datasets
 from gradual_transfer.plan.paths import Paths
 from gradual_transfer.plan.report import Report
+from gradual_transfer.plan.screen import Screen
 from gradual_transfer.plan.training import Training
 
 
@@ -33,6 +35,7 @@ class Plan:
         self.asr = Asr(config, self.paths)
         self.training = Training(config, self.paths, self.asr)
         self.report = Report(config, self.training, demo=bool(self.data.generated))
+        self.screen = Screen(config, self.paths, self.training)
 
     def speech_features(self) -> list[str]:
         """The speech experiment's features and statistics (targets of their own: a first look
@@ -49,7 +52,8 @@ class Plan:
 
     def targets(self) -> list[str]:
         """What ``snakemake`` with no target makes: the demo's corpora, the speech features, and
-        for the experiments with jobs their figures, the tables and the training curves."""
+        for the experiments with jobs their figures, the tables and the training curves, and
+        (``screen.enabled``) the screen's estimates, their agreement and the similarities."""
         targets = [self.paths.corpus(dataset) for dataset in self.data.generated] + self.speech_features()
         trained = self.report.trained
         if "images" in trained:
@@ -62,7 +66,7 @@ class Plan:
                         self.paths.figure("figure3_transferability"), self.paths.figure("training_curves")]
         if self.training.primary_decodes():
             targets.append(self.paths.table("per_speaker.tsv"))
-        return targets
+        return targets + self.screen.targets()
 
 
 __all__ = ["Plan", "Paths"]

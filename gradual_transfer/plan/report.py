@@ -4,7 +4,6 @@ the experiments (the paper's two, then the user's own by name, never the config'
 
 from __future__ import annotations
 
-from gradual_transfer.architectures import network
 from gradual_transfer.grid import SPEECH_EXPERIMENT, studies, sweep, transferability_settings
 from gradual_transfer.params import canonical
 from gradual_transfer.plan.datasets import one_of
@@ -16,6 +15,7 @@ TITLES = {
     "speech": "Figure 2: gradual transfer between speech tasks",
     "transferability": "Figure 3: transferability between tasks (test split)",
     "curves": "Training curves: validation score per epoch",
+    "estimates": "Transferability estimates against the measured curves (test split, copy)",
 }
 
 
@@ -46,12 +46,6 @@ class Report:
         epochs, seeds, folds, families, controls), for the experiments among these that trained."""
         return "\n\n".join(f"{name.capitalize()}: {describe_run(self.config, name, self.demo)}"
                            for name in experiments if name in self.trained)
-
-    def networks(self, experiments: list[str]) -> dict:
-        """What builds each architecture drawn (its layer groups name the figures' l_c axis)."""
-        return canonical({arch: network(self.config["architectures"][arch])
-                          for name in experiments if name in self.config["experiments"]
-                          for arch in self.config["experiments"][name]["architectures"]})
 
     def task_metrics(self) -> dict:
         """The metric of every task (the training curves' axes)."""

@@ -51,7 +51,12 @@ rule aggregate_results:
 
 rule cost_table:
     input:
-        PLAN.training.own_metrics(),
+        metrics=PLAN.training.own_metrics(),
+        screen=(
+            PLAN.screen.files("estimates") + PLAN.screen.files("similarity")
+            if PLAN.screen.enabled
+            else []
+        ),
     output:
         tsv=report(
             PATHS.table("cost.tsv"),
