@@ -21,26 +21,24 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from gradual_transfer.data.kinds import DatasetKind, is_utterance_classification
+from gradual_transfer.data.kinds import DatasetKind
 from gradual_transfer.plan.screen import unit_inputs, unit_key
 
 log = logging.getLogger(__name__)
 
 
-def _examples(kind: DatasetKind, settings: dict, sources: dict, sample: Mapping):
-    """The train and validation samples of the target: images, frames (phone recognition: HMM
-    states) or utterances (utterance classification, silence the last class), and which."""
+def _examples(settings: dict, sources: dict, sample: Mapping) -> dict:
+    """The train and validation samples of the target (``sample``: the kind of example, how
+    many at most, the seed): images, frames (phone recognition: HMM states) or utterances
+    (utterance classification, silence the last class)."""
     from gradual_transfer import representations
 
-    sizes, seed = sample["size"], sample["seed"]
-    splits = ("train", "validation")
-    if kind.is_image:
-        return {s: representations.image_examples(sources[s], sizes["image"], seed) for s in splits}, "image"
-    if not is_utterance_classification(kind):
-        return {s: representations.frame_examples(sources[s], sizes["frame"], seed) for s in splits}, "frame"
-    silence = settings["classes"] - 1
-    return ({s: representations.utterance_examples(sources[s], silence, sizes["utterance"], seed) for s in splits},
-            "utterance")
+    size, seed = sample["size"], sample["seed"]
+    read = {"image": lambda source: representations.image_examples(source, size, seed),
+            "frame": lambda source: representations.frame_examples(source, size, seed),
+            "utterance": lambda source: representations.utterance_examples(source, settings["classes"] - 1, size,
+                                                                            seed)}[sample["example"]]
+    return {split: read(sources[split]) for split in ("train", "validation")}
 
 
 def _sources(kind: DatasetKind, settings: dict, data: Mapping[str, str], fold: int) -> dict:
@@ -70,7 +68,8 @@ def run_estimates(params: Mapping, inputs: Mapping[str, str], output: str | Path
     units = []
     for index, (fold, source_fold) in enumerate(screen["units"]):
         data = unit_inputs(inputs, index)
-        examples, example = _examples(kind, settings, _sources(kind, settings, data, fold), params["sample"])
+        examples = _examples(settings, _sources(kind, settings, data, fold), params["sample"])
+        example = params["sample"]["example"]
         source = _load(data["source"], screen["arch"], settings["network"])
         primary = _load(data["primary"], screen["arch"], settings["network"])
         train = representations.group_outputs(source, examples["train"])
@@ -113,7 +112,7 @@ def run_similarity(params: Mapping, inputs: Mapping[str, str], output: str | Pat
     units = []
     for index, (fold, source_fold) in enumerate(screen["units"]):
         data = unit_inputs(inputs, index)
-        examples, _ = _examples(kind, settings, _sources(kind, settings, data, fold), params["sample"])
+        examples = _examples(settings, _sources(kind, settings, data, fold), params["sample"])
         source_file = load_model_file(data["source"], screen["arch"], settings["network"])
         source = _load(data["source"], screen["arch"], settings["network"])
         start_copy = representations.group_outputs(source, examples["train"])

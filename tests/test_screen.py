@@ -37,7 +37,7 @@ def test_estimates_params_hold_what_reading_the_target_needs_and_no_recipe(paper
     params = estimate_params(config, job)
     assert set(params) == {"screen", "settings", "sample", "version"}
     assert "recipe" not in params["settings"] and "lc" not in params["settings"]
-    assert params["sample"]["size"] == {"image": 2000, "frame": 5000, "utterance": 2000}
+    assert params["sample"] == {"example": "image", "size": 2000, "seed": 0}  # the images' size only
     # a fine-tuning recipe changes no estimate; the sample does
     paper_config["tasks"]["cifar10"]["finetune"]["epochs"] = 3
     assert estimate_params(validate_config(paper_config, check_data=False), job) == params
@@ -264,3 +264,8 @@ def test_the_screen_end_to_end(tiny_run, tmp_path):
     cost = pd.read_csv(tables / "cost.tsv", sep="\t").set_index("kind")
     assert {"estimates", "similarity", "screen: primaries and estimates", "what it predicts: transfers"} <= set(cost.index)
     assert planned_jobs(run_snakemake(copy, "-n", config=config).stdout) == {}
+    # a sample of images of another size: the screen's jobs into image targets and the tables again
+    resized = screened(config)
+    resized["screen"]["sample_size"]["image"] = 20
+    assert planned_jobs(run_snakemake(copy, "-n", config=resized).stdout) == {
+        "estimates": 6, "similarity": 6, **SCREEN_TABLES, "cost_table": 1, "all": 1}

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from gradual_transfer.data.kinds import is_utterance_classification, task_kind
 from gradual_transfer.grid import Job, job_settings, task_folds, training_jobs
 from gradual_transfer.params import canonical
 from gradual_transfer.plan.datasets import one_of
@@ -98,6 +99,22 @@ def _target_settings(config: dict, screen: ScreenJob) -> dict:
     return settings
 
 
+def example_kind(config: dict, target: str) -> str:
+    """What one example of a target's sample is: an ``image``, a ``frame`` (phone recognition:
+    an HMM state) or an ``utterance`` (utterance classification)."""
+    kind = task_kind(config, target)
+    if kind.is_image:
+        return "image"
+    return "utterance" if is_utterance_classification(kind) else "frame"
+
+
+def sample(config: dict, target: str) -> dict:
+    """The sample a screen job reads of its target: the kind of example, at most how many of each
+    split (``screen.sample_size`` of that kind only) and the seed that draws them."""
+    example = example_kind(config, target)
+    return {"example": example, "size": config["screen"]["sample_size"][example], "seed": SAMPLE_SEED}
+
+
 def estimate_params(config: dict, screen: ScreenJob) -> dict:
     """Exactly what an estimates job's result depends on besides its input files."""
     return canonical({
@@ -105,7 +122,7 @@ def estimate_params(config: dict, screen: ScreenJob) -> dict:
                    "target": screen.target, "seed": screen.seed, "units": [list(u) for u in screen.units],
                    "lcs": screen.lcs},
         "settings": _target_settings(config, screen),
-        "sample": {"size": config["screen"]["sample_size"], "seed": SAMPLE_SEED},
+        "sample": sample(config, screen.target),
         "version": STAGE_VERSIONS["estimates"],
     })
 
