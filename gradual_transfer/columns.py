@@ -85,11 +85,11 @@ DESCRIPTIONS: dict[str, str] = {
     "source": "The task whose primary model the row's model starts from (the target itself for primaries and controls).",
     "target": "The task the model is trained and scored on.",
     "seed": "The run's seed (``experiments.<exp>.seeds``).",
-    "fold": ("The fold: IEMOCAP's leave-one-speaker-out fold of a SER target, the SER source fold of a SER → ASR "
-             "transfer; 0 for a task with one fixed split."),
+    "fold": ("The fold: the leave-one-speaker-out fold of an utterance-classification target (SER), the SER "
+             "source fold of a SER → ASR transfer; 0 for a task with one fixed split."),
     "lc": "l_c: how many leading layer groups are copied from the source and held constant; empty for primaries.",
-    "split": ("The split scored: ``validation`` (it chose the model, by early stopping) or ``test``; TIMIT's "
-              "``dev`` or core ``test`` set in the per-speaker table."),
+    "split": ("The split scored: ``validation`` (it chose the model, by early stopping) or ``test``; in the "
+              "per-speaker table, the phone-recognition corpus's ``dev`` or core ``test`` set."),
     "metric": ("``accuracy`` (top-1, %), ``per`` (phone error rate, %) or ``ue`` (unweighted error: 100 − the "
                "unweighted accuracy over utterances, %)."),
     # results
@@ -97,7 +97,7 @@ DESCRIPTIONS: dict[str, str] = {
     "primary_value": "The target's own primary model's score, of the same seed, fold and split.",
     "control_value": ("Transfers only: the score of the target's self-transfer control of the same family, l_c, "
                       "seed and fold."),
-    "decode_at_grid_edge": ("Models decoded on TIMIT: ``none`` where the acoustic scale and insertion penalty tuned "
+    "decode_at_grid_edge": ("Models decoded by the phone-recognition task: ``none`` where the acoustic scale and insertion penalty tuned "
                             "on dev lie inside their grids, else the setting at an edge (its optimum may lie "
                             "beyond: widen ``tasks.asr.decode``)."),
     # over units of replication
@@ -153,7 +153,7 @@ DESCRIPTIONS: dict[str, str] = {
                  "device's dense tensor-core peak; empty on CPUs."),
     "max_peak_memory_mb": "Their largest peak memory in MB (CUDA memory allocated, or resident memory on a CPU).",
     # per-speaker PER
-    "speaker": "The TIMIT speaker, or ``all`` for the corpus total.",
+    "speaker": "The test speaker of the phone-recognition corpus, or ``all`` for the corpus total.",
     "utterances": "How many of the speaker's utterances were decoded.",
     "reference_length": "How many phones their reference transcriptions hold (39-phone set).",
     "substitutions": "Reference phones decoded as another phone.",

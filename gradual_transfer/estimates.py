@@ -55,31 +55,50 @@ def log_evidence(f: np.ndarray, t: np.ndarray, alpha: float, beta: float) -> flo
 
 def _max_evidence(f: np.ndarray, s: np.ndarray, v: np.ndarray, t: np.ndarray) -> float:
     """max over α, β of :func:`log_evidence` for one target column, by MacKay's fixed point in
-    the eigenbasis of fᵀf = v diag(s) vᵀ: γ = Σ βs/(α + βs), α = γ / mᵀm, β = (n − γ)/‖t − fm‖²."""
-    n, d = f.shape
+    the eigenbasis of fᵀf = v diag(s) vᵀ: γ = Σ βs/(α + βs), α = γ / mᵀm, β = (n − γ)/‖t − fm‖².
+
+    Only the directions the features span (s > 0) enter: a direction with s = 0 adds
+    ½ log α − ½ log α = 0 to the evidence, so a constant or rank-deficient representation (dead
+    units of a small network) is scored as what it spans, and a representation that spans
+    nothing, or nothing of `t`, as the noise-only model t ~ N(0, β⁻¹ I) (β = n / ‖t‖²), the
+    limit α → ∞ of the fixed point."""
+    n = len(t)
     projected = v.T @ (f.T @ t)  # fᵀt in the eigenbasis
+    spanned = s > max(float(s.max(initial=0.0)), 0.0) * 1e-10
+    s, v, projected = s[spanned], v[:, spanned], projected[spanned]
+    tt = float(t @ t)
+    if not spanned.any() or float(projected @ projected) <= 1e-24 * tt * max(float(s.max(initial=1.0)), 1.0):
+        beta = n / tt
+        return n / 2 * math.log(beta) - n / 2 * math.log(2 * math.pi) - n / 2
     alpha, beta = 1.0, 1.0
     for _ in range(LOGME_ITERATIONS):
-        m = v @ (beta * projected / (alpha + beta * s))
+        m_eig = beta * projected / (alpha + beta * s)
         gamma = float(np.sum(beta * s / (alpha + beta * s)))
-        residual = float(np.sum((t - f @ m) ** 2))
-        new_alpha = gamma / max(float(m @ m), 1e-300)
-        new_beta = (n - gamma) / max(residual, 1e-300)
+        residual = float(np.sum((t - f @ (v @ m_eig)) ** 2))
+        new_alpha = gamma / max(float(m_eig @ m_eig), 1e-300)
+        new_beta = max(n - gamma, 1e-12) / max(residual, 1e-300)
         converged = (abs(new_alpha - alpha) <= LOGME_TOLERANCE * alpha
                      and abs(new_beta - beta) <= LOGME_TOLERANCE * beta)
         alpha, beta = new_alpha, new_beta
         if converged:
             break
-    return log_evidence(f, t, alpha, beta)
+    m_eig = beta * projected / (alpha + beta * s)
+    residual = float(np.sum((t - f @ (v @ m_eig)) ** 2))
+    return float(n / 2 * math.log(beta) - n / 2 * math.log(2 * math.pi) - beta / 2 * residual
+                 - alpha / 2 * float(m_eig @ m_eig) + 0.5 * np.sum(np.log(alpha / (alpha + beta * s))))
 
 
-def logme(f: np.ndarray, y: np.ndarray, classes: int | None = None) -> float:
-    """LogME: the maximum log evidence per example, averaged over the one-hot columns of `y`."""
+def logme(f: np.ndarray, y: np.ndarray) -> float:
+    """LogME: the maximum log evidence per example, averaged over the one-hot columns of the
+    classes present in `y`. A class absent from the sample has no column: its all-zero target
+    would be fitted exactly and its evidence grow without bound (a class the sample lacks, or a
+    silence class that no utterance carries, would otherwise swamp the mean)."""
     f = np.asarray(f, dtype=np.float64)
-    targets = _one_hot(y, classes)
+    y = np.asarray(y)
     s, v = np.linalg.eigh(f.T @ f)
     s = np.clip(s, 0.0, None)
-    return float(np.mean([_max_evidence(f, s, v, targets[:, k]) for k in range(targets.shape[1])]) / len(f))
+    return float(np.mean([_max_evidence(f, s, v, (y == label).astype(np.float64)) for label in np.unique(y)])
+                 / len(f))
 
 
 def ledoit_wolf_shrinkage(f: np.ndarray) -> float:
@@ -111,7 +130,10 @@ def shrinkage_h_score(f: np.ndarray, y: np.ndarray, shrinkage: float | None = No
     for label in np.unique(y):
         class_means[y == label] = x[y == label].mean(axis=0)
     between = class_means.T @ class_means / n  # cov(E[f | y]); the class means average to 0
-    return float(np.trace(np.linalg.solve(shrunk, (1 - alpha) * between)))
+    if np.trace(cov) == 0:
+        return 0.0  # constant features: no class is told apart
+    # least squares: the plain H-score (α = 0) of rank-deficient features uses the pseudo-inverse
+    return float(np.trace(np.linalg.lstsq(shrunk, (1 - alpha) * between, rcond=None)[0]))
 
 
 def leep(source_probabilities: np.ndarray, y: np.ndarray, classes: int | None = None) -> float:

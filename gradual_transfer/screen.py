@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from gradual_transfer.data.kinds import DatasetKind
-from gradual_transfer.plan.screen import unit_inputs, unit_key
+from gradual_transfer.screen_inputs import unit_inputs, unit_key
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def run_estimates(params: Mapping, inputs: Mapping[str, str], output: str | Path
         for lc in screen["lcs"]:
             f = train[lc - 1]
             per_lc[str(lc)] = {
-                "logme": estimates.logme(f, y, settings["classes"]),
+                "logme": estimates.logme(f, y),
                 "h_score_shrinkage": estimates.shrinkage_h_score(f, y),
                 "probe_error": estimates.linear_probe_error(f, y, validation[lc - 1], y_val, settings["classes"],
                                                             unweighted=example == "utterance"),

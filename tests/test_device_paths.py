@@ -311,7 +311,8 @@ def test_ser_scores_of_resident_frames_equal_the_streamed_ones(tmp_path):
     stats = {"mean": [0.0] * 40, "std": [1.0] * 40}
     source = FrameSource(SpeechFeatures(tmp_path / "ser.arrow"), [0, 1, 2, 4, 5, 7, 8], stats, context=2)
     model = build_model(SPEECH_ARCH, 5, source.input_shape)
-    evaluate = evaluator({"dataset": "iemocap", "classes": 5}, 16, CPU, EAGER)
+    from gradual_transfer.data.kinds import KINDS
+    evaluate = evaluator(KINDS["iemocap"], {"classes": 5}, 16, CPU, EAGER)
     streamed, resident = evaluate(model, source), evaluate(model, source.to_device(CPU))
     assert streamed == resident and streamed["utterances"] == 7
 

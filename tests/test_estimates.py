@@ -52,6 +52,31 @@ def test_logme_is_the_maximum_evidence_found_by_brute_force():
     assert logme(f, y) == pytest.approx(np.mean(brute) / len(f), abs=1e-7)
 
 
+def test_logme_of_rank_deficient_features_is_the_evidence_of_what_they_span():
+    """Dead units (constant columns, as a small network's ReLUs give) and more features than
+    examples: LogME is finite and equals the brute-force maximum of the evidence on the features
+    that vary; constant features are the noise-only model, whose maximum is closed-form."""
+    rng = np.random.default_rng(3)
+    f, y = blobs(rng, n=20, d=3, classes=2)
+    dead = np.concatenate([f, np.zeros((20, 4)), np.ones((20, 1)) * 0.0], axis=1)
+    assert logme(dead, y) == pytest.approx(logme(f, y), abs=1e-9)
+    wide = rng.normal(size=(8, 30))  # n < d: the features can fit any target
+    assert np.isfinite(logme(wide, np.arange(8) % 3))
+    y = np.arange(10) % 2
+    noise_only = np.mean([5 * np.log(10 / 5) - 5 * np.log(2 * np.pi) - 5 for _ in (0, 1)]) / 10
+    assert logme(np.zeros((10, 4)), y) == pytest.approx(noise_only, rel=1e-12)
+    assert shrinkage_h_score(np.zeros((10, 4)), y) == 0.0
+
+
+def test_logme_leaves_out_a_class_the_sample_lacks():
+    """An absent class's all-zero column would be fitted exactly, its evidence without bound: the
+    utterances of a SER sample carry no silence label, and they must not score as near-perfect."""
+    rng = np.random.default_rng(4)
+    f, y = blobs(rng, n=45, d=5, classes=3)
+    # labels 3..6 absent: no columns of theirs (a count of 8 classes would have added 5 unbounded ones)
+    assert logme(f, y) == pytest.approx(logme(f, np.where(y == 2, 7, y)), rel=1e-12)
+
+
 def test_logme_and_h_score_prefer_separable_labels_to_shuffled_ones():
     rng = np.random.default_rng(2)
     f, y = blobs(rng, n=200, d=6, classes=4)

@@ -165,6 +165,9 @@ def test_the_reinit_family_on_the_paper_grid_plans_only_its_jobs(paper_config, t
     result = run_snakemake(tmp_path, "-n", config=both)
     assert result.returncode == 0, result.stderr[-2000:]
     # images: 6 pairs at l_c 1, 3, 5, 7; speech: l_c 1..5 (Model A) and 1..6 (Model B), ASR → SER
-    # on 8 folds and SER → ASR from 8 folds, each of those decoded
+    # on 8 folds and SER → ASR from 8 folds, each of those decoded; the screen: the similarity of
+    # each new curve (6 image pairs, 2 speech pairs per architecture), its table and the agreement
+    # (the estimates read only the primaries: none re-runs)
     assert planned_jobs(result.stdout) == {"image_transfer": 6 * 4, "asr_to_ser": 8 * 11, "ser_to_asr": 8 * 11,
-                                           "decode_asr": 8 * 11, **TRAINED}
+                                           "decode_asr": 8 * 11, "similarity": 6 + 2 * 2, "similarity_table": 1,
+                                           "estimate_agreement": 1, **TRAINED}

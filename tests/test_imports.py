@@ -19,7 +19,7 @@ ENGINE = ["models", "checkpoints.py", "transfer.py", "train.py", "resume.py", "s
           "gpu_support.py", "startup.py"]
 # What the workflow reads when it plans: no torch, no numpy, no Snakemake.
 PLANNING = ["grid.py", "config", "plan", "architectures.py", "params.py", "stages.py", "families.py", "names.py",
-            "claims.py", "data/kinds.py", "data/layouts.py"]
+            "claims.py", "data/kinds.py", "data/layouts.py", "screen_inputs.py"]
 # The rest: the datasets' readers and the demo's corpora, a job's task and its run, decoding,
 # realignment, results, tables, figures and the report, the command line, small shared helpers.
 OTHERS = ["data", "demo", "tasks", "experiment.py", "decoding.py", "hmm.py", "realign.py", "metrics.py",

@@ -131,19 +131,25 @@ def test_a_speech_study_of_ones_own_runs_from_config_alone(kaldi_data, tmp_path)
     assert 0.0 <= metrics["test"]["ue"] <= 100.0 and metrics["test"]["utterances"] == 3  # spkC's three
     assert metrics["cost"]["step_flops"] > 0
     assert (out / "figures" / "study_voices.png").stat().st_size > 0
+    # the screen ran beside the grid: its estimates of a Kaldi directory's utterances are finite
+    estimates = pd.read_csv(out / "tables" / "estimates.tsv", sep="\t")
+    assert set(zip(estimates["source"], estimates["target"])) == {("loudness", "pitch"), ("pitch", "loudness")}
+    assert np.isfinite(estimates["logme"]).all() and np.isfinite(estimates["h_score_shrinkage"]).all()
 
     again = run_snakemake(workdir, "-n")  # a finished study plans nothing
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
 
-    from test_workflow import _plan_with
+    from test_workflow import SCREENED, _plan_with
 
     def quieter(c):  # loudness's frame labels change: its features, its models and the transfers into or out of it
         c["tasks"]["loudness"]["silence_threshold_db"] = -20.0
 
-    # loudness → pitch on pitch's 2 folds and pitch → loudness on its 1, each at 2 l_c values
+    # loudness → pitch on pitch's 2 folds and pitch → loudness on its 1, each at 2 l_c values; the
+    # screen's estimates and similarity of both pairs
     assert _plan_with(workdir, config, quieter) == {"kaldi_dir_features": 1, "fold_stats": 1,
-                                                    "speech_study_primary": 1, "speech_study_transfer": 6, **STUDY}
+                                                    "speech_study_primary": 1, "speech_study_transfer": 6,
+                                                    "estimates": 2, "similarity": 2, **SCREENED, **STUDY}
 
     def allowed(c):  # a directory without commands reads the same with them allowed
         c["datasets"]["loudness"]["allow_commands"] = True

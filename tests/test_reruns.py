@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_snakemake, unshared
-from test_workflow import ASR_PRIMARIES, REALIGNED, TABLES, TRAINED, _plan_with, planned_jobs
+from test_workflow import ASR_PRIMARIES, REALIGNED, SCREENED, TABLES, TRAINED, _plan_with, planned_jobs
 
 
 def test_adding_an_lc_value_plans_only_the_new_transfers(tiny_run):
@@ -231,9 +231,11 @@ def test_adding_an_lc_value_to_the_paper_grid_plans_only_the_new_transfers(paper
     assert planned_jobs(run_snakemake(tmp_path, "-n", config=before).stdout) == {}
     result = run_snakemake(tmp_path, "-n", config=paper_config)  # l_c 3 for DenseNet-40, 4 for Model A
     assert result.returncode == 0, result.stderr[-2000:]
-    # 6 image pairs; Model A: ASR → SER on 8 folds, SER → ASR from 8 folds, each decoded
+    # 6 image pairs; Model A: ASR → SER on 8 folds, SER → ASR from 8 folds, each decoded. The
+    # screen's jobs of those curves (6 image pairs, Model A's 2) re-run too: an estimates job
+    # scores every swept l_c of its pair, a similarity job every transfer of its curve.
     assert planned_jobs(result.stdout) == {"image_transfer": 6, "asr_to_ser": 8, "ser_to_asr": 8, "decode_asr": 8,
-                                           **TRAINED}
+                                           "estimates": 6 + 2, "similarity": 6 + 2, **SCREENED, **TRAINED}
 
 
 # --- edits of the corpora -------------------------------------------------------------------

@@ -277,7 +277,7 @@ def test_pretrained_weights_offline_are_one_sentence_from_the_command_line(tmp_p
     from test_imagefolder import make_tree
 
     root = make_tree(tmp_path / "pics", classes=("a", "b"), per_class=2)
-    entry = {"kind": "imagefolder", "root": str(root), "image_size": 32, "validation": 1}
+    entry = {"kind": "imagefolder", "root": str(root), "image_size": 32, "validation": 1, "bad_images": "fail"}
     imagefolder.prepare(root, tmp_path / "data", entry, classes=2)
     config = own_study_base(str(tmp_path / "results"))
     config["datasets"]["pics"] = entry

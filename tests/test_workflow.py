@@ -26,6 +26,8 @@ TRAINED = {**TABLES, "cost_table": 1, "figure_curves": 1}  # the cost and the cu
 # PER of the ASR primaries.
 REALIGNED = {"asr_aligner": 1, "realign_asr": 1, "hmm_realigned": 1}
 ASR_PRIMARIES = {"per_speaker_table": 1}
+# The screen's tables and agreement: redrawn when estimates, similarities or results change.
+SCREENED = {"estimates_table": 1, "similarity_table": 1, "estimate_agreement": 1}
 
 
 def planned_jobs(output: str) -> dict[str, int]:
@@ -62,8 +64,12 @@ def test_demo_dry_run_plans_corpora_and_features(demo_config, tmp_path):
         # images: copy transfers and controls at l_c 0, 3, 5, 7, reinit ones at 3, 5, 7
         "prepare_images": 3, "image_primary": 3, "image_transfer": 6 * (4 + 3), "image_control": 3 * (4 + 3),
         "hmm_model": 1,
-        "asr_primary": 2, "ser_primary": 4, "asr_to_ser": 12, "ser_to_asr": 6, "asr_control": 6, "ser_control": 12,
-        "decode_asr": 8 + 6, **REALIGNED, **ASR_PRIMARIES, **TRAINED}
+        # speech: two architectures at 3 l_c each, 6 SER folds, SER → ASR from fold 1, no controls;
+        # the ASR primaries and the SER → ASR transfers decoded
+        "asr_primary": 2, "ser_primary": 2 * 6, "asr_to_ser": 2 * 3 * 6, "ser_to_asr": 2 * 3, "decode_asr": 2 + 2 * 3,
+        # the screen: estimates per (architecture, pair), similarity per curve (images: two families)
+        **SCREENED, "estimates": 6 + 2 * 2, "similarity": 6 * 2 + 2 * 2,
+        **REALIGNED, **ASR_PRIMARIES, **TRAINED}
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from gradual_transfer.params import canonical
 from gradual_transfer.plan.datasets import one_of
 from gradual_transfer.plan.paths import Paths
 from gradual_transfer.plan.training import Training
+from gradual_transfer.screen_inputs import unit_key
 from gradual_transfer.stages import STAGE_VERSIONS
 
 SAMPLE_SEED = 0  # the sample of the target's data every model of a screen job is read on
@@ -138,12 +139,6 @@ def similarity_params(config: dict, screen: ScreenJob) -> dict:
     return canonical(params)
 
 
-def unit_key(role: str, index: int, lc: int | None = None) -> str:
-    """The name of a unit's input file among a screen job's inputs: ``source_0``, ``train_1``,
-    ``transfer_0_lc3``."""
-    return f"{role}_{index}" if lc is None else f"{role}_{index}_lc{lc}"
-
-
 def estimate_inputs(screen: ScreenJob, data_files: Callable[[Job], dict[str, str]],
                     model_file: Callable[[Job], str]) -> dict[str, str]:
     """An estimates job's input files by role (:func:`unit_key`): per unit, the target's data as a
@@ -170,12 +165,6 @@ def similarity_inputs(screen: ScreenJob, data_files: Callable[[Job], dict[str, s
         for lc in screen.lcs:
             inputs[unit_key("transfer", index, lc)] = model_file(screen.transfer(unit, lc))
     return inputs
-
-
-def unit_inputs(inputs: Mapping[str, str], index: int) -> dict[str, str]:
-    """The input files of one unit of a screen job by role (:func:`unit_key`'s inverse)."""
-    suffix = f"_{index}"
-    return {key[: -len(suffix)]: path for key, path in inputs.items() if key.endswith(suffix)}
 
 
 class Screen:
