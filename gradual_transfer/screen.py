@@ -72,7 +72,7 @@ def run_estimates(params: Mapping, inputs: Mapping[str, str], output: str | Path
         example = params["sample"]["example"]
         source = _load(data["source"], screen["arch"], settings["network"])
         primary = _load(data["primary"], screen["arch"], settings["network"])
-        train = representations.group_outputs(source, examples["train"])
+        *train, source_probabilities = representations.group_outputs(source, examples["train"], probabilities=True)
         validation = representations.group_outputs(source, examples["validation"])
         own = representations.group_outputs(primary, examples["train"])
         y, y_val = examples["train"].labels, examples["validation"].labels
@@ -84,8 +84,8 @@ def run_estimates(params: Mapping, inputs: Mapping[str, str], output: str | Path
                 "h_score_shrinkage": estimates.shrinkage_h_score(f, y),
                 "probe_error": estimates.linear_probe_error(f, y, validation[lc - 1], y_val, settings["classes"],
                                                             unweighted=example == "utterance"),
-                "leep": (estimates.leep(representations.class_probabilities(source, examples["train"]), y,
-                                        settings["classes"]) if lc == source.num_groups else None),
+                "leep": (estimates.leep(source_probabilities, y, settings["classes"])
+                         if lc == source.num_groups else None),
             }
         units.append({"fold": fold, "source_fold": source_fold, "example": example, "n_train": len(y),
                       "n_validation": len(y_val), "features": [f.shape[1] for f in train], "lc": per_lc,

@@ -23,7 +23,8 @@ STAGE_VERSIONS = {
                         # 4: onsets by fixed sequence, Hodges-Lehmann, direction by ranks, tests on the test
                         # split only, interval notes, the under-trained-primary diagnostic, each row's budget;
                         # 5: the pages open on key columns with frozen identifiers and every column described)
-    "estimates": 1,     # screen.py, estimates.py, representations.py: transferability estimates from primaries
+    "estimates": 2,     # screen.py, estimates.py, representations.py: transferability estimates from primaries
+    #                     (2: LogME over the classes a sample holds, finite on dead units)
     "similarity": 1,    # screen.py, similarity.py, representations.py: CKA of each transfer to its start
     "figures": 4,       # figures.py: the figures (2: both families; Figure 3 per family, normalised by headroom;
                         # 3: l_c numbers with the groups' names, bands over units only from enough units,

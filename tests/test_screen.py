@@ -72,7 +72,10 @@ def test_group_outputs_in_one_pass_and_frozen_groups_identical():
     assert len(outputs) == model.num_groups and outputs[0].shape == (40, 8)
     with torch.no_grad():
         model.eval()
-        assert np.allclose(outputs[2], pooled(model.forward_groups(x, 0, 3)).double().numpy())
+        assert np.allclose(outputs[2], pooled(model.forward_groups(x, 0, 3)).double().numpy(), atol=1e-6)
+        *same, probabilities = group_outputs(model, examples, probabilities=True)  # LEEP's softmax, same pass
+        assert all(np.array_equal(a, b) for a, b in zip(same, outputs))
+        assert np.allclose(probabilities, torch.softmax(model(x), dim=1).double().numpy(), atol=1e-6)
     source = {"arch_name": "d", "arch": arch, "input_shape": [3, 16, 16], "state_dict": model.state_dict()}
     reinit = transfer_model(source, "d", arch, 5, 3, seed=1, upper_groups="reinit")
     moved = group_outputs(reinit, examples)
