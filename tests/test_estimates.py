@@ -141,6 +141,25 @@ def test_linear_probe():
     z = (f - f.mean(axis=0)) / f.std(axis=0)
     reference = sklearn.LogisticRegression(C=1 / (PROBE_L2 * len(f)), tol=1e-10, max_iter=10000).fit(z, y)
     assert np.allclose(np.argmax(f @ w + b, axis=1), reference.predict(z))
+    # classes that overlap, with more of them: the same optimum as scikit-learn's (probabilities)
+    f, y = blobs(rng, n=300, d=6, classes=5, spread=3.0)
+    w, b = fit_linear_probe(f, y, 5)
+    z = (f - f.mean(axis=0)) / f.std(axis=0)
+    reference = sklearn.LogisticRegression(C=1 / (PROBE_L2 * len(f)), tol=1e-12, max_iter=100000).fit(z, y)
+    logits = f @ w + b
+    ours = np.exp(logits - logits.max(axis=1, keepdims=True))
+    # the optimum is flat along some directions: L-BFGS stops on the objective's relative change
+    assert np.allclose(ours / ours.sum(axis=1, keepdims=True), reference.predict_proba(z), atol=2e-3)
+    assert np.array_equal(np.argmax(logits, axis=1), reference.predict(z))
+
+    def objective(weights, biases):  # mean cross-entropy + l2 ‖W‖² / 2, on the standardised features
+        scores = z @ weights + biases
+        scores -= scores.max(axis=1, keepdims=True)
+        log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+        return -log_p[np.arange(len(y)), y].mean() + PROBE_L2 / 2 * np.sum(weights**2)
+
+    ours_in_z = (w * f.std(axis=0)[:, None], b + f.mean(axis=0) @ w)
+    assert objective(*ours_in_z) == pytest.approx(objective(reference.coef_.T, reference.intercept_), rel=1e-6)
 
 
 def test_rank_agreement_is_kendalls_tau():
